@@ -1,0 +1,179 @@
+"""Editions: which articles go into a list's digest for one scheduled time, and for whom.
+
+``plan`` is idempotent: the (list, period) key is unique, and the status moves out of ``draft``
+by compare-and-set, so a second trigger, a restart or a second scheduler on another machine
+never makes a second edition or enqueues twice. An edition whose time is further in the past
+than ``stale_after_minutes`` is held for an editor instead of being sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailer import outbox
+from mailer.db import insert
+from mailer.models import Article, Edition, EditionArticle, Section
+from mailer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALL_SECTIONS = "all"
+
+
+def period_key(fire: datetime, settings: Settings) -> str:
+    """The period an edition covers, named by its scheduled time in the site's time zone."""
+    return fire.astimezone(settings.tz).strftime("%Y-%m-%dT%H:%M")
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    edition: Edition
+    action: str  # sending | held | empty | exists
+    enqueued: int = 0
+
+    def describe(self) -> str:
+        e = self.edition
+        text = {
+            "sending": f"edition {e.id} ({e.list_name} {e.period_key}) is being sent to {self.enqueued} subscribers",
+            "held": f"edition {e.id} ({e.list_name} {e.period_key}) is held: {e.status_reason}",
+            "empty": f"edition {e.id} ({e.list_name} {e.period_key}) has no new articles: nothing to send",
+            "exists": f"edition {e.id} ({e.list_name} {e.period_key}) already exists ({e.status}): nothing to do",
+        }
+        return text[self.action]
+
+
+async def select_articles(
+    session: AsyncSession, list_name: str, since: datetime, until: datetime, limit: int
+) -> list[int]:
+    """Published articles of the window that no earlier edition of this list carried."""
+    already_sent = exists().where(
+        EditionArticle.article_id == Article.id,
+        EditionArticle.excluded.is_(False),
+        EditionArticle.edition_id == Edition.id,
+        Edition.list_name == list_name,
+        Edition.status.in_(("sending", "sent")),
+    )
+    stmt = (
+        select(Article.id)
+        .where(
+            Article.status == "published",
+            Article.published_at > since,
+            Article.published_at <= until,
+            ~already_sent,
+        )
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def _get_or_create(
+    session: AsyncSession, list_name: str, key: str, fire: datetime, now: datetime
+) -> tuple[Edition, bool]:
+    stmt = (
+        insert(session, Edition)
+        .values(list_name=list_name, period_key=key, scheduled_at=fire, status="draft", created_at=now)
+        .on_conflict_do_nothing(index_elements=["list_name", "period_key"])
+        .returning(Edition.id)
+    )
+    created = (await session.execute(stmt)).scalar() is not None
+    edition = (
+        await session.scalars(
+            select(Edition)
+            .where(Edition.list_name == list_name, Edition.period_key == key)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return edition, created
+
+
+async def _move(session: AsyncSession, edition: Edition, old: str, new: str, **values: object) -> bool:
+    """Compare-and-set on the edition's status; only one caller wins each transition."""
+    result = await session.execute(
+        update(Edition)
+        .where(Edition.id == edition.id, Edition.status == old)
+        .values(status=new, **values)
+        .execution_options(synchronize_session=False)
+    )
+    moved = bool(result.rowcount)  # type: ignore[attr-defined]
+    if moved:
+        await session.refresh(edition)
+    return moved
+
+
+async def plan(
+    session: AsyncSession,
+    settings: Settings,
+    list_name: str,
+    fire: datetime,
+    now: datetime,
+    *,
+    since: datetime,
+    force: bool = False,
+    key: str | None = None,
+) -> PlanResult:
+    """Create (or find) the edition of ``list_name`` for ``fire`` and, if due, enqueue it."""
+    edition, _ = await _get_or_create(session, list_name, key or period_key(fire, settings), fire, now)
+    if edition.status != "draft":
+        return PlanResult(edition, "exists")
+    chosen = await session.scalars(
+        select(EditionArticle.article_id).where(EditionArticle.edition_id == edition.id)
+    )
+    if not chosen.first():
+        ids = await select_articles(session, list_name, since, now, settings.max_articles)
+        for position, article_id in enumerate(ids):
+            session.add(EditionArticle(edition_id=edition.id, article_id=article_id, position=position))
+        await session.flush()
+    if not await article_rows(session, edition.id):
+        await _move(session, edition, "draft", "empty", status_reason="no new articles")
+        return PlanResult(edition, "empty")
+    stale_after = timedelta(minutes=settings.stale_after_minutes)
+    if not force and now - fire > stale_after:
+        reason = f"scheduled {now - fire} ago, more than {stale_after}: waiting for an editor"
+        await _move(session, edition, "draft", "held", status_reason=reason)
+        log.warning("edition %s held: %s", edition.id, reason)
+        return PlanResult(edition, "held")
+    if not await _move(session, edition, "draft", "sending", started_at=now):
+        return PlanResult(edition, "exists")
+    enqueued = await outbox.enqueue_edition(session, edition, now)
+    return PlanResult(edition, "sending", enqueued)
+
+
+async def release(session: AsyncSession, edition: Edition, now: datetime) -> PlanResult:
+    """An editor's go for a held (or draft) edition: enqueue it now."""
+    for old in ("held", "draft"):
+        if await _move(session, edition, old, "sending", started_at=now, status_reason=None):
+            return PlanResult(edition, "sending", await outbox.enqueue_edition(session, edition, now))
+    return PlanResult(edition, "exists")
+
+
+async def article_rows(session: AsyncSession, edition_id: int) -> list[tuple[Article, str | None]]:
+    """The edition's articles in order, each with its section's name."""
+    stmt = (
+        select(Article, Section.name)
+        .join(EditionArticle, and_(EditionArticle.article_id == Article.id,
+                                   EditionArticle.edition_id == edition_id))
+        .outerjoin(Section, Section.id == Article.section_id)
+        .where(EditionArticle.excluded.is_(False))
+        .order_by(EditionArticle.position)
+    )
+    return [(article, section) for article, section in (await session.execute(stmt)).all()]
+
+
+def variant_key(chosen_sections: frozenset[int], present_sections: frozenset[int | None]) -> str:
+    """Subscribers who get the same articles share a variant; "" means nothing for them."""
+    if not chosen_sections:
+        return ALL_SECTIONS
+    return ",".join(str(s) for s in sorted(chosen_sections & {s for s in present_sections if s}))
+
+
+def variant_sections(key: str) -> frozenset[int] | None:
+    """The sections of a variant key; None means all sections."""
+    if key == ALL_SECTIONS:
+        return None
+    return frozenset(int(s) for s in key.split(",") if s)

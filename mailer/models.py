@@ -1,0 +1,128 @@
+"""Tables of the mailing side: sections, articles, editions and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailer.db import Base, UTCDateTime, utcnow
+
+# SQLite only aliases the rowid for a column declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Section(Base):
+    __tablename__ = "sections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guid: Mapped[str] = mapped_column(String(1000), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    title: Mapped[str] = mapped_column(String(1000))
+    summary_html: Mapped[str] = mapped_column(Text, default="")
+    summary_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    image_url: Mapped[str | None] = mapped_column(String(2000))
+    image_alt: Mapped[str | None] = mapped_column(String(1000))
+    author: Mapped[str | None] = mapped_column(String(300))
+    section_id: Mapped[int | None] = mapped_column(ForeignKey("sections.id"))
+    status: Mapped[str] = mapped_column(String(16), default="published")
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Edition(Base):
+    """One digest of one list for one scheduled time; (list, period) is unique."""
+
+    __tablename__ = "editions"
+    __table_args__ = (UniqueConstraint("list_name", "period_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_name: Mapped[str] = mapped_column(String(32))
+    period_key: Mapped[str] = mapped_column(String(64))
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # draft -> sending -> sent; held waits for an editor; empty had no new articles
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status_reason: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EditionArticle(Base):
+    __tablename__ = "edition_articles"
+
+    edition_id: Mapped[int] = mapped_column(
+        ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True
+    )
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EditionVariant(Base):
+    """The rendered, CSS-inlined content of one variant, stored so every worker sends the same."""
+
+    __tablename__ = "edition_variants"
+    __table_args__ = (UniqueConstraint("edition_id", "variant_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    variant_key: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(500))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """One message to one recipient; its status only moves by compare-and-set (see outbox.py)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("edition_id", "subscriber_id"),
+        Index("ix_outbox_claim", "status", "priority", "next_attempt_at", "id"),
+        Index("ix_outbox_edition_status", "edition_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # digest | share | confirm | test | ...
+    edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
+    recipient: Mapped[str] = mapped_column(String(320))
+    priority: Mapped[int] = mapped_column(Integer, default=10)  # lower goes first
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    history: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of attempts
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)  # one-off messages, pre-composed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

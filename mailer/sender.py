@@ -1,0 +1,183 @@
+"""The sender is only the loop: claim a batch, compose its bytes, send, classify, record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailer import outbox
+from mailer.compose import Personal, build_message, to_bytes
+from mailer.db import Database, utcnow
+from mailer.editions import variant_key
+from mailer.headers import Identity
+from mailer.models import Article, Edition, EditionArticle
+from mailer.outbox import Claimed, Result
+from mailer.render import Renderer
+from mailer.settings import Settings
+from mailer.transport import Transport
+from mailer.variants import TemplateCache, rendered_variant
+from subscribers import suppression, tokens
+from subscribers.models import Subscriber, SubscriberSection
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    row: Claimed
+    data: bytes | None = None
+    skip_reason: str | None = None
+
+
+class Sender:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        transport: Transport,
+        renderer: Renderer,
+        *,
+        owner: str | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.transport = transport
+        self.renderer = renderer
+        self.owner = owner or worker_name()
+        self.clock = clock
+        self.templates = TemplateCache(settings, renderer)
+
+    async def run_batch(self) -> Counter[str]:
+        """One claim-send-record round; returns what happened to each claimed row."""
+        now = self.clock()
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        async with self.db.transaction() as session:
+            claimed = await outbox.claim(
+                session, self.owner, now, lease=lease, limit=self.settings.send_batch_size
+            )
+        if not claimed:
+            return Counter()
+        async with self.db.transaction() as session:
+            prepared = await self._prepare(session, claimed)
+        results = await asyncio.gather(*(self._send(p) for p in prepared))
+        async with self.db.transaction() as session:
+            await outbox.record(session, self.owner, list(results), self.clock())
+            await outbox.finish_editions(session, self.clock())
+        return Counter(
+            r.skip_reason and "skipped" or (r.outcome.verdict.value if r.outcome else "?") for r in results
+        )
+
+    async def drain(self, progress: Callable[[Counter[str]], None] | None = None) -> Counter[str]:
+        """Send until nothing is due; returns the totals."""
+        totals: Counter[str] = Counter()
+        while batch := await self.run_batch():
+            totals.update(batch)
+            if progress is not None:
+                progress(batch)
+        return totals
+
+    async def _send(self, item: Prepared) -> Result:
+        if item.skip_reason is not None or item.data is None:
+            return Result(item.row, skip_reason=item.skip_reason or "nothing to send")
+        outcome = await self.transport.send(self.settings.sender_address, item.row.recipient, item.data)
+        log.debug("outbox %s to %s: %s", item.row.id, item.row.recipient, outcome)
+        return Result(item.row, outcome=outcome)
+
+    async def _prepare(self, session: AsyncSession, rows: list[Claimed]) -> list[Prepared]:
+        blocked = await suppression.suppressed(session, {r.recipient for r in rows})
+        subscribers = await _subscribers(session, {r.subscriber_id for r in rows if r.subscriber_id})
+        editions = {
+            e.id: e
+            for e in await session.scalars(
+                select(Edition).where(Edition.id.in_({r.edition_id for r in rows if r.edition_id}))
+            )
+        }
+        present = {eid: await _present_sections(session, eid) for eid in editions}
+        prepared = []
+        for row in rows:
+            if row.recipient in blocked:
+                prepared.append(Prepared(row, skip_reason="suppressed"))
+            elif row.payload is not None:
+                prepared.append(Prepared(row, data=row.payload))
+            elif row.edition_id is None or row.edition_id not in editions:
+                prepared.append(Prepared(row, skip_reason="no content"))
+            else:
+                prepared.append(
+                    await self._digest(session, row, editions[row.edition_id],
+                                       subscribers.get(row.subscriber_id or 0), present[row.edition_id])
+                )
+        return prepared
+
+    async def _digest(
+        self,
+        session: AsyncSession,
+        row: Claimed,
+        edition: Edition,
+        subscriber: tuple[Subscriber, frozenset[int]] | None,
+        present: frozenset[int | None],
+    ) -> Prepared:
+        if subscriber is None:
+            return Prepared(row, skip_reason="subscriber removed")
+        sub, chosen = subscriber
+        if sub.status != "confirmed":
+            return Prepared(row, skip_reason=f"subscriber is {sub.status}")
+        key = variant_key(chosen, present)
+        if not key:
+            return Prepared(row, skip_reason="no articles in the chosen sections")
+        secret = self.settings.secret
+        personal = Personal(
+            to=row.recipient,
+            message_id=f"e{edition.id}.s{sub.id}",
+            token=tokens.unsubscribe_token(secret, sub.id, edition.list_name),
+            pref_token=tokens.preferences_token(secret, sub.id),
+            name=sub.name,
+        )
+        if row.recipient.isascii():
+            template = await self.templates.get(session, edition, key)
+            return Prepared(row, data=template.personalise(personal))
+        # an internationalised address needs SMTPUTF8 headers: the reference path
+        content = await rendered_variant(session, self.settings, self.renderer, edition, key)
+        identity = Identity.for_list(self.settings, edition.list_name)
+        msg = build_message(content, identity, edition.started_at or edition.scheduled_at, personal)
+        return Prepared(row, data=to_bytes(msg))
+
+
+async def _subscribers(
+    session: AsyncSession, ids: set[int]
+) -> dict[int, tuple[Subscriber, frozenset[int]]]:
+    if not ids:
+        return {}
+    subs = {s.id: s for s in await session.scalars(select(Subscriber).where(Subscriber.id.in_(ids)))}
+    chosen: dict[int, set[int]] = {}
+    for sid, section in await session.execute(
+        select(SubscriberSection.subscriber_id, SubscriberSection.section_id).where(
+            SubscriberSection.subscriber_id.in_(ids)
+        )
+    ):
+        chosen.setdefault(sid, set()).add(section)
+    return {sid: (sub, frozenset(chosen.get(sid, ()))) for sid, sub in subs.items()}
+
+
+async def _present_sections(session: AsyncSession, edition_id: int) -> frozenset[int | None]:
+    rows = await session.scalars(
+        select(Article.section_id)
+        .join(EditionArticle, EditionArticle.article_id == Article.id)
+        .where(EditionArticle.edition_id == edition_id, EditionArticle.excluded.is_(False))
+    )
+    return frozenset(rows.all())

@@ -1,0 +1,108 @@
+"""Wiring: one ``Service`` per process holds the database, the renderer, the transport and the
+sender, and runs a list's digest on request (from the scheduler, the CLI or an editor)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from mailer import editions
+from mailer.db import Database, utcnow
+from mailer.devmailbox import DevMailbox, port_open
+from mailer.editions import PlanResult
+from mailer.render import Renderer
+from mailer.schedule import previous_fire
+from mailer.sender import Clock, Sender
+from mailer.settings import Settings, SmtpConfig
+from mailer.transport import SMTPTransport, Transport
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(self, settings: Settings, *, clock: Clock = utcnow, transport: Transport | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = Database(settings.database_url)
+        self.renderer = Renderer(settings)
+        self.devmailbox: DevMailbox | None = None
+        self._transport = transport
+        self._sender: Sender | None = None
+        self.wake = asyncio.Event()  # set when new work is enqueued
+
+    async def start(self, *, migrate: bool = True) -> Service:
+        if migrate:
+            await self.db.upgrade()
+        return self
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = self._make_transport()
+        return self._transport
+
+    def _make_transport(self) -> Transport:
+        s = self.settings
+        config = s.smtp
+        if config is None:
+            # no relay configured: the built-in development mailbox (someone else's, or ours)
+            if not port_open(s.devmailbox_host, s.devmailbox_port):
+                self.devmailbox = DevMailbox(s.data_dir, s.devmailbox_host, s.devmailbox_port).start()
+            port = self.devmailbox.port if self.devmailbox else s.devmailbox_port
+            config = SmtpConfig(s.devmailbox_host, port, "none", None, None)
+        return SMTPTransport(config, timeout=s.smtp_timeout, data_timeout=s.smtp_data_timeout)
+
+    @property
+    def sender(self) -> Sender:
+        if self._sender is None:
+            self._sender = Sender(self.db, self.settings, self.transport, self.renderer, clock=self.clock)
+        return self._sender
+
+    async def run_list(
+        self,
+        list_name: str,
+        fire: datetime,
+        *,
+        force: bool = False,
+        key: str | None = None,
+    ) -> PlanResult:
+        """Plan the edition of ``list_name`` scheduled at ``fire``; the sender picks it up."""
+        now = self.clock()
+        cron = self.settings.cron_for(list_name)
+        since = previous_fire(cron, self.settings.timezone, fire) or fire - timedelta(days=1)
+        async with self.db.transaction() as session:
+            result = await editions.plan(
+                session, self.settings, list_name, fire, now, since=since, force=force, key=key
+            )
+        log.info(result.describe())
+        self.wake.set()
+        return result
+
+    async def send_now(self, list_name: str) -> PlanResult:
+        """An edition on demand (``mailer digest send --now``): its own period, named by the minute."""
+        now = self.clock()
+        key = "now-" + editions.period_key(now, self.settings)
+        return await self.run_list(list_name, now, force=True, key=key)
+
+    async def sender_loop(self, stop: asyncio.Event, idle_seconds: float = 2.0) -> None:
+        """Drain the outbox for as long as the process runs, waking early when work arrives."""
+        while not stop.is_set():
+            try:
+                batch = await self.sender.run_batch()
+            except Exception:  # keep the loop alive; the rows stay leased and are retried
+                log.exception("sender batch failed")
+                batch = None
+            if not batch:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), idle_seconds)
+                except TimeoutError:
+                    pass
+
+    async def close(self) -> None:
+        if self._transport is not None:
+            await self._transport.close()
+        if self.devmailbox is not None:
+            self.devmailbox.stop()
+        await self.db.dispose()

@@ -1,0 +1,19 @@
+"""The ASGI app: public endpoints, the JSON API and (later) the editor pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from mailer.service import Service
+from mailer.web import api, errors, public
+from mailer.web.pages import Pages
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(title="Arabic mailer", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.service = service
+    app.state.pages = Pages(service.settings)
+    errors.install(app)
+    app.include_router(public.router)
+    app.include_router(api.router)
+    return app

@@ -1,0 +1,66 @@
+"""The one place where the exception tree becomes HTTP: JSON for ``/api``, an Arabic page else."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from mailer.errors import (
+    Conflict,
+    InvalidInput,
+    MailerError,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS: list[tuple[type[MailerError], int]] = [
+    (InvalidInput, 400),
+    (Unauthorized, 401),
+    (NotFound, 404),
+    (Conflict, 409),
+    (RateLimited, 429),
+]
+
+
+def status_for(exc: MailerError) -> int:
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+        "accept", ""
+    ) or request.headers.get("content-type", "").startswith("application/json")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(MailerError)
+    async def _mailer_error(request: Request, exc: MailerError) -> Response:
+        status = status_for(exc)
+        if status == 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        headers = {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        if wants_json(request):
+            body = {"error": type(exc).__name__, "message": exc.public_message, "detail": exc.message}
+            if isinstance(exc, InvalidInput):
+                body["field"] = exc.field
+            return JSONResponse(body, status_code=status, headers=headers)
+        page = app.state.pages.message("تعذّر تنفيذ الطلب", exc.public_message, status_code=status, error=True)
+        page.headers.update(headers)
+        return page
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path", "form"))
+        return await _mailer_error(request, InvalidInput(field or "body", str(err["msg"])))

@@ -1,0 +1,39 @@
+"""Public endpoints that need no login: the one-click unsubscribe (RFC 8058) and health."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from mailer.headers import LIST_LABELS
+from mailer.web.deps import service_of
+from subscribers import flows, tokens
+
+router = APIRouter()
+
+UNSUBSCRIBED = "تم إلغاء اشتراكك. لن تصلك منّا رسائل بعد الآن."
+
+
+@router.get("/healthz", response_class=PlainTextResponse)
+async def health() -> str:
+    return "ok"
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
+    """A confirmation page only: link scanners follow GETs, so a GET changes nothing."""
+    svc = service_of(request)
+    _, list_name = tokens.check(svc.settings.secret, "unsubscribe", token)
+    return request.app.state.pages.render(
+        "unsubscribe", title="إلغاء الاشتراك", list_label=LIST_LABELS.get(list_name, list_name)
+    )
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+async def unsubscribe(token: str, request: Request) -> HTMLResponse:
+    """RFC 8058 one-click: any body (urlencoded or multipart), no cookie, 200 and no redirect."""
+    svc = service_of(request)
+    subscriber_id, _ = tokens.check(svc.settings.secret, "unsubscribe", token)
+    async with svc.db.transaction() as session:
+        await flows.unsubscribe(session, subscriber_id, svc.clock())
+    return request.app.state.pages.message("إلغاء الاشتراك", UNSUBSCRIBED)

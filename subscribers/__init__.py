@@ -1,0 +1,1 @@
+"""Subscribers: the store, the subscription flows and the suppression list."""

@@ -1,0 +1,55 @@
+"""Tables of the subscriber side: subscribers, their sections and the suppression list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailer.db import Base, UTCDateTime, utcnow
+
+STATUSES = ("pending", "confirmed", "paused", "unsubscribed", "bounced", "forgotten")
+FREQUENCIES = ("daily", "weekly")
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # email-validator's normalised form
+    email_ascii: Mapped[str | None] = mapped_column(String(320))  # IDNA form; None needs SMTPUTF8
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    frequency: Mapped[str] = mapped_column(String(16), default="daily")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounce_score: Mapped[int] = mapped_column(Integer, default=0)
+    last_bounce_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    no_shares: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SubscriberSection(Base):
+    """A section a subscriber chose; none chosen means every section."""
+
+    __tablename__ = "subscriber_sections"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    section_id: Mapped[int] = mapped_column(
+        ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Suppression(Base):
+    """An address never to be mailed again, kept only as a hash (see suppression.py)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))  # unsubscribe | hard_bounce | complaint | forget | ...
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,49 @@
+"""Builders for test data: feeds, articles and subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from xml.sax.saxutils import escape
+
+from mailer import ingest
+from mailer.service import Service
+from subscribers import store
+from subscribers.models import Subscriber
+
+
+def rss(items: Iterable[dict[str, str]]) -> bytes:
+    """An RSS 2.0 document; each item a dict of raw inner XML per element (escape yourself)."""
+    body = "".join(
+        "<item>" + "".join(f"<{k}>{v}</{k}>" for k, v in item.items()) + "</item>" for item in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>أخبار</title>'
+        f"<link>https://news.example.com</link><description>d</description>{body}</channel></rss>"
+    ).encode()
+
+
+def item(n: int, now: datetime, *, section: str = "سياسة", title: str | None = None) -> dict[str, str]:
+    link = f"https://news.example.com/news/{n}"
+    return {
+        "title": escape(title or f"عنوان الخبر رقم {n} عن العراق"),
+        "link": link,
+        "guid": link,
+        "category": escape(section),
+        "description": escape(f"<p>ملخص الخبر رقم {n}: إلتقت القوات العراقية المشتركة بالجيش السوري.</p>"),
+        "pubDate": format_datetime(now - timedelta(minutes=n)),
+    }
+
+
+async def ingest_items(svc: Service, count: int, now: datetime, **kwargs: str) -> ingest.StoreResult:
+    parsed = ingest.parse_feed(rss(item(n, now, **kwargs) for n in range(1, count + 1)), now=now)
+    async with svc.db.transaction() as session:
+        return await ingest.store(session, parsed.articles)
+
+
+async def subscriber(svc: Service, email: str, *, status: str = "confirmed", name: str | None = None,
+                     frequency: str = "daily", sections: Iterable[int] = ()) -> Subscriber:
+    async with svc.db.transaction() as session:
+        return await store.add(session, email, now=svc.clock(), name=name, status=status,
+                               frequency=frequency, sections=sections)

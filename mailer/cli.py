@@ -56,7 +56,7 @@ def settings_of(ctx: typer.Context, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
     level = "DEBUG" if ctx.obj["verbose"] else settings.log_level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiosqlite", "apscheduler.executors.default", "mail.log", "httpx"):
+    for noisy in ("aiosqlite", "alembic", "apscheduler.executors.default", "mail.log", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return settings
 
@@ -320,3 +320,7 @@ async def _announce_demo(svc: Service) -> None:
 def main() -> None:
     app()
 
+
+
+if __name__ == "__main__":
+    main()

@@ -91,8 +91,9 @@ def fill(text: str, values: Mapping[str, str]) -> str:
     return text
 
 
-def _crlf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\n", "\r\n")
+def _canonical(text: str) -> bytes:
+    """UTF-8 with CRLF line ends and a final CRLF: what ``EmailMessage.set_content`` encodes."""
+    return b"\r\n".join(text.encode().splitlines()) + b"\r\n"
 
 
 def build_message(
@@ -129,11 +130,15 @@ def build_message(
 
 
 def to_bytes(msg: EmailMessage) -> bytes:
-    """Flatten for SMTP: CRLF line ends; UTF-8 headers only when an address needs SMTPUTF8."""
-    try:
-        return msg.as_bytes(policy=SMTP_POLICY)
-    except UnicodeEncodeError:
-        return msg.as_bytes(policy=SMTPUTF8_POLICY)
+    """Flatten for SMTP with CRLF line ends; an address with a non-ASCII local part needs UTF-8
+    headers (RFC 6532, sent with SMTPUTF8): an encoded-word is not allowed in an address."""
+    utf8 = any(
+        not address.addr_spec.isascii()
+        for name in ("From", "To", "Reply-To")
+        if msg[name] is not None
+        for address in msg[name].addresses
+    )
+    return msg.as_bytes(policy=SMTPUTF8_POLICY if utf8 else SMTP_POLICY)
 
 
 def _b64_lines(data: bytes) -> bytes:
@@ -207,8 +212,8 @@ class MessageTemplate:
         data = msg.as_bytes(policy=SMTP_POLICY)
         # the markers' slot values went in verbatim; turn the two body markers into splices
         bodies = {
-            "text": _Base64Splice(_crlf(rendered.text).encode()),
-            "html": _Base64Splice(_crlf(rendered.html).encode()),
+            "text": _Base64Splice(_canonical(rendered.text)),
+            "html": _Base64Splice(_canonical(rendered.html)),
         }
         parts: list[Part] = []
         rest = data

@@ -7,6 +7,7 @@ Cron helpers are pure functions of ``now``; ``DigestScheduler`` wires them to an
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,15 +18,26 @@ from apscheduler.triggers.cron import CronTrigger
 log = logging.getLogger(__name__)
 
 
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 def parse_cron(expression: str, timezone: str) -> CronTrigger:
-    """A five-field crontab line ("minute hour day month weekday") in ``timezone``."""
+    """A five-field crontab line ("minute hour day month weekday") in ``timezone``.
+
+    Weekday numbers follow cron (0 and 7 are Sunday); APScheduler 3 counts from Monday, so they
+    are turned into names first."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(
             f"{expression!r} must have 5 fields (minute hour day month weekday), e.g. '0 7 * * *'"
         )
+    minute, hour, day, month, weekday = fields
     try:
-        return CronTrigger.from_crontab(expression, timezone=ZoneInfo(timezone))
+        weekday = re.sub(r"(?<![/\d])([0-7])(?!\d)", lambda m: _CRON_WEEKDAYS[int(m.group(1))], weekday)
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=weekday,
+            timezone=ZoneInfo(timezone),
+        )
     except ValueError as exc:
         raise ValueError(f"{expression!r} is not a valid cron expression: {exc}") from None
 

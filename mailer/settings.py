@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -213,11 +213,16 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} is not a TCP port (0-65535)")
         return value
 
-    @model_validator(mode="after")
-    def _names(self) -> Settings:
-        if not self.site_name.strip():
-            raise ValueError("site_name must not be empty")
-        return self
+    @field_validator("site_name", "sender_name")
+    @classmethod
+    def _display_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must not contain line breaks or control characters (it goes into From:)")
+        return value
 
     # derived values ---------------------------------------------------------------
 

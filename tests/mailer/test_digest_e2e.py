@@ -157,10 +157,17 @@ async def test_premailer_runs_once_per_variant(
 
     monkeypatch.setattr(premailer.Premailer, "transform", counting)
     await factories.ingest_items(service, 2, clock.now, section="سياسة")
-    await factories.ingest_items(service, 0, clock.now)
-    for n in range(25):
-        await factories.subscriber(service, f"reader{n}@example.org")
+    parsed = ingest.parse_feed(factories.rss([factories.item(9, clock.now, section="رياضة")]), now=clock.now)
+    async with service.db.transaction() as session:
+        await ingest.store(session, parsed.articles)
+        sport = await ingest.section_id(session, "رياضة")
+    for n in range(20):  # two variants: every section, and sport only
+        await factories.subscriber(service, f"reader{n}@example.org", sections=[sport] if n % 2 else [])
     await service.run_list("daily", clock.now)
-    assert (await service.sender.drain()) == {"sent": 25}
-    assert len(calls) == 1
-    assert len(smtp_server.received) == 25
+    assert (await service.sender.drain()) == {"sent": 20}
+    assert len(calls) == 2
+    received = smtp_server.received
+    assert len(received) == 20
+    sport_only = [r for r in received if int(r.rcpt_tos[0].split("@")[0][6:]) % 2]
+    assert all("عنوان الخبر رقم 1 عن" not in r.message.get_body(("html",)).get_content() for r in sport_only)
+    assert all("عنوان الخبر رقم 9 عن" in r.message.get_body(("html",)).get_content() for r in received)

@@ -1,0 +1,426 @@
+"""Throughput benchmark: the project's send path against the hand-written loop and the C ceiling.
+
+In one run on one machine it starts Postfix's ``smtp-sink`` on loopback and measures
+
+* the ceiling: Postfix's ``smtp-source`` sending messages of the same size, at a few session counts;
+* the naive loop a user writes by hand with the same libraries and templates: per recipient,
+  render Jinja2, run premailer, build an ``EmailMessage``, send with aiosmtplib on one connection;
+* the project's path: a real edition for N subscribers in a real database (SQLite, and PostgreSQL
+  when ``--pg`` is given), from planning the edition to every outbox row ``sent``;
+
+each a few times, in fresh processes, and prints medians, msgs/s, the ratios project/naive and
+project/ceiling, and the peak RSS of the project's process; ``--dkim`` repeats the naive loop
+and the project's path with DKIM signing on.
+
+    python bench/throughput.py --subscribers 20000 --repeat 3 [--pg postgresql+asyncpg://...] [--dkim]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FROM = "newsletter@news.example.com"
+SECRET = "bench-secret-" + "x" * 40
+
+
+# -- Postfix's test tools ---------------------------------------------------------------------
+
+def postfix_tools(cache: Path) -> tuple[str, str]:
+    """``smtp-sink`` and ``smtp-source``: installed ones, or unpacked from Debian's package."""
+    for directory in ("/usr/sbin", "/usr/bin"):
+        sink, source = Path(directory, "smtp-sink"), Path(directory, "smtp-source")
+        if sink.exists() and source.exists():
+            return str(sink), str(source)
+    unpacked = cache / "postfix"
+    sink, source = unpacked / "usr/sbin/smtp-sink", unpacked / "usr/sbin/smtp-source"
+    if not sink.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", "postfix"], cwd=cache, check=True)
+        deb = next(cache.glob("postfix_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
+    return str(sink), str(source)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Sink:
+    """``smtp-sink`` on a loopback port: accepts everything, keeps nothing."""
+
+    def __init__(self, binary: str) -> None:
+        self.port = free_port()
+        args = [binary]
+        if os.geteuid() == 0:
+            args += ["-u", "postfix" if _user_exists("postfix") else "nobody"]
+        self.process = subprocess.Popen([*args, f"127.0.0.1:{self.port}", "1024"])
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("smtp-sink did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(5)
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+# -- the children: each measured in a fresh process ----------------------------------------------
+
+def articles_feed() -> bytes:
+    sys.path.insert(0, str(ROOT))
+    from mailer import demo
+
+    return demo.demo_feed("https://news.example.com", datetime.now(UTC))
+
+
+async def child_project(args: argparse.Namespace) -> dict[str, Any]:
+    """A real edition for N subscribers, from planning to every row sent."""
+    from sqlalchemy import func, insert, select
+
+    from mailer import ingest
+    from mailer.models import OutboxMessage
+    from mailer.service import Service
+    from mailer.settings import load_settings
+    from subscribers.models import Subscriber
+
+    extra = json.loads(args.settings or "{}")
+    settings = load_settings(
+        data_dir=Path(args.workdir), database_url=args.db, smtp_url=f"smtp://127.0.0.1:{args.port}",
+        secret_key=SECRET, sender_address=FROM, base_url="https://news.example.com",
+        log_level="WARNING", **extra,
+    )
+    svc = await Service(settings).start()
+    now = datetime.now(UTC)
+    parsed = ingest.parse_feed(articles_feed(), now=now)
+    async with svc.db.transaction() as session:
+        await ingest.store(session, parsed.articles)
+        for start in range(0, args.count, 5000):
+            await session.execute(insert(Subscriber), [
+                {"email": f"reader{i}@example.org", "email_ascii": f"reader{i}@example.org",
+                 "name": f"قارئ {i}", "status": "confirmed", "frequency": "daily", "created_at": now,
+                 "updated_at": now, "bounce_score": 0, "no_shares": False}
+                for i in range(start, min(start + 5000, args.count))
+            ])
+    started = time.perf_counter()
+    await svc.send_now("daily")
+    await svc.sender.drain()
+    seconds = time.perf_counter() - started
+    async with svc.db.transaction() as session:
+        sent = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
+        )
+    await svc.close()
+    return {"seconds": seconds, "sent": sent}
+
+
+async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
+    """What a user writes by hand with the same libraries, template and articles."""
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+    from email.utils import format_datetime, make_msgid
+
+    import aiosmtplib
+    import jinja2
+    import premailer
+    from markupsafe import Markup
+
+    from mailer import arabic, ingest
+
+    now = datetime.now(UTC)
+    articles = ingest.parse_feed(articles_feed(), now=now).articles
+    templates = ROOT / "templates"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)),
+                             autoescape=jinja2.select_autoescape(["html"]))
+    env.filters["bidi"] = lambda s: Markup(arabic.bidi_html(str(s)))
+    env.filters["digits"] = str
+    css = (templates / "email/styles.css").read_text(encoding="utf-8")
+    signer = _dkimpy_signer(args.dkim_key) if args.dkim_key else None
+    context = {
+        "site": {"name": "أخبار الموقع", "url": "https://news.example.com"},
+        "list": {"name": "daily", "label": "النشرة اليومية"},
+        "edition": {"date_text": arabic.gregorian_date(now.date()), "date_short": "", "hijri_text": ""},
+        "articles": [{"title": a.title, "url": a.url, "summary": a.summary_text, "image_url": a.image_url,
+                      "image_alt": a.image_alt, "section": a.section} for a in articles],
+        "preheader": "أبرز العناوين",
+        "subject": "أخبار الموقع: النشرة اليومية",
+    }
+    started = time.perf_counter()
+    async with aiosmtplib.SMTP(hostname="127.0.0.1", port=args.port) as smtp:
+        for i in range(args.count):
+            personal = {"name": f" قارئ {i}", "unsubscribe_url": f"https://news.example.com/u/{i}",
+                        "preferences_url": f"https://news.example.com/p/{i}"}
+            html = env.get_template("email/digest.html").render(**context, personal=personal)
+            html = premailer.Premailer(html, css_text=css, keep_style_tags=False, remove_classes=False,
+                                       strip_important=False, allow_network=False,
+                                       cssutils_logging_level=50).transform()
+            text = env.get_template("email/digest.txt").render(**context, personal=personal)
+            msg = EmailMessage()
+            msg["From"] = Address("أخبار الموقع", addr_spec=FROM)
+            msg["To"] = f"reader{i}@example.org"
+            msg["Subject"] = context["subject"]
+            msg["Date"] = format_datetime(now)
+            msg["Message-ID"] = make_msgid(domain="news.example.com")
+            msg["List-Unsubscribe"] = f"<{personal['unsubscribe_url']}>"
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            msg.set_content(text)
+            msg.add_alternative(html, subtype="html")
+            if signer is None:
+                await smtp.send_message(msg)
+            else:
+                data = msg.as_bytes()
+                await smtp.sendmail(FROM, [f"reader{i}@example.org"], signer(data) + data)
+    return {"seconds": time.perf_counter() - started, "sent": args.count}
+
+
+def _dkimpy_signer(key_file: str) -> Any:
+    import dkim
+
+    key = Path(key_file).read_bytes()
+    headers = [b"from", b"to", b"subject", b"date", b"message-id", b"list-unsubscribe",
+               b"list-unsubscribe-post"]
+    return lambda data: dkim.sign(data, b"bench", b"news.example.com", key, include_headers=headers)
+
+
+def message_size(port: int) -> int:
+    """Bytes of one digest as the project composes it (the ceiling sends this many)."""
+    from mailer.compose import MessageTemplate, Personal
+    from mailer.headers import Identity
+    from mailer.render import ArticleView, DigestView, Renderer
+    from mailer.settings import load_settings
+    from mailer import ingest
+
+    settings = load_settings(data_dir=Path(tempfile.mkdtemp()), secret_key=SECRET, sender_address=FROM,
+                             base_url="https://news.example.com")
+    now = datetime.now(UTC)
+    articles = tuple(
+        ArticleView(id=n, title=a.title, url=a.url, summary=a.summary_text, section=a.section)
+        for n, a in enumerate(ingest.parse_feed(articles_feed(), now=now).articles)
+    )
+    identity = Identity.for_list(settings, "daily")
+    rendered = Renderer(settings).digest(DigestView("daily", now.date(), articles), identity)
+    data = MessageTemplate.build(rendered, identity, now).personalise(
+        Personal(to="reader1@example.org", message_id="e1.s1", token="1.daily." + "x" * 22,
+                 pref_token="1.pref." + "x" * 22, name="قارئ 1"))
+    return len(data)
+
+
+# -- the parent: runs everything, prints the table -------------------------------------------------
+
+@dataclass
+class Figure:
+    label: str
+    seconds: list[float]
+    count: int
+    rss_mb: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.median
+
+
+def run_child(mode: str, argv: list[str]) -> tuple[dict[str, Any], float]:
+    """Run a child in a fresh interpreter; returns its JSON result and its peak RSS in MB."""
+    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, *argv],
+                            stdout=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{mode} child failed with status {status}")
+    return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+
+
+def ceiling(source: str, port: int, size: int, count: int, sessions: int) -> float:
+    started = time.perf_counter()
+    subprocess.run([source, "-d", "-s", str(sessions), "-m", str(count), "-l", str(size),
+                    "-f", FROM, "-t", "reader@example.org", f"127.0.0.1:{port}"], check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=20000, help="recipients of the project's edition")
+    parser.add_argument("--naive", type=int, default=1000, help="messages the naive loop sends per run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (medians are printed)")
+    parser.add_argument("--sessions", default="1,5,10", help="smtp-source session counts for the ceiling")
+    parser.add_argument("--pg", help="also measure on this PostgreSQL URL (a scratch database is made)")
+    parser.add_argument("--dkim", action="store_true", help="also measure with DKIM signing")
+    parser.add_argument("--settings", default="{}", help="extra project settings as JSON (for experiments)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    parser.add_argument("--dkim-key", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, str(ROOT))
+        child = {"project": child_project, "naive": child_naive}[args.child]
+        result = asyncio.run(child(args))
+        result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+    parent(args)
+
+
+def parent(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT))
+    work = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
+    sink_bin, source_bin = postfix_tools(work / "cache")
+    sink = Sink(sink_bin)
+    try:
+        size = message_size(sink.port)
+        print(f"message size {size} bytes; project edition of {args.subscribers} subscribers; "
+              f"naive loop {args.naive} messages; {args.repeat} runs each; {os.cpu_count()} cores\n")
+        figures: dict[str, Figure] = {}
+        best_ceiling: Figure | None = None
+        for sessions in [int(s) for s in args.sessions.split(",")]:
+            fig = Figure(f"smtp-source, {sessions} sessions", [], args.subscribers, [])
+            for _ in range(args.repeat):
+                fig.seconds.append(ceiling(source_bin, sink.port, size, args.subscribers, sessions))
+            figures[fig.label] = fig
+            if best_ceiling is None or fig.rate > best_ceiling.rate:
+                best_ceiling = fig
+        dkim_key = _bench_key(work) if args.dkim else None
+        for dkim_on in ([False, True] if args.dkim else [False]):
+            suffix = " + DKIM" if dkim_on else ""
+            naive = Figure(f"naive loop{suffix}", [], args.naive, [])
+            for _ in range(args.repeat):
+                extra = ["--dkim-key", str(dkim_key)] if dkim_on else []
+                result, rss = run_child("naive", ["--port", str(sink.port), "--count", str(args.naive), *extra])
+                naive.seconds.append(result["seconds"])
+                naive.rss_mb.append(rss)
+            figures[naive.label] = naive
+            databases = [("SQLite", None)] + ([("PostgreSQL", args.pg)] if args.pg else [])
+            for name, pg in databases:
+                fig = Figure(f"project, {name}{suffix}", [], args.subscribers, [])
+                for run in range(args.repeat):
+                    fig.seconds.append(_project_run(args, sink.port, work / f"{name}{run}{dkim_on}", pg,
+                                                    dkim_key if dkim_on else None, fig))
+                figures[fig.label] = fig
+                _ratio_line(fig, naive, best_ceiling)
+        print()
+        _table(figures)
+    finally:
+        sink.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _bench_key(work: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = work / "dkim.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return path
+
+
+def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | None,
+                 dkim_key: Path | None, fig: Figure) -> float:
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    scratch = None
+    if pg:
+        scratch, db = _pg_scratch(pg)
+    settings = json.loads(args.settings)
+    if dkim_key is not None:
+        settings.update({"dkim_key_file": str(dkim_key), "dkim_selector": "bench",
+                         "dkim_domain": "news.example.com"})
+    try:
+        result, rss = run_child("project", ["--port", str(port), "--count", str(args.subscribers),
+                                            "--db", db, "--workdir", str(workdir),
+                                            "--settings", json.dumps(settings)])
+    finally:
+        if scratch:
+            _pg_drop(pg, scratch)
+    if result["sent"] != args.subscribers:
+        raise RuntimeError(f"project sent {result['sent']} of {args.subscribers}")
+    fig.rss_mb.append(rss)
+    return float(result["seconds"])
+
+
+def _pg_scratch(url: str) -> tuple[str, str]:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    name = f"mailer_bench_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username, database=u.database)
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.close()
+
+    asyncio.run(create())
+    return name, u.set(database=name).render_as_string(hide_password=False)
+
+
+def _pg_drop(url: str, name: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username, database=u.database)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+    asyncio.run(drop())
+
+
+def _ratio_line(project: Figure, naive: Figure, ceiling_fig: Figure | None) -> None:
+    line = f"{project.label}: {project.rate:,.0f} msgs/s = {project.rate / naive.rate:.1f}x the naive loop"
+    if ceiling_fig is not None and "DKIM" not in project.label:
+        line += f", {100 * project.rate / ceiling_fig.rate:.0f}% of the ceiling ({ceiling_fig.label})"
+    line += f"; peak RSS {max(project.rss_mb):.0f} MB"
+    print(line, flush=True)
+
+
+def _table(figures: dict[str, Figure]) -> None:
+    print(f"{'measurement':40} {'messages':>9} {'median s':>9} {'msgs/s':>9} {'runs (s)':>24} {'peak RSS MB':>12}")
+    for fig in figures.values():
+        runs = ", ".join(f"{s:.2f}" for s in fig.seconds)
+        rss = f"{max(fig.rss_mb):.0f}" if fig.rss_mb else "-"
+        print(f"{fig.label:40} {fig.count:>9} {fig.median:>9.2f} {fig.rate:>9,.0f} {runs:>24} {rss:>12}")
+
+
+if __name__ == "__main__":
+    main()

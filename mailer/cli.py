@@ -320,3 +320,8 @@ async def _announce_demo(svc: Service) -> None:
 def main() -> None:
     app()
 
+
+
+from mailer.commands.shares import app as shares_app  # noqa: E402  (its commands import this module)
+
+app.add_typer(shares_app, name="shares")

@@ -55,7 +55,7 @@ class Harness:
         assert reply.status_code == 200, reply.text
         return str(reply.json()["form_token"])
 
-    def fields(self, article_id: int, token: str, **overrides: Any) -> dict[str, Any]:
+    def fields(self, article_id: int, token: str, /, **overrides: Any) -> dict[str, Any]:
         values: dict[str, Any] = {
             "article_id": str(article_id), "form_token": token, "friend_email": "friend@example.org",
             "sender_name": "أحمد", "sender_email": "", "website": "",
@@ -63,7 +63,7 @@ class Harness:
         values.update(overrides)
         return {k: v for k, v in values.items() if v is not None}
 
-    async def share(self, article_id: int, *, as_json: bool = False, wait: float = 5.0,
+    async def share(self, article_id: int, /, *, as_json: bool = False, wait: float = 5.0,
                     **overrides: Any) -> httpx.Response:
         """Load the form, "type" for ``wait`` seconds, send it (form-encoded unless ``as_json``)."""
         token = await self.token(article_id)

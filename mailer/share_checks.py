@@ -160,6 +160,7 @@ def check_text(field: str, value: str, *, max_length: int, allow_empty: bool = F
     """Plain text for the body of the mail: no links, no addresses, no control or bidi characters,
     whitespace folded. Returns the clean text."""
     label = TEXT_FIELD_LABELS[field]
+    value = scrub_markers(value)  # a reader must not aim at the slots of the message
     bad = _format_character(value.replace("\r\n", "\n").replace("\n", " ") if field == "note" else value)
     if bad is not None:
         raise _refuse(field, f"contains the control or format character U+{ord(bad):04X}",
@@ -187,7 +188,7 @@ def check_text(field: str, value: str, *, max_length: int, allow_empty: bool = F
                       f"number_{field}"[:32])
     if field == "sender_name" and not any(ch.isalpha() for ch in text):
         raise _refuse(field, "has no letters", "اكتب اسمك بالحروف.")
-    return scrub_markers(text)
+    return text
 
 
 def check_name(value: str, *, max_length: int) -> str:

@@ -39,7 +39,7 @@ async def serialise_recipient(session: AsyncSession, recipient_key: str) -> None
     both see room under the limit. PostgreSQL: a transaction advisory lock on the key. SQLite:
     nothing to do, as the caller's first statement is the insert of its record, which already
     holds the database's single write lock until commit."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(recipient_key[:15], 16)})
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from mailer.errors import InvalidInput, MailerError, NotFound
 from mailer.share_checks import FIELDS, HONEYPOT
@@ -46,7 +47,11 @@ async def _fields(request: Request) -> list[tuple[str, object]]:
             raise InvalidInput("body", "must be a JSON object")
         return [(str(k), v) for k, v in data]
     if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form(max_files=0, max_fields=len(FIELDS) + 4)
+        try:
+            form = await request.form(max_files=0, max_fields=len(FIELDS) + 4)
+        except HTTPException as exc:  # a file, too many fields, a broken multipart body
+            raise InvalidInput("body", str(exc.detail),
+                               public_message="أرسل النموذج كما هو من صفحة الخبر، بلا ملفات أو حقول إضافية.") from None
         return list(form.multi_items())
     raise InvalidInput("body", f"content type {kind or 'none'!r}: send a form or JSON")
 

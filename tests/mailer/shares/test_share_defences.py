@@ -303,4 +303,6 @@ async def test_body_too_large_or_not_a_form(share_app: ShareApp) -> None:
     assert big.status_code == 400
     xml = await h.client.post("/share", content=b"<share/>", headers={"Content-Type": "text/xml"})
     assert xml.status_code == 400
+    upload = await h.client.post("/share", data=h.fields(article_id, "t"), files={"note": ("a.txt", b"x")})
+    assert upload.status_code == 400 and "بلا ملفات" in upload.text
     assert await h.queued_shares() == 0

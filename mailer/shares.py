@@ -48,7 +48,6 @@ from mailer.share_checks import (
     check_recipient,
     check_sender_email,
     client_key,
-    parse_article_id,
     parse_fields,
     reason_of,
 )
@@ -113,7 +112,9 @@ class ShareDesk:
             return (await self._shareable(session, article_id)).view
 
     async def _shareable(self, session: AsyncSession, article_id: int | str) -> _Shareable:
-        number = parse_article_id(article_id) if isinstance(article_id, str) else article_id
+        if isinstance(article_id, str) and not (article_id.isascii() and article_id.isdigit() and len(article_id) <= 12):
+            raise ArticleNotShareable(f"{article_id[:40]!r} is not an article number")
+        number = int(article_id)
         row = (
             await session.execute(
                 select(Article, Section.name)

@@ -20,7 +20,7 @@ def stats_command(
     limit: int = typer.Option(20, "--limit", min=1, help="How many articles to list, most shared first."),
 ) -> None:
     """Shares per article (queued, delivered, refused) and refusals per reason."""
-    from mailer.cli import console, run, settings_of  # mailer.cli registers this module
+    from mailer.cli import console, run, settings_of  # imported here: mailer.cli imports this module
 
     settings = settings_of(ctx)
 

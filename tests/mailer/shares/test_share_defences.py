@@ -152,8 +152,9 @@ async def test_unknown_article_id(share_app: ShareApp) -> None:
     article_id = await h.article()
     token = await h.token(article_id)
     h.clock.advance(seconds=5)
-    page = await h.client.get("/share/999999")
-    assert page.status_code == 404 and "غير موجود" in page.text
+    for path in ("/share/999999", "/share/abc", "/share/%D9%A1"):
+        page = await h.client.get(path)
+        assert page.status_code == 404 and "غير موجود" in page.text
     # a token for another article does not open this one
     reply = await h.client.post("/share", data=h.fields(999999, token))
     await h.assert_refused(reply, 400, "bad_form_token")

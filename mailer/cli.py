@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from mailer import demo, ingest, outbox
+from mailer.commands.shares import app as shares_app
 from mailer.devmailbox import read_mailbox
 from mailer.errors import MailerError
 from mailer.models import Edition
@@ -32,6 +33,7 @@ mailbox_app = typer.Typer(help="The built-in development mailbox.", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(digest_app, name="digest")
 app.add_typer(mailbox_app, name="mailbox")
+app.add_typer(shares_app, name="shares")
 
 console = Console()
 err = Console(stderr=True)

@@ -27,8 +27,10 @@ from mailer.arabic import bidi_html, strip_controls
 from mailer.errors import MailerError
 from mailer.headers import Identity, guard, guard_ascii_address
 
-SMTP_POLICY = policy.SMTP
-SMTPUTF8_POLICY = policy.SMTPUTF8
+# refold_source="none": a header added with ``set_raw`` (a long one-click URL) is sent as given,
+# not turned into encoded words that no client reads as a URL.
+SMTP_POLICY = policy.SMTP.clone(refold_source="none")
+SMTPUTF8_POLICY = policy.SMTPUTF8.clone(refold_source="none")
 
 # Slot markers: plain ASCII words that survive Jinja2, premailer and the email package unchanged.
 SLOTS = {

@@ -126,3 +126,34 @@ class OutboxMessage(Base):
     payload: Mapped[bytes | None] = mapped_column(LargeBinary)  # one-off messages, pre-composed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ShareRecord(Base):
+    """One "send to a friend" request and what became of it: the audit trail that the per-recipient
+    and global limits are counted from. Addresses are kept only as hashes; ``article_id`` has no
+    foreign key because a refused request may name an article that does not exist."""
+
+    __tablename__ = "shares"
+    __table_args__ = (
+        Index("ix_shares_recipient_created", "recipient_hash", "created_at"),
+        Index("ix_shares_outcome_created", "outcome", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    article_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    recipient_hash: Mapped[str | None] = mapped_column(String(64))
+    sender_hash: Mapped[str | None] = mapped_column(String(64))
+    client_hash: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))  # "queued", or the reason it was refused
+    outbox_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ShareOptOut(Base):
+    """An address that asked never to receive shared articles, kept only as a hash."""
+
+    __tablename__ = "share_optouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

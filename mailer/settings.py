@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -119,6 +119,78 @@ class Settings(BaseSettings):
     devmailbox_host: str = "127.0.0.1"
     devmailbox_port: int = 8025
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # shares: "send this article to a friend" (mailer/shares.py)
+    share_ip_limits: str = "5/minute;30/day"
+    share_sender_limits: str = "10/hour;30/day"
+    share_rate_storage: str = "memory://"
+    share_recipient_article_per_day: int = 1
+    share_recipient_per_day: int = 3
+    share_global_per_hour: int = 300
+    share_min_fill_seconds: float = 3.0
+    share_form_max_age_minutes: int = 720
+    share_name_max_length: int = 40
+    share_note_enabled: bool = False
+    share_note_max_length: int = 140
+    share_captcha: Literal["none", "hcaptcha", "turnstile", "recaptcha"] = "none"
+    share_captcha_site_key: str | None = None
+    share_captcha_secret: SecretStr | None = None
+    share_captcha_verify_url: str | None = None
+
+    @field_validator("share_ip_limits", "share_sender_limits")
+    @classmethod
+    def _share_limits(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '5/minute;30/day'") from None
+        return value
+
+    @field_validator("share_rate_storage")
+    @classmethod
+    def _share_storage(cls, value: str) -> str:
+        from limits.storage import SCHEMES
+
+        scheme = value.split("://", 1)[0]
+        if "://" not in value or f"async+{scheme}" not in SCHEMES:
+            raise ValueError(f"{value!r} is not a storage of the limits library (memory://, redis://HOST)")
+        return value
+
+    @field_validator(
+        "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
+        "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
+    )
+    @classmethod
+    def _share_positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"{value!r} must be greater than zero")
+        return value
+
+    @field_validator("share_min_fill_seconds")
+    @classmethod
+    def _share_fill(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"{value!r} must not be negative")
+        return value
+
+    @field_validator("share_captcha_secret")
+    @classmethod
+    def _share_captcha_keys(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        provider = info.data.get("share_captcha", "none")
+        if provider != "none" and not (value and info.data.get("share_captcha_site_key")):
+            raise ValueError(
+                f"MAILER_SHARE_CAPTCHA is {provider!r}: set this and MAILER_SHARE_CAPTCHA_SITE_KEY too"
+            )
+        return value
+
+    @field_validator("share_captcha_verify_url")
+    @classmethod
+    def _share_captcha_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from mailer.service import Service
 from mailer.web import api, errors, public
 from mailer.web.pages import Pages
+from mailer.web.share import router as share_router
 
 
 def create_app(service: Service) -> FastAPI:
@@ -16,4 +17,5 @@ def create_app(service: Service) -> FastAPI:
     errors.install(app)
     app.include_router(public.router)
     app.include_router(api.router)
+    app.include_router(share_router)
     return app

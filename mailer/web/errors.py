@@ -35,6 +35,12 @@ def status_for(exc: MailerError) -> int:
     return 500
 
 
+def headers_for(exc: MailerError) -> dict[str, str]:
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
+    return {}
+
+
 def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
         "accept", ""
@@ -47,9 +53,7 @@ def install(app: FastAPI) -> None:
         status = status_for(exc)
         if status == 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        headers = {}
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        headers = headers_for(exc)
         if wants_json(request):
             body = {"error": type(exc).__name__, "message": exc.public_message, "detail": exc.message}
             if isinstance(exc, InvalidInput):

@@ -1,0 +1,131 @@
+"""The public share endpoints: the form page, ``POST /share`` (form or JSON) and the stop link."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from mailer.errors import InvalidInput, MailerError, NotFound
+from mailer.share_checks import FIELDS, HONEYPOT
+from mailer.share_tokens import check_stop_token
+from mailer.shares import ShareDesk
+from mailer.web.deps import service_of
+from mailer.web.errors import headers_for, status_for, wants_json
+
+router = APIRouter()
+
+MAX_BODY = 16 * 1024  # a share form is a few hundred bytes
+TITLE = "ارسال الخبر الى صديق"
+SENT = "أرسلنا الخبر إلى صديقك. شكراً لمشاركتك."
+STOPPED = "لن تصلك بعد الآن أخبار يرسلها إليك قرّاء الموقع. لم نحتفظ بعنوانك إلا بصيغة مشفّرة لا تُقرأ."
+
+
+def desk_of(request: Request) -> ShareDesk:
+    desk: ShareDesk | None = getattr(request.app.state, "share_desk", None)
+    if desk is None:
+        desk = request.app.state.share_desk = ShareDesk(service_of(request))
+    return desk
+
+
+async def _fields(request: Request) -> list[tuple[str, object]]:
+    """The request's fields as (name, value) pairs, repeats kept so that they can be refused."""
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise InvalidInput("body", f"larger than {MAX_BODY} bytes",
+                           public_message="الطلب أكبر من اللازم. أرسل النموذج كما هو من صفحة الخبر.")
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind == "application/json":
+        try:
+            data = json.loads(body, object_pairs_hook=list)
+        except ValueError:
+            raise InvalidInput("body", "is not valid JSON") from None
+        if not isinstance(data, list):
+            raise InvalidInput("body", "must be a JSON object")
+        return [(str(k), v) for k, v in data]
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            form = await request.form(max_files=0, max_fields=len(FIELDS) + 4)
+        except HTTPException as exc:  # a file, too many fields, a broken multipart body
+            raise InvalidInput("body", str(exc.detail),
+                               public_message="أرسل النموذج كما هو من صفحة الخبر، بلا ملفات أو حقول إضافية.") from None
+        return list(form.multi_items())
+    raise InvalidInput("body", f"content type {kind or 'none'!r}: send a form or JSON")
+
+
+def _page(request: Request, article: Any, *, token: str, values: dict[str, str] | None = None,
+          error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    desk = desk_of(request)
+    s = desk.settings
+    return request.app.state.pages.render(  # type: ignore[no-any-return]
+        "share", title=TITLE, status_code=status_code, article=article, token=token,
+        action=request.url_for("share_post").path, values=values or {}, error=error,
+        honeypot=HONEYPOT, name_max=s.share_name_max_length, note_enabled=s.share_note_enabled,
+        note_max=s.share_note_max_length, captcha=desk.captcha,
+    )
+
+
+@router.get("/share/{article_id}", response_model=None)
+async def share_form(article_id: str, request: Request) -> Response:
+    """The form; JSON (``Accept: application/json``) gives a site's own widget the token."""
+    desk = desk_of(request)
+    article = await desk.article(article_id)
+    token = desk.form_token(article.id)
+    if wants_json(request):
+        s = desk.settings
+        return JSONResponse({
+            "article_id": article.id, "title": article.title, "form_token": token,
+            "min_fill_seconds": s.share_min_fill_seconds, "note_enabled": s.share_note_enabled,
+            "captcha": {"provider": s.share_captcha, "site_key": s.share_captcha_site_key,
+                        "field": desk.captcha.field} if desk.captcha else None,
+        })
+    return _page(request, article, token=token)
+
+
+@router.post("/share", name="share_post", response_model=None)
+async def share_post(request: Request) -> Response:
+    desk = desk_of(request)
+    fields = await _fields(request)
+    try:
+        accepted = await desk.share(fields, request.client.host if request.client else "")
+    except MailerError as exc:
+        if wants_json(request) or isinstance(exc, NotFound):
+            raise
+        return await _form_again(request, fields, exc)
+    if wants_json(request):
+        return JSONResponse({"status": "queued", "share_id": accepted.record_id}, status_code=202)
+    return request.app.state.pages.message(TITLE, SENT, status_code=202)  # type: ignore[no-any-return]
+
+
+async def _form_again(request: Request, fields: list[tuple[str, object]], exc: MailerError) -> Response:
+    """The form again, filled in as sent, with the refusal above it and the same status code."""
+    desk = desk_of(request)
+    values = {k: v for k, v in fields if isinstance(v, str) and k in FIELDS}
+    try:
+        article = await desk.article(values.get("article_id", ""))
+    except MailerError:
+        raise exc from None
+    token = values.get("form_token", "")
+    if getattr(exc, "reason", "") in ("bad_form_token", "form_expired") or not token:
+        token = desk.form_token(article.id)
+    page = _page(request, article, token=token, values=values, error=exc.public_message,
+                 status_code=status_for(exc))
+    page.headers.update(headers_for(exc))
+    return page
+
+
+@router.get("/share/stop/{token}", response_class=HTMLResponse)
+async def stop_page(token: str, request: Request) -> HTMLResponse:
+    """A confirmation page only: link scanners follow GETs, so a GET changes nothing."""
+    check_stop_token(desk_of(request).settings.secret, token)
+    return request.app.state.pages.render("share_stop", title="إيقاف الأخبار المرسلة من القرّاء")  # type: ignore[no-any-return]
+
+
+@router.post("/share/stop/{token}", response_class=HTMLResponse)
+async def stop(token: str, request: Request) -> HTMLResponse:
+    """RFC 8058 one-click as well: any body, no cookie, 200 and no redirect, idempotent."""
+    await desk_of(request).stop(token)
+    return request.app.state.pages.message("إيقاف الأخبار المرسلة من القرّاء", STOPPED)  # type: ignore[no-any-return]

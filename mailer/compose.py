@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from mailer.arabic import bidi_html, strip_controls
-from mailer.errors import MailerError
+from mailer.errors import InvalidHeader, MailerError
 from mailer.headers import Identity, guard, guard_ascii_address
 
 # refold_source="none": a header added with ``set_raw`` (a long one-click URL) is sent as given,
@@ -121,9 +121,15 @@ def build_message(
     msg["Message-ID"] = identity.message_id(values["msgid"])
     if list_headers:
         msg["List-Id"] = f"{guard('list_label', identity.list_label)} <{identity.list_id}>"
-        unsubscribe = identity.unsubscribe_url(values["token"])
-        mailto = f"mailto:{identity.unsubscribe_mailto}?subject=unsubscribe%20{values['token']}"
-        msg["List-Unsubscribe"] = f"<{unsubscribe}>, <{mailto}>"
+        unsubscribe = guard("unsubscribe", identity.unsubscribe_url(values["token"]))
+        mailto = guard(
+            "unsubscribe", f"mailto:{identity.unsubscribe_mailto}?subject=unsubscribe%20{values['token']}"
+        )
+        if not (unsubscribe + mailto).isascii():
+            raise InvalidHeader("unsubscribe", "List-Unsubscribe must be ASCII (use xn-- host names)")
+        # raw and folded by hand: the email package would turn a long URL into encoded words,
+        # which no client reads as a URL
+        msg.set_raw("List-Unsubscribe", f"<{unsubscribe}>,\r\n <{mailto}>")
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(fill(rendered.text, values), cte="base64")
     msg.add_alternative(fill(rendered.html, values), subtype="html", cte="base64")

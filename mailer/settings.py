@@ -231,6 +231,8 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL with a host")
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or a fragment")
+        if not value.isascii():
+            raise ValueError("must be ASCII: write an internationalised host in its xn-- form")
         return value.rstrip("/")
 
     @field_validator("sender_address", "unsubscribe_address")

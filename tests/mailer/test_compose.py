@@ -115,3 +115,15 @@ def test_name_is_escaped_and_isolated_in_html(identity: Identity) -> None:
 def test_internationalised_address_uses_smtputf8(identity: Identity) -> None:
     data = to_bytes(build_message(rendered(""), identity, DATE, Personal(to="قارئ@مثال.عراق", message_id="m")))
     assert "قارئ@مثال.عراق".encode() in data
+
+
+def test_long_unsubscribe_url_stays_a_url(tmp_path) -> None:
+    settings = load_settings(data_dir=tmp_path, sender_address="newsletter@news.example.com",
+                             base_url="https://newsletter.a-rather-long-news-site-domain.example.com/mail")
+    identity = Identity.for_list(settings, "daily")
+    personal = Personal(to="a@example.org", message_id="m", token="12345.daily.abcDEF_-0123456789abcdXYZ")
+    url = "https://newsletter.a-rather-long-news-site-domain.example.com/mail/u/12345.daily.abcDEF_-0123456789abcdXYZ"
+    for data in (MessageTemplate.build(rendered(""), identity, DATE).personalise(personal),
+                 to_bytes(build_message(rendered(""), identity, DATE, personal))):
+        assert b"=?utf-8?" not in data.split(b"List-Unsubscribe:")[1].split(b"List-Unsubscribe-Post")[0]
+        assert str(message_from_bytes(data, policy=policy.default)["List-Unsubscribe"]).startswith(f"<{url}>, <mailto:")

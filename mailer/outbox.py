@@ -9,6 +9,7 @@ never at claim time. Whether an edition is finished is a query, never a counter 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -220,3 +221,30 @@ async def counts(session: AsyncSession, edition_ids: list[int] | None = None) ->
     for edition_id, status, n in await session.execute(stmt.group_by(OutboxMessage.edition_id, OutboxMessage.status)):
         out.setdefault(edition_id, {})[status] = n
     return out
+
+
+async def erase(session: AsyncSession, addresses: Iterable[str], subscriber_id: int | None = None) -> int:
+    """Forget a person in the outbox: rows to any form of their address (or to their subscriber id)
+    keep their status, so edition counts stay right, but lose the address, the composed message
+    and the SMTP replies that may quote it; unsent rows are cancelled."""
+    forms = set(addresses)
+    # SQLite's lower() folds only ASCII: compare both as given and lower-cased
+    match = or_(
+        OutboxMessage.recipient.in_(sorted(forms)),
+        func.lower(OutboxMessage.recipient).in_(sorted({a.lower() for a in forms})),
+    )
+    if subscriber_id is not None:
+        match = or_(match, OutboxMessage.subscriber_id == subscriber_id)
+    await session.execute(
+        update(OutboxMessage)
+        .where(match, OutboxMessage.status.in_(OPEN))
+        .values(status="skipped", lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(
+        update(OutboxMessage)
+        .where(match)
+        .values(recipient="", payload=None, last_error=None, history="[]", subscriber_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)

@@ -225,8 +225,8 @@ async def counts(session: AsyncSession, edition_ids: list[int] | None = None) ->
 
 async def erase(session: AsyncSession, addresses: Iterable[str], subscriber_id: int | None = None) -> int:
     """Forget a person in the outbox: rows to any form of their address (or to their subscriber id)
-    keep their status, so edition counts stay right, but lose the address, the composed message
-    and the SMTP replies that may quote it; unsent rows are cancelled."""
+    keep their status, so edition counts stay right, but lose the address, the composed message,
+    its Message-ID and the SMTP replies that may quote it; unsent rows are cancelled."""
     forms = set(addresses)
     # SQLite's lower() folds only ASCII: compare both as given and lower-cased
     match = or_(
@@ -244,7 +244,8 @@ async def erase(session: AsyncSession, addresses: Iterable[str], subscriber_id: 
     result: Any = await session.execute(
         update(OutboxMessage)
         .where(match)
-        .values(recipient="", payload=None, last_error=None, history="[]", subscriber_id=None)
+        .values(recipient="", payload=None, message_id=None, last_error=None, history="[]",
+                subscriber_id=None)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)

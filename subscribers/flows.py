@@ -286,19 +286,24 @@ async def unsubscribe(session: AsyncSession, subscriber_id: int, now: datetime) 
     await suppression.suppress(session, sub.email, "unsubscribe")
 
 
-async def _by_any_form(session: AsyncSession, address: str) -> Subscriber | None:
-    """The subscriber behind an address as a bounce or a complaint reports it (either form)."""
+async def by_any_form(session: AsyncSession, address: str) -> Subscriber | None:
+    """The subscriber behind an address as a bounce or a complaint reports it: IDNA or Unicode
+    domain, and the local part in any case (as the suppression list compares it)."""
     try:
         parsed = check(address)
     except InvalidInput:
         return None
-    return await store.by_address(session, parsed)
+    found = await store.by_address(session, parsed)
+    if found is None:
+        stmt = select(Subscriber).where(func.lower(Subscriber.email) == parsed.normalized.lower())
+        found = (await session.scalars(stmt)).first()
+    return found
 
 
 async def hard_bounce(session: AsyncSession, address: str, now: datetime) -> None:
     """A permanent failure: suppress the address and mark its subscriber bounced."""
     await suppression.suppress(session, address, "hard_bounce")
-    sub = await _by_any_form(session, address)
+    sub = await by_any_form(session, address)
     if sub is not None:
         sub.bounce_score += 1
         sub.last_bounce_at = now
@@ -309,7 +314,7 @@ async def hard_bounce(session: AsyncSession, address: str, now: datetime) -> Non
 async def complaint(session: AsyncSession, address: str, now: datetime) -> None:
     """A spam complaint (feedback loop): suppress the address and unsubscribe its subscriber."""
     await suppression.suppress(session, address, "complaint")
-    sub = await _by_any_form(session, address)
+    sub = await by_any_form(session, address)
     if sub is not None and sub.status in TRANSITIONS["unsubscribe"][0]:
         transition(sub, "unsubscribe", now)
 
@@ -317,24 +322,31 @@ async def complaint(session: AsyncSession, address: str, now: datetime) -> None:
 @dataclass(frozen=True)
 class Forgotten:
     subscriber_id: int | None
-    addresses: frozenset[str]  # every form of the address, for the mailer side to erase too
+    addresses: frozenset[str]  # every form of the address that was found
+    erased: int  # what ``erase`` reported (rows cleared elsewhere)
 
 
-async def forget(session: AsyncSession, address: str) -> Forgotten:
-    """Erase a person: their subscriber row, choices and pending links go; only the hash of the
+Erase = Callable[[AsyncSession, frozenset[str], int | None], Awaitable[int]]
+
+
+async def forget(session: AsyncSession, address: str, *, erase: Erase) -> Forgotten:
+    """Erase a person: their subscriber row, choices and pending links go, and ``erase`` clears
+    the address from the mailer side (the outbox) before the row goes; only the hash of the
     address stays, on the suppression list, so they are never mailed again."""
     parsed = check(address)
     await suppression.suppress(session, parsed.normalized, "forget")
     forms = {parsed.normalized, parsed.smtp}
-    sub = await store.by_address(session, parsed)
+    sub = await by_any_form(session, address)
     subscriber_id = None
     if sub is not None:
         subscriber_id = sub.id
         forms |= {sub.email, sub.email_ascii or sub.email}
+    erased = await erase(session, frozenset(forms), subscriber_id)
+    if sub is not None:
         await session.execute(delete(Confirmation).where(Confirmation.subscriber_id == sub.id))
         await session.delete(sub)
     # someone else's pending address change to this address
-    await session.execute(delete(Confirmation).where(func.lower(Confirmation.new_email).in_(
-        [f.lower() for f in forms])))
+    await session.execute(delete(Confirmation).where(
+        func.lower(Confirmation.new_email).in_(sorted({f.lower() for f in forms}))))
     await session.flush()
-    return Forgotten(subscriber_id, frozenset(forms))
+    return Forgotten(subscriber_id, frozenset(forms), erased)

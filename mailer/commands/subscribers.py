@@ -264,15 +264,14 @@ def forget_command(
         typer.confirm(f"Erase everything about {address}? This cannot be undone", abort=True)
     settings = _settings(ctx)
 
-    async def job(svc: Service) -> tuple[flows.Forgotten, int]:
+    async def job(svc: Service) -> flows.Forgotten:
         async with svc.db.transaction() as session:
-            forgotten = await flows.forget(session, address)
-            erased = await outbox.erase(session, forgotten.addresses, forgotten.subscriber_id)
-            return forgotten, erased
+            return await flows.forget(session, address, erase=outbox.erase)
 
-    forgotten, erased = _run(settings, job)
+    forgotten = _run(settings, job)
     who = "subscriber erased" if forgotten.subscriber_id else "no subscriber had that address"
-    _cli().console.print(f"{who}; {erased} outbox rows cleared; the address hash is on the suppression list")
+    _cli().console.print(f"{who}; {forgotten.erased} outbox rows cleared; "
+                         "the address hash is on the suppression list", soft_wrap=True)
 
 
 @app.command("unsubscribe-mail")

@@ -19,9 +19,10 @@ from tests.mailer.test_digest_e2e import Tags
 ARABIC = re.compile(r"[\u0600-\u06ff]")
 
 
-async def news(svc: Service, numbers: range, now: datetime) -> None:
+async def news(svc: Service, numbers: range, now: datetime, section: str = "سياسة") -> None:
     """Articles with guids of their own, so a later digest has something new."""
-    parsed = ingest.parse_feed(factories.rss(factories.item(n, now) for n in numbers), now=now)
+    items = (factories.item(n, now, section=section) for n in numbers)
+    parsed = ingest.parse_feed(factories.rss(items), now=now)
     async with svc.db.transaction() as session:
         await ingest.store(session, parsed.articles)
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from mailer.cli import app
 from mailer.models import OutboxMessage
+from mailer import outbox
 from mailer.service import Service
 from mailer.settings import Settings
 from subscribers import importer
@@ -104,7 +105,7 @@ async def test_confirmed_import_sends_nothing_and_never_re_adds_the_suppressed(
         from subscribers import flows
 
         await flows.unsubscribe(session, gone.id, clock.now)
-        await flows.forget(session, "gone@example.com")
+        await flows.forget(session, "gone@example.com", erase=outbox.erase)
     file = tmp_path / "vouched.csv"
     file.write_text("\ufeffemail,name\nfriend@example.org,صديق\ngone@example.com,\n", encoding="utf-8")
     code, out, err = await mailer(cli_env, "subscribers", "import", "--confirmed", str(file))

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
+from mailer import outbox
 from mailer.service import Service
 from mailer.settings import Settings
 from mailer.web.app import create_app
@@ -37,7 +38,7 @@ async def test_same_reply_whatever_the_address_state(
     async with service.db.transaction() as session:
         await flows.unsubscribe(session, left.id, clock.now)
         await flows.hard_bounce(session, "bounced@example.org", clock.now)
-        await flows.forget(session, "forgotten@example.org")
+        await flows.forget(session, "forgotten@example.org", erase=outbox.erase)
     states = ["new@example.org", "pending@example.org", "member@example.org", "paused@example.org",
               "left@example.org", "bounced@example.org", "forgotten@example.org"]
     async with httpx.AsyncClient(base_url=live_app) as client:

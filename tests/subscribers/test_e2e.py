@@ -11,10 +11,10 @@ import httpx
 from mailer import ingest
 from mailer.service import Service
 from tests.conftest import Clock
+from tests.mailer.test_digest_e2e import Tags
 from tests.subscribers.helpers import link, one_click_path, status_of, to
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
-from tests.mailer.test_digest_e2e import Tags
 
 ARABIC = re.compile(r"[\u0600-\u06ff]")
 

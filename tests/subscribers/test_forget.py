@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import httpx
 from sqlalchemy import MetaData, String, Text, func, select
+from typer.testing import CliRunner
 
 from mailer.service import Service
 from subscribers import suppression
 from subscribers.models import Suppression
 from tests.conftest import Clock
 from tests.subscribers.helpers import link, status_of, subscriber_row
-from tests.subscribers.test_import_export import cli_env, mailer  # noqa: F401  (fixture)
 from tests.subscribers.test_suppression import enqueue_share, statuses
 from tests.support import factories
+from tests.support.cli import mailer
 from tests.support.smtpd import SMTPServer
-from typer.testing import CliRunner
 
 
 async def occurrences(svc: Service, needles: list[str]) -> list[str]:
@@ -36,7 +36,7 @@ async def occurrences(svc: Service, needles: list[str]) -> list[str]:
 
 
 async def test_forget_erases_the_person_and_keeps_them_suppressed(
-    service: Service, smtp_server: SMTPServer, clock: Clock, live_app: str, cli_env: CliRunner  # noqa: F811
+    service: Service, smtp_server: SMTPServer, clock: Clock, live_app: str, cli_env: CliRunner
 ) -> None:
     await factories.ingest_items(service, 2, clock.now)
     await factories.subscriber(service, "someone@example.org", name="شخص ما")

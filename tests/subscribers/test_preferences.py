@@ -10,8 +10,8 @@ from subscribers import store
 from tests.conftest import Clock
 from tests.subscribers.helpers import link, status_of, subscriber_row, to
 from tests.subscribers.test_e2e import news
-from tests.support.smtpd import SMTPServer, Received
 from tests.support import factories
+from tests.support.smtpd import Received, SMTPServer
 
 
 async def digest_to(

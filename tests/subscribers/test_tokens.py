@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hypothesis.strategies as st
 import httpx
+import hypothesis.strategies as st
 import pytest
 from hypothesis import given
 

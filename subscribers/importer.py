@@ -50,7 +50,7 @@ class Parsed:
 
 def _unescape(cell: str) -> str:
     """Undo the export's formula guard so an export imports back unchanged."""
-    return cell[1:] if cell.startswith("'") and cell[1:2] in _FORMULA_START and cell[1:2] else cell
+    return cell[1:] if cell.startswith("'") and cell[1:2] in _FORMULA_START else cell
 
 
 def escape_cell(cell: str) -> str:

@@ -1,5 +1,6 @@
-"""Signed tokens for links in mail: HMAC-SHA256 over (purpose, subscriber, list), compared in
-constant time. A token names its subscriber in the clear; only the MAC makes it valid."""
+"""Tokens for links in mail. Unsubscribe and preference links are HMAC-SHA256 over (purpose,
+subscriber, list), compared in constant time: a token names its subscriber in the clear; only the
+MAC makes it valid. Confirmation links are random, single-use, and stored only as a hash."""
 
 from __future__ import annotations
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer import arabic, outbox
-from mailer.compose import SLOTS, Personal, Rendered, build_message, to_bytes
+from mailer.compose import SLOTS, MessageTemplate, Personal, Rendered, build_message, to_bytes
 from mailer.headers import Identity
 from mailer.render import Renderer
 from mailer.settings import Settings
@@ -62,18 +63,32 @@ LIST_HEADERS = {"confirm": False, "confirm_address": False, "welcome": True}
 
 class Notifier:
     """``await notifier(session, notice)``: compose and enqueue. Each kind and list is rendered
-    (and its CSS inlined) once per process; recipients only fill the slots."""
+    (and its CSS inlined) once per process, and built into a ``MessageTemplate`` once per send
+    time, so a bulk import only fills slots; an address that needs SMTPUTF8 takes the reference
+    path (``build_message``)."""
 
     def __init__(self, settings: Settings, renderer: Renderer) -> None:
         self.settings = settings
         self.renderer = renderer
         self._rendered: dict[tuple[str, str], Rendered] = {}
+        self._templates: dict[tuple[str, str, datetime], MessageTemplate] = {}
 
     def rendered(self, kind: str, list_name: str) -> Rendered:
         key = (kind, list_name)
         if key not in self._rendered:
             self._rendered[key] = RENDERERS[kind](self.renderer, Identity.for_list(self.settings, list_name))
         return self._rendered[key]
+
+    def _template(self, kind: str, list_name: str, at: datetime) -> MessageTemplate:
+        key = (kind, list_name, at)
+        if key not in self._templates:
+            if len(self._templates) >= 16:
+                self._templates.clear()
+            self._templates[key] = MessageTemplate.build(
+                self.rendered(kind, list_name), Identity.for_list(self.settings, list_name), at,
+                list_headers=LIST_HEADERS[kind],
+            )
+        return self._templates[key]
 
     def message(self, notice: Notice) -> tuple[bytes, str]:
         """The message bytes and the Message-ID of one notice."""
@@ -88,14 +103,19 @@ class Notifier:
             pref_token=tokens.preferences_token(secret, notice.subscriber_id), name=notice.name,
         )
         identity = Identity.for_list(self.settings, notice.list_name)
-        msg = build_message(self.rendered(notice.kind, notice.list_name), identity, notice.at, personal,
-                            list_headers=LIST_HEADERS[notice.kind])
-        return to_bytes(msg), identity.message_id(local)
+        if notice.recipient.isascii():
+            data = self._template(notice.kind, notice.list_name, notice.at).personalise(personal)
+        else:
+            msg = build_message(self.rendered(notice.kind, notice.list_name), identity, notice.at,
+                                personal, list_headers=LIST_HEADERS[notice.kind])
+            data = to_bytes(msg)
+        return data, identity.message_id(local)
 
     async def __call__(self, session: AsyncSession, notice: Notice) -> None:
+        """Enqueue in the caller's transaction; the row is written with the next flush or commit,
+        so an import of thousands writes them in batches."""
         data, message_id = self.message(notice)
-        await outbox.enqueue_message(
-            session, kind=notice.kind, recipient=notice.recipient, payload=data,
-            message_id=message_id, now=notice.at, subscriber_id=notice.subscriber_id,
-            priority=outbox.URGENT_PRIORITY,
-        )
+        session.add(outbox.message_row(
+            kind=notice.kind, recipient=notice.recipient, payload=data, message_id=message_id,
+            now=notice.at, subscriber_id=notice.subscriber_id, priority=outbox.URGENT_PRIORITY,
+        ))

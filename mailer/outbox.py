@@ -76,6 +76,24 @@ async def enqueue_edition(session: AsyncSession, edition: Edition, now: datetime
     return int(result.rowcount or 0)
 
 
+def message_row(
+    *,
+    kind: str,
+    recipient: str,
+    payload: bytes,
+    message_id: str,
+    now: datetime,
+    subscriber_id: int | None = None,
+    priority: int = URGENT_PRIORITY,
+) -> OutboxMessage:
+    """The row of a one-off message; ``session.add`` it to enqueue many with one flush."""
+    return OutboxMessage(
+        kind=kind, recipient=recipient, payload=payload, message_id=message_id,
+        subscriber_id=subscriber_id, priority=priority, status="pending", attempts=0,
+        history="[]", next_attempt_at=now, created_at=now,
+    )
+
+
 async def enqueue_message(
     session: AsyncSession,
     *,
@@ -88,11 +106,8 @@ async def enqueue_message(
     priority: int = URGENT_PRIORITY,
 ) -> int:
     """A one-off message (share, confirmation, test) composed in advance."""
-    row = OutboxMessage(
-        kind=kind, recipient=recipient, payload=payload, message_id=message_id,
-        subscriber_id=subscriber_id, priority=priority, status="pending", attempts=0,
-        history="[]", next_attempt_at=now, created_at=now,
-    )
+    row = message_row(kind=kind, recipient=recipient, payload=payload, message_id=message_id, now=now,
+                      subscriber_id=subscriber_id, priority=priority)
     session.add(row)
     await session.flush()
     return row.id

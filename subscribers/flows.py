@@ -7,7 +7,7 @@ is enqueued if and only if the change is committed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -141,28 +141,45 @@ async def _confirmation(
     now: datetime,
     notify: Notify,
 ) -> bool:
-    """Store a new single-use token and ask for its mail, unless ``target`` had one recently."""
-    target_hash = suppression.address_hash(target.normalized)
+    return bool(await confirmations(session, settings, [(sub, target)], purpose, now=now, notify=notify))
+
+
+async def confirmations(
+    session: AsyncSession,
+    settings: Settings,
+    targets: Sequence[tuple[Subscriber, Address]],
+    purpose: str,
+    *,
+    now: datetime,
+    notify: Notify,
+) -> int:
+    """Store a new single-use token for each (subscriber, address) and ask for its mail, except
+    for addresses that had one within the interval; returns how many were sent."""
+    hashes = [suppression.address_hash(target.normalized) for _, target in targets]
     interval = timedelta(hours=settings.confirm_interval_hours)
-    recent = await session.scalar(
-        select(Confirmation.id)
-        .where(Confirmation.address_hash == target_hash, Confirmation.created_at > now - interval)
-        .limit(1)
-    )
-    if recent is not None:
-        return False
-    token = tokens.new_confirmation()
+    recent = set(await session.scalars(
+        select(Confirmation.address_hash)
+        .where(Confirmation.address_hash.in_(hashes), Confirmation.created_at > now - interval)
+    )) if hashes else set()
     expires = now + timedelta(hours=settings.confirm_expiry_hours)
-    session.add(Confirmation(
-        subscriber_id=sub.id, purpose=purpose, token_hash=tokens.confirmation_hash(token),
-        address_hash=target_hash, created_at=now, expires_at=expires,
-        new_email=target.normalized if purpose == "address" else None,
-        new_email_ascii=target.ascii if purpose == "address" else None,
-    ))
-    await session.flush()
     kind = "confirm" if purpose == "subscribe" else "confirm_address"
-    await notify(session, Notice(kind, sub.id, target.smtp, sub.name, sub.frequency, now, token, expires))
-    return True
+    notices = []
+    for (sub, target), target_hash in zip(targets, hashes, strict=True):
+        if target_hash in recent:
+            continue
+        recent.add(target_hash)
+        token = tokens.new_confirmation()
+        session.add(Confirmation(
+            subscriber_id=sub.id, purpose=purpose, token_hash=tokens.confirmation_hash(token),
+            address_hash=target_hash, created_at=now, expires_at=expires,
+            new_email=target.normalized if purpose == "address" else None,
+            new_email_ascii=target.ascii if purpose == "address" else None,
+        ))
+        notices.append(Notice(kind, sub.id, target.smtp, sub.name, sub.frequency, now, token, expires))
+    await session.flush()
+    for notice in notices:
+        await notify(session, notice)
+    return len(notices)
 
 
 async def pending_confirmation(session: AsyncSession, token: str, now: datetime) -> Confirmation:

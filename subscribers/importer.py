@@ -159,24 +159,27 @@ async def apply(
     emails = [r.address.normalized for r in rows]
     existing = await store.existing_emails(session, emails)
     blocked = await suppression.reasons(session, emails)
+    fresh: list[Row] = []
     for row in rows:
         email = row.address.normalized
         if email in existing:
             result.existing += 1
-            continue
-        if email in blocked:
+        elif email in blocked:
             result.skipped.append(Problem(row.line, f"email: on the suppression list ({blocked[email]})"))
-            continue
-        if confirmed:
-            await store.add(
-                session, row.address, now=now, name=row.name, status="confirmed",
-                frequency=row.frequency, sections=row.sections, source="import-confirmed",
-            )
         else:
-            request = flows.Request(row.address, row.name, row.frequency, row.sections, source="import")
-            await flows.subscribe(session, settings, request, now=now, notify=notify)
-        existing.add(email)
-        result.added += 1
+            fresh.append(row)
+    status, source = ("confirmed", "import-confirmed") if confirmed else ("pending", "import")
+    subs = [
+        Subscriber(email=r.address.normalized, email_ascii=r.address.ascii, name=r.name, status=status,
+                   frequency=r.frequency, source=source, created_at=now, updated_at=now,
+                   confirmed_at=now if confirmed else None)
+        for r in fresh
+    ]
+    await store.add_many(session, subs, [r.sections for r in fresh])
+    if not confirmed:
+        await flows.confirmations(session, settings, [(sub, r.address) for sub, r in zip(subs, fresh, strict=True)],
+                                  "subscribe", now=now, notify=notify)
+    result.added = len(subs)
     return result
 
 

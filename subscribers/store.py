@@ -111,6 +111,17 @@ async def add(
     return sub
 
 
+async def add_many(session: AsyncSession, new: Sequence[Subscriber], sections: Sequence[Iterable[int]]) -> None:
+    """Insert subscribers known to be new (one flush for all), each with its sections."""
+    session.add_all(new)
+    await session.flush()
+    session.add_all(
+        SubscriberSection(subscriber_id=sub.id, section_id=section_id)
+        for sub, chosen in zip(new, sections, strict=True) for section_id in set(chosen)
+    )
+    await session.flush()
+
+
 async def set_sections(session: AsyncSession, subscriber_id: int, sections: Iterable[int]) -> None:
     await session.execute(delete(SubscriberSection).where(SubscriberSection.subscriber_id == subscriber_id))
     for section_id in set(sections):

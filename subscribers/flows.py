@@ -175,7 +175,9 @@ async def confirmations(
             new_email=target.normalized if purpose == "address" else None,
             new_email_ascii=target.ascii if purpose == "address" else None,
         ))
-        notices.append(Notice(kind, sub.id, target.smtp, sub.name, sub.frequency, now, token, expires))
+        # no name: it was typed by whoever filled in the form, and must not reach an address
+        # that has not confirmed anything (a form that greets by name is a spam relay)
+        notices.append(Notice(kind, sub.id, target.smtp, None, sub.frequency, now, token, expires))
     await session.flush()
     for notice in notices:
         await notify(session, notice)

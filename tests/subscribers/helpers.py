@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import select
 
+from mailer import ingest
 from mailer.service import Service
 from subscribers.models import Subscriber
+from tests.support import factories
 from tests.support.smtpd import Received
 
 BASE = "https://news.example.com"
@@ -39,3 +42,11 @@ async def subscriber_row(svc: Service, email: str) -> Subscriber | None:
 async def status_of(svc: Service, email: str) -> str | None:
     sub = await subscriber_row(svc, email)
     return sub.status if sub else None
+
+
+async def news(svc: Service, numbers: range, now: datetime, section: str = "سياسة") -> None:
+    """Articles with guids of their own, so a later digest has something new."""
+    items = (factories.item(n, now, section=section) for n in numbers)
+    parsed = ingest.parse_feed(factories.rss(items), now=now)
+    async with svc.db.transaction() as session:
+        await ingest.store(session, parsed.articles)

@@ -8,8 +8,7 @@ import httpx
 from mailer.service import Service
 from subscribers import store
 from tests.conftest import Clock
-from tests.subscribers.helpers import link, status_of, subscriber_row, to
-from tests.subscribers.test_e2e import news
+from tests.subscribers.helpers import link, news, status_of, subscriber_row, to
 from tests.support import factories
 from tests.support.smtpd import Received, SMTPServer
 

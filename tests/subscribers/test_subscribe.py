@@ -14,7 +14,7 @@ from mailer.settings import Settings
 from mailer.web.app import create_app
 from subscribers import flows
 from tests.conftest import Clock
-from tests.subscribers.helpers import link, status_of, subscriber_row, to
+from tests.subscribers.helpers import link, news, status_of, subscriber_row, to
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 
@@ -99,9 +99,6 @@ async def test_coming_back_after_leaving_needs_a_new_confirmation(
         assert (await client.post(link(confirmation, "/c/"))).status_code == 200
     assert await status_of(service, "back@example.org") == "confirmed"
     clock.advance(days=1)
-    await factories.ingest_items(service, 0, clock.now)
-    from tests.subscribers.test_e2e import news
-
     await news(service, range(20, 22), clock.now)
     await service.run_list("daily", clock.now)
     await service.sender.drain()

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from mailer import outbox
 from mailer.models import OutboxMessage
+from mailer.notices import Notifier
 from mailer.service import Service
 from subscribers import flows, suppression
 from tests.conftest import Clock
@@ -71,8 +72,6 @@ async def test_one_off_mail_checks_status_right_before_sending(
     service: Service, smtp_server: SMTPServer, clock: Clock
 ) -> None:
     """A welcome queued before the subscriber left is not sent after it."""
-    from mailer.notices import Notifier
-
     sub = await factories.subscriber(service, "quick@example.org")
     notifier = Notifier(service.settings, service.renderer)
     async with service.db.transaction() as session:

@@ -319,6 +319,15 @@ async def _announce_demo(svc: Service) -> None:
         await asyncio.sleep(0.5)
 
 
+def _register() -> None:
+    from mailer.commands import subscribers
+
+    app.add_typer(subscribers.app, name="subscribers")
+
+
+_register()
+
+
 def main() -> None:
     app()
 

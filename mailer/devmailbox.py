@@ -38,6 +38,7 @@ class MaildirHandler:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)  # the data directory may not exist yet
         self.maildir = mailbox.Maildir(path, create=True)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

@@ -9,6 +9,7 @@ never at claim time. Whether an edition is finished is a query, never a counter 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,6 +76,24 @@ async def enqueue_edition(session: AsyncSession, edition: Edition, now: datetime
     return int(result.rowcount or 0)
 
 
+def message_row(
+    *,
+    kind: str,
+    recipient: str,
+    payload: bytes,
+    message_id: str,
+    now: datetime,
+    subscriber_id: int | None = None,
+    priority: int = URGENT_PRIORITY,
+) -> OutboxMessage:
+    """The row of a one-off message; ``session.add`` it to enqueue many with one flush."""
+    return OutboxMessage(
+        kind=kind, recipient=recipient, payload=payload, message_id=message_id,
+        subscriber_id=subscriber_id, priority=priority, status="pending", attempts=0,
+        history="[]", next_attempt_at=now, created_at=now,
+    )
+
+
 async def enqueue_message(
     session: AsyncSession,
     *,
@@ -87,11 +106,8 @@ async def enqueue_message(
     priority: int = URGENT_PRIORITY,
 ) -> int:
     """A one-off message (share, confirmation, test) composed in advance."""
-    row = OutboxMessage(
-        kind=kind, recipient=recipient, payload=payload, message_id=message_id,
-        subscriber_id=subscriber_id, priority=priority, status="pending", attempts=0,
-        history="[]", next_attempt_at=now, created_at=now,
-    )
+    row = message_row(kind=kind, recipient=recipient, payload=payload, message_id=message_id, now=now,
+                      subscriber_id=subscriber_id, priority=priority)
     session.add(row)
     await session.flush()
     return row.id
@@ -220,3 +236,31 @@ async def counts(session: AsyncSession, edition_ids: list[int] | None = None) ->
     for edition_id, status, n in await session.execute(stmt.group_by(OutboxMessage.edition_id, OutboxMessage.status)):
         out.setdefault(edition_id, {})[status] = n
     return out
+
+
+async def erase(session: AsyncSession, addresses: Iterable[str], subscriber_id: int | None = None) -> int:
+    """Forget a person in the outbox: rows to any form of their address (or to their subscriber id)
+    keep their status, so edition counts stay right, but lose the address, the composed message,
+    its Message-ID and the SMTP replies that may quote it; unsent rows are cancelled."""
+    forms = set(addresses)
+    # SQLite's lower() folds only ASCII: compare both as given and lower-cased
+    match = or_(
+        OutboxMessage.recipient.in_(sorted(forms)),
+        func.lower(OutboxMessage.recipient).in_(sorted({a.lower() for a in forms})),
+    )
+    if subscriber_id is not None:
+        match = or_(match, OutboxMessage.subscriber_id == subscriber_id)
+    await session.execute(
+        update(OutboxMessage)
+        .where(match, OutboxMessage.status.in_(OPEN))
+        .values(status="skipped", lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(
+        update(OutboxMessage)
+        .where(match)
+        .values(recipient="", payload=None, message_id=None, last_error=None, history="[]",
+                subscriber_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)

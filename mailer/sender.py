@@ -25,7 +25,7 @@ from mailer.render import Renderer
 from mailer.settings import Settings
 from mailer.transport import Transport
 from mailer.variants import TemplateCache, rendered_variant
-from subscribers import suppression, tokens
+from subscribers import flows, suppression, tokens
 from subscribers.models import Subscriber, SubscriberSection
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,8 @@ class Sender:
         return Result(item.row, outcome=outcome)
 
     async def _prepare(self, session: AsyncSession, rows: list[Claimed]) -> list[Prepared]:
-        blocked = await suppression.suppressed(session, {r.recipient for r in rows})
+        # right before sending: the suppression list and the subscriber's status, for every kind
+        blocked = await suppression.reasons(session, {r.recipient for r in rows})
         subscribers = await _subscribers(session, {r.subscriber_id for r in rows if r.subscriber_id})
         editions = {
             e.id: e
@@ -111,16 +112,22 @@ class Sender:
         present = {eid: await _present_sections(session, eid) for eid in editions}
         prepared = []
         for row in rows:
-            if row.recipient in blocked:
+            reason = blocked.get(row.recipient)
+            subscriber = subscribers.get(row.subscriber_id or 0)
+            if reason is not None and suppression.blocks(reason, row.kind):
                 prepared.append(Prepared(row, skip_reason="suppressed"))
+            elif row.subscriber_id is not None and row.kind in flows.RECEIVES and subscriber is None:
+                prepared.append(Prepared(row, skip_reason="subscriber removed"))
+            elif subscriber is not None and not flows.may_receive(row.kind, subscriber[0].status):
+                prepared.append(Prepared(row, skip_reason=f"subscriber is {subscriber[0].status}"))
             elif row.payload is not None:
                 prepared.append(Prepared(row, data=row.payload))
             elif row.edition_id is None or row.edition_id not in editions:
                 prepared.append(Prepared(row, skip_reason="no content"))
             else:
                 prepared.append(
-                    await self._digest(session, row, editions[row.edition_id],
-                                       subscribers.get(row.subscriber_id or 0), present[row.edition_id])
+                    await self._digest(session, row, editions[row.edition_id], subscriber,
+                                       present[row.edition_id])
                 )
         return prepared
 
@@ -135,8 +142,6 @@ class Sender:
         if subscriber is None:
             return Prepared(row, skip_reason="subscriber removed")
         sub, chosen = subscriber
-        if sub.status != "confirmed":
-            return Prepared(row, skip_reason=f"subscriber is {sub.status}")
         key = variant_key(chosen, present)
         if not key:
             return Prepared(row, skip_reason="no articles in the chosen sections")

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     api_token: SecretStr | None = None
 
+    # subscribers
+    confirm_expiry_hours: int = 48
+    confirm_interval_hours: int = 24
+    smtputf8: bool | None = None
+
     # processes
     web_host: str = "127.0.0.1"
     web_port: int = 8000
@@ -280,6 +285,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} must be greater than zero")
         return value
 
+    @field_validator("confirm_expiry_hours", "confirm_interval_hours")
+    @classmethod
+    def _hours(cls, value: int) -> int:
+        if not 1 <= value <= 24 * 365:
+            raise ValueError(f"{value!r} must be between 1 and 8760 hours")
+        return value
+
     @field_validator("web_port", "devmailbox_port")
     @classmethod
     def _port(cls, value: int) -> int:
@@ -325,6 +337,12 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             raise SettingsError(f"{ENV_PREFIX}SECRET_KEY", "is not set")
         return self.secret_key.get_secret_value().encode()
+
+    @property
+    def relay_smtputf8(self) -> bool:
+        """Whether addresses with a non-ASCII local part can be delivered: the development
+        mailbox supports SMTPUTF8; a configured relay only when ``smtputf8`` says so."""
+        return self.smtputf8 if self.smtputf8 is not None else self.smtp_url is None
 
     @property
     def is_sqlite(self) -> bool:

@@ -120,10 +120,12 @@ class SMTPTransport:
         self, smtp: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes
     ) -> tuple[Outcome, bool]:
         """One MAIL/RCPT/DATA exchange; returns the outcome and whether the connection is usable."""
-        options = [] if data.isascii() else ["SMTPUTF8", "BODY=8BITMIME"]
+        utf8 = not (data.isascii() and recipient.isascii())
+        options = ["SMTPUTF8", "BODY=8BITMIME"] if utf8 else []
+        encoding = "utf-8" if utf8 else "ascii"  # an Arabic local part travels as UTF-8 (RFC 6531)
         try:
-            await smtp.mail(sender, options=options)
-            await smtp.rcpt(recipient)
+            await smtp.mail(sender, options=options, encoding=encoding)
+            await smtp.rcpt(recipient, encoding=encoding)
             reply = await smtp.execute_command(b"DATA")
             if reply.code != 354:
                 await self._reset(smtp)

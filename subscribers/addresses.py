@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -10,6 +11,8 @@ from mailer.arabic import has_bidi_controls
 from mailer.errors import InvalidAddress
 
 BAD_ADDRESS = "عنوان البريد الإلكتروني غير صالح، يرجى التحقق منه."
+NO_SMTPUTF8 = "لا يمكننا حالياً إرسال البريد إلى عنوان يحتوي على حروف غير لاتينية قبل @."
+FULL_WIDTH = "يحتوي العنوان على حروف عريضة (full-width)، يرجى كتابته بالحروف العادية."
 
 
 @dataclass(frozen=True)
@@ -17,14 +20,50 @@ class Address:
     normalized: str  # Unicode form, e.g. user@مثال.عراق
     ascii: str | None  # IDNA form for SMTP; None when the local part itself needs SMTPUTF8
 
+    @property
+    def smtp(self) -> str:
+        """The form to put in the envelope: ASCII where there is one."""
+        return self.ascii or self.normalized
+
+
+def _full_width(text: str) -> bool:
+    return any(unicodedata.east_asian_width(ch) == "F" for ch in text)
+
 
 def check(address: str, *, field: str = "email", smtputf8: bool = True) -> Address:
-    """Validate syntax only (no DNS: tests and air-gapped hosts must work)."""
+    """Validate syntax only (no DNS: tests and air-gapped hosts must work).
+
+    Strict RFC 5321 lengths (64 characters before the @). A domain is mapped by IDNA rules, so
+    full-width letters there become ASCII; full-width letters before the @ are refused, since no
+    real mailbox has them and they imitate an ASCII address. ``smtputf8=False`` (the relay cannot
+    carry SMTPUTF8) refuses non-ASCII local parts; IDN domains always work through their IDNA form.
+    """
     if any(ch in address for ch in "\r\n\x00") or has_bidi_controls(address):
         raise InvalidAddress(field, "contains line breaks, NUL or bidi controls",
                              public_message=BAD_ADDRESS)
+    address = address.strip()
+    local = address.rpartition("@")[0]
+    if _full_width(local):
+        raise InvalidAddress(field, "full-width characters before the @", public_message=FULL_WIDTH)
     try:
-        info = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=smtputf8)
+        info = validate_email(address, check_deliverability=False, allow_smtputf8=True, strict=True)
     except EmailNotValidError as exc:
         raise InvalidAddress(field, str(exc), public_message=BAD_ADDRESS) from None
+    if info.ascii_email is None and not smtputf8:
+        raise InvalidAddress(
+            field, "the local part needs SMTPUTF8, which the configured relay does not support "
+            "(MAILER_SMTPUTF8)", public_message=NO_SMTPUTF8,
+        )
     return Address(info.normalized, info.ascii_email)
+
+
+def canonical(address: str) -> str:
+    """The form addresses are compared in for suppression: normalised (IDN domains in Unicode,
+    whether given as ``xn--`` or not), then lower-cased; what cannot be parsed is only lower-cased."""
+    try:
+        normalized = validate_email(
+            address.strip(), check_deliverability=False, allow_smtputf8=True
+        ).normalized
+    except EmailNotValidError:
+        normalized = address.strip()
+    return normalized.lower()

@@ -1,14 +1,24 @@
-"""Subscription flows as named transitions; each allowed status change is listed in one table."""
+"""Subscription flows as named transitions; each allowed status change is listed in one table.
+
+Flows never send mail themselves: a flow that needs one (confirmation, welcome) hands a
+``Notice`` to the ``notify`` callable it was given, inside the caller's transaction, so the mail
+is enqueued if and only if the change is committed.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.errors import Conflict
-from subscribers import suppression
-from subscribers.models import Subscriber
+from mailer.errors import Conflict, InvalidInput
+from mailer.settings import Settings
+from subscribers import store, suppression, tokens
+from subscribers.addresses import Address, check
+from subscribers.models import Confirmation, Subscriber
 
 # flow name -> (statuses it may start from, status it ends in)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -16,8 +26,45 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "pause": (frozenset({"confirmed"}), "paused"),
     "resume": (frozenset({"paused"}), "confirmed"),
     "unsubscribe": (frozenset({"pending", "confirmed", "paused", "bounced"}), "unsubscribed"),
-    "bounce": (frozenset({"confirmed", "paused"}), "bounced"),
+    "bounce": (frozenset({"pending", "confirmed", "paused"}), "bounced"),
+    "resubscribe": (frozenset({"unsubscribed"}), "pending"),
 }
+
+# message kind -> the subscriber statuses that may receive it; the sender checks this right
+# before sending, so a message enqueued before an unsubscribe is not sent after it.
+RECEIVES: dict[str, frozenset[str]] = {
+    "digest": frozenset({"confirmed"}),
+    "welcome": frozenset({"confirmed"}),
+    "confirm": frozenset({"pending"}),
+    "confirm_address": frozenset({"confirmed", "paused"}),
+}
+
+USED = "تم استخدام هذا الرابط من قبل."
+EXPIRED = "انتهت صلاحية هذا الرابط. يمكنك طلب رابط جديد من صفحة الاشتراك."
+ADDRESS_TAKEN = "هذا العنوان مشترك بالفعل في النشرة."
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A one-off message a flow asks for; the mailer side composes and enqueues it."""
+
+    kind: str  # confirm | welcome | confirm_address
+    subscriber_id: int
+    recipient: str  # the envelope form (IDNA where there is one)
+    name: str | None
+    list_name: str
+    at: datetime
+    token: str | None = None  # the confirmation token, for confirm and confirm_address
+    expires_at: datetime | None = None
+
+
+Notify = Callable[[AsyncSession, Notice], Awaitable[None]]
+
+
+def may_receive(kind: str, status: str) -> bool:
+    """Whether a subscriber in ``status`` may get a message of ``kind`` (kinds not listed: yes)."""
+    allowed = RECEIVES.get(kind)
+    return allowed is None or status in allowed
 
 
 def transition(sub: Subscriber, flow: str, now: datetime) -> bool:
@@ -36,6 +83,219 @@ def transition(sub: Subscriber, flow: str, now: datetime) -> bool:
     return True
 
 
+# subscribe and confirm -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """A subscription request, its fields already checked (see ``store.check_*``)."""
+
+    address: Address
+    name: str | None = None
+    frequency: str = "daily"
+    sections: frozenset[int] = frozenset()
+    source: str = "form"
+
+
+async def subscribe(
+    session: AsyncSession, settings: Settings, request: Request, *, now: datetime, notify: Notify
+) -> str:
+    """Ask for a subscription. Whatever the address's state, the caller answers the same, so the
+    answer tells nobody whether an address is subscribed; what happens is returned for logs:
+
+    * new or pending: (re)store the choices, mail a confirmation link (one per interval);
+    * unsubscribed: back to pending and a confirmation link (coming back needs consent again);
+    * confirmed or paused: nothing changes (a stranger must not edit someone's choices);
+    * bounced, complained about or forgotten: nothing at all.
+    """
+    address = request.address
+    reason = await suppression.reason_for(session, address.normalized)
+    if reason is not None and suppression.blocks(reason, "confirm"):
+        return f"suppressed ({reason})"
+    sub = await store.by_address(session, address)
+    if sub is None:
+        sub = await store.add(
+            session, address, now=now, name=request.name, frequency=request.frequency,
+            sections=request.sections, source=request.source,
+        )
+    elif sub.status in ("pending", "unsubscribed"):
+        if sub.status == "unsubscribed":
+            transition(sub, "resubscribe", now)
+        sub.name, sub.frequency, sub.source, sub.updated_at = (
+            request.name, request.frequency, request.source, now
+        )
+        await store.set_sections(session, sub.id, request.sections)
+    else:
+        return f"unchanged ({sub.status})"
+    sent = await _confirmation(session, settings, sub, "subscribe", address, now=now, notify=notify)
+    return "confirmation sent" if sent else "confirmation withheld (one per interval)"
+
+
+async def _confirmation(
+    session: AsyncSession,
+    settings: Settings,
+    sub: Subscriber,
+    purpose: str,
+    target: Address,
+    *,
+    now: datetime,
+    notify: Notify,
+) -> bool:
+    return bool(await confirmations(session, settings, [(sub, target)], purpose, now=now, notify=notify))
+
+
+async def confirmations(
+    session: AsyncSession,
+    settings: Settings,
+    targets: Sequence[tuple[Subscriber, Address]],
+    purpose: str,
+    *,
+    now: datetime,
+    notify: Notify,
+) -> int:
+    """Store a new single-use token for each (subscriber, address) and ask for its mail, except
+    for addresses that had one within the interval; returns how many were sent."""
+    hashes = [suppression.address_hash(target.normalized) for _, target in targets]
+    interval = timedelta(hours=settings.confirm_interval_hours)
+    recent = set(await session.scalars(
+        select(Confirmation.address_hash)
+        .where(Confirmation.address_hash.in_(hashes), Confirmation.created_at > now - interval)
+    )) if hashes else set()
+    expires = now + timedelta(hours=settings.confirm_expiry_hours)
+    kind = "confirm" if purpose == "subscribe" else "confirm_address"
+    notices = []
+    for (sub, target), target_hash in zip(targets, hashes, strict=True):
+        if target_hash in recent:
+            continue
+        recent.add(target_hash)
+        token = tokens.new_confirmation()
+        session.add(Confirmation(
+            subscriber_id=sub.id, purpose=purpose, token_hash=tokens.confirmation_hash(token),
+            address_hash=target_hash, created_at=now, expires_at=expires,
+            new_email=target.normalized if purpose == "address" else None,
+            new_email_ascii=target.ascii if purpose == "address" else None,
+        ))
+        # no name: it was typed by whoever filled in the form, and must not reach an address
+        # that has not confirmed anything (a form that greets by name is a spam relay)
+        notices.append(Notice(kind, sub.id, target.smtp, None, sub.frequency, now, token, expires))
+    await session.flush()
+    for notice in notices:
+        await notify(session, notice)
+    return len(notices)
+
+
+async def pending_confirmation(session: AsyncSession, token: str, now: datetime) -> Confirmation:
+    """The unused, unexpired confirmation behind ``token``; anything else is refused."""
+    token_hash = tokens.confirmation_hash(token)
+    found = (await session.scalars(select(Confirmation).where(Confirmation.token_hash == token_hash))).first()
+    if found is None:
+        raise InvalidInput("token", "unknown confirmation token", public_message=tokens.BAD_TOKEN)
+    if found.used_at is not None:
+        raise InvalidInput("token", "confirmation token already used", public_message=USED)
+    if found.expires_at <= now:
+        raise InvalidInput("token", "confirmation token expired", public_message=EXPIRED)
+    return found
+
+
+async def confirm(session: AsyncSession, token: str, *, now: datetime, notify: Notify) -> Subscriber:
+    """Use a confirmation link: the subscription starts, or the address change takes effect."""
+    found = await pending_confirmation(session, token, now)
+    used = await session.execute(
+        update(Confirmation)
+        .where(Confirmation.id == found.id, Confirmation.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not used.rowcount:  # type: ignore[attr-defined]
+        raise InvalidInput("token", "confirmation token already used", public_message=USED)
+    sub = await session.get(Subscriber, found.subscriber_id)
+    if sub is None:
+        raise InvalidInput("token", "subscriber no longer exists", public_message=tokens.BAD_TOKEN)
+    if found.purpose == "address":
+        await _move_address(session, sub, found, now)
+        return sub
+    if transition(sub, "confirm", now):
+        await suppression.lift(session, sub.email)  # they asked to come back, and proved it
+        await notify(session, Notice("welcome", sub.id, sub.email_ascii or sub.email, sub.name,
+                                     sub.frequency, now))
+    return sub
+
+
+async def _move_address(session: AsyncSession, sub: Subscriber, found: Confirmation, now: datetime) -> None:
+    assert found.new_email is not None
+    taken = await session.scalar(
+        select(Subscriber.id).where(Subscriber.email == found.new_email, Subscriber.id != sub.id)
+    )
+    if taken is not None:
+        raise Conflict(f"{found.new_email} belongs to subscriber {taken}", public_message=ADDRESS_TAKEN)
+    reason = await suppression.reason_for(session, found.new_email)
+    if reason is not None and reason != "unsubscribe":
+        raise Conflict(f"the new address is suppressed ({reason})", public_message=ADDRESS_TAKEN)
+    await suppression.lift(session, found.new_email)
+    sub.email, sub.email_ascii, sub.updated_at = found.new_email, found.new_email_ascii, now
+
+
+# preferences -------------------------------------------------------------------------------------
+
+
+async def active(session: AsyncSession, subscriber_id: int) -> Subscriber:
+    """The subscriber a preferences link names, if they may still change anything."""
+    sub = await session.get(Subscriber, subscriber_id)
+    if sub is None:
+        raise InvalidInput("token", "subscriber no longer exists", public_message=tokens.BAD_TOKEN)
+    return sub
+
+
+async def update_preferences(
+    session: AsyncSession,
+    subscriber_id: int,
+    *,
+    name: str | None,
+    frequency: str,
+    sections: Iterable[int],
+    now: datetime,
+) -> Subscriber:
+    sub = await active(session, subscriber_id)
+    if sub.status not in ("pending", "confirmed", "paused"):
+        raise Conflict(f"cannot change the preferences of a subscriber who is {sub.status}")
+    sub.name, sub.frequency, sub.updated_at = name, frequency, now
+    await store.set_sections(session, sub.id, sections)
+    return sub
+
+
+async def pause(session: AsyncSession, subscriber_id: int, now: datetime) -> Subscriber:
+    sub = await active(session, subscriber_id)
+    transition(sub, "pause", now)
+    return sub
+
+
+async def resume(session: AsyncSession, subscriber_id: int, now: datetime) -> Subscriber:
+    sub = await active(session, subscriber_id)
+    transition(sub, "resume", now)
+    return sub
+
+
+async def change_address(
+    session: AsyncSession,
+    settings: Settings,
+    subscriber_id: int,
+    new: Address,
+    *,
+    now: datetime,
+    notify: Notify,
+) -> bool:
+    """Mail a confirmation link to the new address; nothing changes until it is used."""
+    sub = await active(session, subscriber_id)
+    if sub.status not in ("confirmed", "paused"):
+        raise Conflict(f"cannot change the address of a subscriber who is {sub.status}")
+    if new.normalized == sub.email:
+        return False
+    return await _confirmation(session, settings, sub, "address", new, now=now, notify=notify)
+
+
+# leaving -----------------------------------------------------------------------------------------
+
+
 async def unsubscribe(session: AsyncSession, subscriber_id: int, now: datetime) -> None:
     """Leave every list at once and never be mailed again; repeating it changes nothing."""
     sub = await session.get(Subscriber, subscriber_id)
@@ -43,3 +303,69 @@ async def unsubscribe(session: AsyncSession, subscriber_id: int, now: datetime) 
         return
     transition(sub, "unsubscribe", now)
     await suppression.suppress(session, sub.email, "unsubscribe")
+
+
+async def by_any_form(session: AsyncSession, address: str) -> Subscriber | None:
+    """The subscriber behind an address as a bounce or a complaint reports it: IDNA or Unicode
+    domain, and the local part in any case (as the suppression list compares it)."""
+    try:
+        parsed = check(address)
+    except InvalidInput:
+        return None
+    found = await store.by_address(session, parsed)
+    if found is None:
+        stmt = select(Subscriber).where(func.lower(Subscriber.email) == parsed.normalized.lower())
+        found = (await session.scalars(stmt)).first()
+    return found
+
+
+async def hard_bounce(session: AsyncSession, address: str, now: datetime) -> None:
+    """A permanent failure: suppress the address and mark its subscriber bounced."""
+    await suppression.suppress(session, address, "hard_bounce")
+    sub = await by_any_form(session, address)
+    if sub is not None:
+        sub.bounce_score += 1
+        sub.last_bounce_at = now
+        if sub.status in TRANSITIONS["bounce"][0]:
+            transition(sub, "bounce", now)
+
+
+async def complaint(session: AsyncSession, address: str, now: datetime) -> None:
+    """A spam complaint (feedback loop): suppress the address and unsubscribe its subscriber."""
+    await suppression.suppress(session, address, "complaint")
+    sub = await by_any_form(session, address)
+    if sub is not None and sub.status in TRANSITIONS["unsubscribe"][0]:
+        transition(sub, "unsubscribe", now)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    subscriber_id: int | None
+    addresses: frozenset[str]  # every form of the address that was found
+    erased: int  # what ``erase`` reported (rows cleared elsewhere)
+
+
+Erase = Callable[[AsyncSession, frozenset[str], int | None], Awaitable[int]]
+
+
+async def forget(session: AsyncSession, address: str, *, erase: Erase) -> Forgotten:
+    """Erase a person: their subscriber row, choices and pending links go, and ``erase`` clears
+    the address from the mailer side (the outbox) before the row goes; only the hash of the
+    address stays, on the suppression list, so they are never mailed again."""
+    parsed = check(address)
+    await suppression.suppress(session, parsed.normalized, "forget")
+    forms = {parsed.normalized, parsed.smtp}
+    sub = await by_any_form(session, address)
+    subscriber_id = None
+    if sub is not None:
+        subscriber_id = sub.id
+        forms |= {sub.email, sub.email_ascii or sub.email}
+    erased = await erase(session, frozenset(forms), subscriber_id)
+    if sub is not None:
+        await session.execute(delete(Confirmation).where(Confirmation.subscriber_id == sub.id))
+        await session.delete(sub)
+    # someone else's pending address change to this address
+    await session.execute(delete(Confirmation).where(
+        func.lower(Confirmation.new_email).in_(sorted({f.lower() for f in forms}))))
+    await session.flush()
+    return Forgotten(subscriber_id, frozenset(forms), erased)

@@ -1,16 +1,18 @@
-"""Tables of the subscriber side: subscribers, their sections and the suppression list."""
+"""Tables of the subscriber side: subscribers, their sections, pending confirmations and the
+suppression list."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.db import Base, UTCDateTime, utcnow
 
 STATUSES = ("pending", "confirmed", "paused", "unsubscribed", "bounced", "forgotten")
 FREQUENCIES = ("daily", "weekly")
+PURPOSES = ("subscribe", "address")  # what a confirmation confirms
 
 
 class Subscriber(Base):
@@ -29,6 +31,8 @@ class Subscriber(Base):
     bounce_score: Mapped[int] = mapped_column(Integer, default=0)
     last_bounce_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     no_shares: Mapped[bool] = mapped_column(Boolean, default=False)
+    # where the consent came from: form | import | import-confirmed | operator (kept as evidence)
+    source: Mapped[str | None] = mapped_column(String(32))
 
 
 class SubscriberSection(Base):
@@ -53,3 +57,23 @@ class Suppression(Base):
     address_hash: Mapped[str] = mapped_column(String(64), unique=True)
     reason: Mapped[str] = mapped_column(String(32))  # unsubscribe | hard_bounce | complaint | forget | ...
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Confirmation(Base):
+    """A single-use confirmation link sent by mail: only the SHA-256 of its token is stored, so a
+    copy of the database cannot confirm anything. ``address_hash`` is the address the mail went to
+    (the new one for an address change), for the one-mail-per-interval limit."""
+
+    __tablename__ = "confirmations"
+    __table_args__ = (Index("ix_confirmations_address_hash_created_at", "address_hash", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address_hash: Mapped[str] = mapped_column(String(64))
+    new_email: Mapped[str | None] = mapped_column(String(320))  # purpose "address" only
+    new_email_ascii: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,45 +1,108 @@
-"""Reading and writing subscribers."""
+"""Reading and writing subscribers, and checking the fields people type about themselves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import column, delete, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.arabic import BIDI_CONTROLS
 from mailer.errors import InvalidInput
-from subscribers.addresses import check
+from subscribers.addresses import Address, check
 from subscribers.models import FREQUENCIES, STATUSES, Subscriber, SubscriberSection
+
+NAME_MAX = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# the sections table belongs to the mailer side; this package only reads its ids and names
+_SECTIONS = table("sections", column("id"), column("name"))
+FREQUENCY_WORDS = {"daily": "daily", "weekly": "weekly", "يومي": "daily", "يومية": "daily",
+                   "أسبوعي": "weekly", "أسبوعية": "weekly"}
+
+
+def check_name(value: str | None, *, field: str = "name") -> str | None:
+    """A display name: line breaks and other controls are refused (they are header injection in
+    waiting), invisible bidi controls are dropped, blank becomes None."""
+    if value is None:
+        return None
+    bad = _CONTROL.search(value)
+    if bad:
+        raise InvalidInput(field, f"contains the control character U+{ord(bad.group()):04X}",
+                           public_message="يحتوي الاسم على محارف غير مسموح بها.")
+    value = "".join(ch for ch in value if ch not in BIDI_CONTROLS).strip()
+    if len(value) > NAME_MAX:
+        raise InvalidInput(field, f"is longer than {NAME_MAX} characters",
+                           public_message=f"الاسم أطول من {NAME_MAX} حرفاً.")
+    return value or None
+
+
+def check_frequency(value: str | None, *, field: str = "frequency") -> str:
+    """``daily`` or ``weekly`` (Arabic words accepted); empty means daily."""
+    word = (value or "daily").strip().lower()
+    if word not in FREQUENCY_WORDS:
+        raise InvalidInput(field, f"{value!r} is not one of {', '.join(FREQUENCIES)}",
+                           public_message="يرجى اختيار نشرة يومية أو أسبوعية.")
+    return FREQUENCY_WORDS[word]
+
+
+async def section_names(session: AsyncSession) -> dict[int, str]:
+    """Every section the site has, id to name, in name order."""
+    rows = await session.execute(select(_SECTIONS.c.id, _SECTIONS.c.name).order_by(_SECTIONS.c.name))
+    return {int(i): str(n) for i, n in rows}
+
+
+async def check_sections(session: AsyncSession, ids: Iterable[int | str], *, field: str = "sections") -> frozenset[int]:
+    """Section ids as sent by a form or JSON; each must exist."""
+    wanted: set[int] = set()
+    for raw in ids:
+        try:
+            wanted.add(int(raw))
+        except (TypeError, ValueError):
+            raise InvalidInput(field, f"{raw!r} is not a section id") from None
+    if wanted:
+        known = set(await session.scalars(select(_SECTIONS.c.id).where(_SECTIONS.c.id.in_(wanted))))
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise InvalidInput(field, f"no section with id {unknown[0]}",
+                               public_message="أحد الأقسام المختارة غير موجود.")
+    return frozenset(wanted)
 
 
 async def by_email(session: AsyncSession, email: str) -> Subscriber | None:
     address = check(email)
-    return (await session.scalars(select(Subscriber).where(Subscriber.email == address.normalized))).first()
+    return await by_address(session, address)
+
+
+async def by_address(session: AsyncSession, address: Address) -> Subscriber | None:
+    stmt = select(Subscriber).where(Subscriber.email == address.normalized)
+    return (await session.scalars(stmt)).first()
 
 
 async def add(
     session: AsyncSession,
-    email: str,
+    email: str | Address,
     *,
     now: datetime,
     name: str | None = None,
     status: str = "pending",
     frequency: str = "daily",
     sections: Iterable[int] = (),
+    source: str | None = None,
 ) -> Subscriber:
     """Insert a subscriber, or return the existing one with that address unchanged."""
     if status not in STATUSES:
         raise InvalidInput("status", f"{status!r} is not one of {', '.join(STATUSES)}")
     if frequency not in FREQUENCIES:
         raise InvalidInput("frequency", f"{frequency!r} is not one of {', '.join(FREQUENCIES)}")
-    address = check(email)
-    existing = (await session.scalars(select(Subscriber).where(Subscriber.email == address.normalized))).first()
+    address = email if isinstance(email, Address) else check(email)
+    existing = await by_address(session, address)
     if existing is not None:
         return existing
     sub = Subscriber(
         email=address.normalized, email_ascii=address.ascii, name=name, status=status,
-        frequency=frequency, created_at=now, updated_at=now,
+        frequency=frequency, created_at=now, updated_at=now, source=source,
         confirmed_at=now if status == "confirmed" else None,
     )
     session.add(sub)
@@ -48,8 +111,52 @@ async def add(
     return sub
 
 
+async def add_many(session: AsyncSession, new: Sequence[Subscriber], sections: Sequence[Iterable[int]]) -> None:
+    """Insert subscribers known to be new (one flush for all), each with its sections."""
+    session.add_all(new)
+    await session.flush()
+    session.add_all(
+        SubscriberSection(subscriber_id=sub.id, section_id=section_id)
+        for sub, chosen in zip(new, sections, strict=True) for section_id in set(chosen)
+    )
+    await session.flush()
+
+
 async def set_sections(session: AsyncSession, subscriber_id: int, sections: Iterable[int]) -> None:
     await session.execute(delete(SubscriberSection).where(SubscriberSection.subscriber_id == subscriber_id))
     for section_id in set(sections):
         session.add(SubscriberSection(subscriber_id=subscriber_id, section_id=section_id))
     await session.flush()
+
+
+async def sections_of(session: AsyncSession, subscriber_ids: Sequence[int]) -> dict[int, frozenset[int]]:
+    """The chosen sections of each subscriber (absent or empty: every section)."""
+    chosen: dict[int, set[int]] = {}
+    if subscriber_ids:
+        rows = await session.execute(
+            select(SubscriberSection.subscriber_id, SubscriberSection.section_id).where(
+                SubscriberSection.subscriber_id.in_(list(subscriber_ids))
+            )
+        )
+        for sid, section in rows:
+            chosen.setdefault(sid, set()).add(section)
+    return {sid: frozenset(s) for sid, s in chosen.items()}
+
+
+async def existing_emails(session: AsyncSession, emails: Sequence[str]) -> set[str]:
+    """Which of these normalised addresses already belong to a subscriber (one query)."""
+    if not emails:
+        return set()
+    return set(await session.scalars(select(Subscriber.email).where(Subscriber.email.in_(list(emails)))))
+
+
+async def page(
+    session: AsyncSession, *, status: str | None = None, after_id: int = 0, limit: int = 500
+) -> list[Subscriber]:
+    """Subscribers in id order from ``after_id`` on: keyset paging for lists and exports."""
+    stmt = select(Subscriber).where(Subscriber.id > after_id).order_by(Subscriber.id).limit(limit)
+    if status is not None:
+        if status not in STATUSES:
+            raise InvalidInput("status", f"{status!r} is not one of {', '.join(STATUSES)}")
+        stmt = stmt.where(Subscriber.status == status)
+    return list(await session.scalars(stmt))

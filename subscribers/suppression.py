@@ -5,34 +5,82 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.db import insert
+from subscribers.addresses import canonical
 from subscribers.models import Suppression
+
+# weakest first: a stronger reason replaces a weaker one, never the other way round
+REASONS = ("unsubscribe", "hard_bounce", "complaint", "forget")
+# The one exception to "never again": someone who unsubscribed may come back by asking for it on
+# the subscribe form, so the confirmation mail of that request (and only it) may reach them; the
+# suppression is lifted when they confirm. Bounces, complaints and erasure block everything.
+REOPT_IN_KINDS = frozenset({"confirm"})
 
 
 def address_hash(address: str) -> str:
-    """A stable hash of an address, so a forgotten address can stay suppressed without being kept."""
-    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
+    """A stable hash of an address, so a forgotten address can stay suppressed without being kept.
+    ``user@xn--mgbh0fb.xn--mgbtx2b`` and ``User@مثال.عراق`` hash alike."""
+    return hashlib.sha256(canonical(address).encode()).hexdigest()
+
+
+def blocks(reason: str, kind: str) -> bool:
+    """Whether a suppression for ``reason`` stops a message of ``kind`` (pure; the sender asks)."""
+    return not (reason == "unsubscribe" and kind in REOPT_IN_KINDS)
 
 
 async def suppress(session: AsyncSession, address: str, reason: str) -> None:
-    """Add an address; the first reason recorded is kept."""
-    stmt = insert(session, Suppression).values(address_hash=address_hash(address), reason=reason)
+    """Add an address; a reason already there stays unless ``reason`` is stronger."""
+    if reason not in REASONS:
+        raise ValueError(f"reason {reason!r} is not one of {', '.join(REASONS)}")
+    key = address_hash(address)
+    stmt = insert(session, Suppression).values(address_hash=key, reason=reason)
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["address_hash"]))
+    weaker = REASONS[: REASONS.index(reason)]
+    if weaker:
+        await session.execute(
+            update(Suppression)
+            .where(Suppression.address_hash == key, Suppression.reason.in_(weaker))
+            .values(reason=reason)
+        )
+
+
+async def reasons(session: AsyncSession, addresses: Iterable[str]) -> dict[str, str]:
+    """The reason for each of ``addresses`` that is on the list (one query for a whole batch)."""
+    by_hash: dict[str, list[str]] = {}
+    for a in addresses:
+        by_hash.setdefault(address_hash(a), []).append(a)
+    if not by_hash:
+        return {}
+    rows = await session.execute(
+        select(Suppression.address_hash, Suppression.reason).where(
+            Suppression.address_hash.in_(list(by_hash))
+        )
+    )
+    return {a: reason for h, reason in rows for a in by_hash[h]}
 
 
 async def suppressed(session: AsyncSession, addresses: Iterable[str]) -> set[str]:
-    """Those of ``addresses`` that are on the list (one query for a whole batch)."""
-    by_hash = {address_hash(a): a for a in addresses}
-    if not by_hash:
-        return set()
-    rows = await session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(list(by_hash)))
-    )
-    return {by_hash[h] for h in rows}
+    """Those of ``addresses`` that are on the list."""
+    return set(await reasons(session, addresses))
 
 
 async def is_suppressed(session: AsyncSession, address: str) -> bool:
     return bool(await suppressed(session, [address]))
+
+
+async def reason_for(session: AsyncSession, address: str) -> str | None:
+    return (await reasons(session, [address])).get(address)
+
+
+async def lift(session: AsyncSession, address: str, *, only: Iterable[str] = ("unsubscribe",)) -> bool:
+    """Take an address off the list if it is there for one of the ``only`` reasons."""
+    result = await session.execute(
+        delete(Suppression).where(
+            Suppression.address_hash == address_hash(address), Suppression.reason.in_(list(only))
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+

@@ -1,5 +1,6 @@
-"""Signed tokens for links in mail: HMAC-SHA256 over (purpose, subscriber, list), compared in
-constant time. A token names its subscriber in the clear; only the MAC makes it valid."""
+"""Tokens for links in mail. Unsubscribe and preference links are HMAC-SHA256 over (purpose,
+subscriber, list), compared in constant time: a token names its subscriber in the clear; only the
+MAC makes it valid. Confirmation links are random, single-use, and stored only as a hash."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 
 from mailer.errors import InvalidInput
 
@@ -42,3 +44,20 @@ def unsubscribe_token(secret: bytes, subscriber_id: int, list_name: str) -> str:
 
 def preferences_token(secret: bytes, subscriber_id: int) -> str:
     return make(secret, "preferences", subscriber_id, "pref")
+
+
+# Confirmation links (double opt-in, address change) are random, single-use and expire; only their
+# SHA-256 is stored. token_urlsafe(32) gives 43 characters (256 bits).
+CONFIRM_BYTES = 32
+_CONFIRM = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def new_confirmation() -> str:
+    return secrets.token_urlsafe(CONFIRM_BYTES)
+
+
+def confirmation_hash(token: str) -> str:
+    """The stored form of a confirmation token; a malformed or truncated one is refused here."""
+    if not _CONFIRM.fullmatch(token):
+        raise InvalidInput("token", "malformed confirmation token", public_message=BAD_TOKEN)
+    return hashlib.sha256(token.encode()).hexdigest()

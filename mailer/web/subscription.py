@@ -1,0 +1,219 @@
+"""Public subscription pages: subscribe (form and JSON), confirm by POST, and the preferences page
+every mail links to. No login anywhere: the signed or random token in the URL is the credential,
+and the only thing that lets a form change anything."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from mailer.errors import InvalidInput, Unauthorized
+from mailer.headers import LIST_LABELS
+from mailer.notices import Notifier
+from mailer.service import Service
+from mailer.web.deps import service_of
+from subscribers import flows, store, tokens
+from subscribers.addresses import check
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+SUBSCRIBE_REPLY = (
+    "شكراً لك. إذا لم يكن هذا العنوان مشتركاً من قبل فستصله خلال دقائق رسالة فيها رابط لتأكيد "
+    "الاشتراك. لن يبدأ الاشتراك قبل التأكيد."
+)
+UNSUBSCRIBED = "تم إلغاء اشتراكك. لن تصلك منّا رسائل بعد الآن."
+NOTES = {
+    "save": "تم حفظ تفضيلاتك.",
+    "pause": "تم إيقاف النشرة مؤقتاً. يمكنك استئنافها من هذه الصفحة متى شئت.",
+    "resume": "تم استئناف النشرة.",
+    "email": "أرسلنا رابطاً لتأكيد العنوان الجديد إليه. لن يتغيّر عنوانك قبل التأكيد.",
+}
+FREQUENCY_LABELS = {"daily": "النشرة اليومية", "weekly": "النشرة الأسبوعية"}
+# token pages must not leak their URL to other sites or stay in shared caches
+PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def notifier_of(request: Request) -> Notifier:
+    state = request.app.state
+    if not hasattr(state, "notifier"):
+        svc: Service = service_of(request)
+        state.notifier = Notifier(svc.settings, svc.renderer)
+    return state.notifier  # type: ignore[no-any-return]
+
+
+def _page(request: Request, name: str, *, title: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    page: HTMLResponse = request.app.state.pages.render(name, title=title, status_code=status_code, **context)
+    page.headers.update(PRIVATE)
+    return page
+
+
+@dataclass(frozen=True)
+class Fields:
+    """What a form or a JSON body sent; lists for repeated fields."""
+
+    values: dict[str, str]
+    sections: list[str]
+    is_json: bool
+
+
+async def read_fields(request: Request) -> Fields:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            raise InvalidInput("body", "is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidInput("body", "must be a JSON object")
+        values: dict[str, str] = {}
+        for key, value in body.items():
+            if key == "sections":
+                continue
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(str(key), "must be a string")
+            values[str(key)] = value or ""
+        sections = body.get("sections") or []
+        if not isinstance(sections, list):
+            raise InvalidInput("sections", "must be a list of section ids")
+        return Fields(values, [str(s) for s in sections], True)
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form(max_files=0, max_fields=200)
+        values = {k: v for k, v in form.items() if isinstance(v, str) and k != "sections"}
+        sections = [v for v in form.getlist("sections") if isinstance(v, str)]
+        return Fields(values, sections, False)
+    raise InvalidInput("body", "send a form (urlencoded or multipart) or JSON")
+
+
+def same_origin(request: Request) -> None:
+    """Defence in depth for the preferences form: a browser's cross-site POST names its origin."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return
+    allowed = {_origin(service_of(request).settings.base_url), _origin(str(request.base_url))}
+    if _origin(origin) not in allowed:
+        raise Unauthorized(f"cross-site form post from {origin}")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+# subscribe ---------------------------------------------------------------------------------------
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+async def subscribe_page(request: Request) -> HTMLResponse:
+    svc = service_of(request)
+    async with svc.db.transaction() as session:
+        sections = await store.section_names(session)
+    return _page(request, "subscribe", title="الاشتراك في النشرة", sections=sections,
+                 frequencies=FREQUENCY_LABELS)
+
+
+@router.post("/subscribe")
+async def subscribe(request: Request) -> Response:
+    """The same answer, status and body, whether the address is new, pending, subscribed,
+    unsubscribed or suppressed: the form must not tell who is on the list."""
+    svc = service_of(request)
+    fields = await read_fields(request)
+    address = check(fields.values.get("email", ""), smtputf8=svc.settings.relay_smtputf8)
+    name = store.check_name(fields.values.get("name"))
+    frequency = store.check_frequency(fields.values.get("frequency"))
+    async with svc.db.transaction() as session:
+        sections = await store.check_sections(session, fields.sections)
+        request_ = flows.Request(address, name, frequency, sections, source="form")
+        outcome = await flows.subscribe(session, svc.settings, request_, now=svc.clock(),
+                                        notify=notifier_of(request))
+    log.info("subscribe request: %s", outcome)
+    svc.wake.set()
+    if fields.is_json:
+        return JSONResponse({"status": "ok", "message": SUBSCRIBE_REPLY})
+    return _page(request, "message", title="الاشتراك في النشرة", message=SUBSCRIBE_REPLY, error=False)
+
+
+# confirm -----------------------------------------------------------------------------------------
+
+
+@router.get("/c/{token}", response_class=HTMLResponse)
+async def confirm_page(token: str, request: Request) -> HTMLResponse:
+    """A page with a button: link scanners follow GETs, so a GET only looks the token up."""
+    svc = service_of(request)
+    async with svc.db.transaction() as session:
+        found = await flows.pending_confirmation(session, token, svc.clock())
+    return _page(request, "confirm", title="تأكيد الاشتراك" if found.purpose == "subscribe"
+                 else "تأكيد العنوان الجديد", purpose=found.purpose)
+
+
+@router.post("/c/{token}", response_class=HTMLResponse)
+async def confirm(token: str, request: Request) -> HTMLResponse:
+    svc = service_of(request)
+    async with svc.db.transaction() as session:
+        sub = await flows.confirm(session, token, now=svc.clock(), notify=notifier_of(request))
+    svc.wake.set()
+    prefs = f"/p/{tokens.preferences_token(svc.settings.secret, sub.id)}"
+    return _page(request, "confirmed", title="تم التأكيد", preferences_url=prefs,
+                 list_label=LIST_LABELS.get(sub.frequency, sub.frequency))
+
+
+# preferences -------------------------------------------------------------------------------------
+
+
+async def _preferences(request: Request, subscriber_id: int, *, note: str | None = None) -> HTMLResponse:
+    svc = service_of(request)
+    async with svc.db.transaction() as session:
+        sub = await flows.active(session, subscriber_id)
+        sections = await store.section_names(session)
+        chosen = (await store.sections_of(session, [sub.id])).get(sub.id, frozenset())
+    if sub.status not in ("pending", "confirmed", "paused"):
+        return _page(request, "message", title="تفضيلات النشرة", error=False,
+                     message="أنت غير مشترك حالياً في النشرة. يمكنك الاشتراك من جديد من صفحة الاشتراك.")
+    return _page(request, "preferences", title="تفضيلات النشرة", sub=sub, sections=sections,
+                 chosen=chosen, frequencies=FREQUENCY_LABELS, note=note)
+
+
+@router.get("/p/{token}", response_class=HTMLResponse)
+async def preferences_page(token: str, request: Request) -> HTMLResponse:
+    subscriber_id, _ = tokens.check(service_of(request).settings.secret, "preferences", token)
+    return await _preferences(request, subscriber_id)
+
+
+@router.post("/p/{token}", response_class=HTMLResponse)
+async def preferences(token: str, request: Request) -> HTMLResponse:
+    """One form, several buttons (``action``): save, pause, resume, leave, or change the address."""
+    svc = service_of(request)
+    subscriber_id, _ = tokens.check(svc.settings.secret, "preferences", token)
+    same_origin(request)
+    fields = await read_fields(request)
+    action = fields.values.get("action", "save")
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        if action == "save":
+            name = store.check_name(fields.values.get("name"))
+            frequency = store.check_frequency(fields.values.get("frequency"))
+            sections = await store.check_sections(session, fields.sections)
+            await flows.update_preferences(session, subscriber_id, name=name, frequency=frequency,
+                                           sections=sections, now=now)
+        elif action == "pause":
+            await flows.pause(session, subscriber_id, now)
+        elif action == "resume":
+            await flows.resume(session, subscriber_id, now)
+        elif action == "leave":
+            await flows.unsubscribe(session, subscriber_id, now)
+        elif action == "email":
+            new = check(fields.values.get("new_email", ""), field="new_email",
+                        smtputf8=svc.settings.relay_smtputf8)
+            await flows.change_address(session, svc.settings, subscriber_id, new, now=now,
+                                       notify=notifier_of(request))
+        else:
+            raise InvalidInput("action", f"{action!r} is not one of save, pause, resume, leave, email")
+    if action == "leave":
+        return _page(request, "message", title="إلغاء الاشتراك", message=UNSUBSCRIBED, error=False)
+    svc.wake.set()
+    return await _preferences(request, subscriber_id, note=NOTES[action])

@@ -1,0 +1,192 @@
+"""CSV import and export of subscribers: each bad row is named by its line and the rest imported;
+importing the same file again changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailer.errors import InvalidInput
+from mailer.settings import Settings
+from subscribers import flows, store, suppression
+from subscribers.addresses import Address, check
+from subscribers.models import Subscriber
+
+COLUMNS = ("email", "name", "frequency", "sections")
+EXPORT_COLUMNS = ("email", "name", "status", "frequency", "sections", "source", "created_at", "confirmed_at")
+SECTION_SEPARATOR = "|"
+# a cell starting with one of these is a formula to Excel and LibreOffice: exports prefix "'"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    address: Address
+    name: str | None
+    frequency: str
+    sections: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    message: str  # names the column, e.g. "email: The email address is not valid."
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class Parsed:
+    rows: list[Row] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _unescape(cell: str) -> str:
+    """Undo the export's formula guard so an export imports back unchanged."""
+    return cell[1:] if cell.startswith("'") and cell[1:2] in _FORMULA_START else cell
+
+
+def escape_cell(cell: str) -> str:
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str] | str]]:
+    """(first line, cells) per CSV record, or (line, error) for a record csv cannot read."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, f"csv: {exc}"
+            if reader.line_num < start:  # nothing consumed: stop rather than loop
+                return
+            continue
+        yield start, cells
+
+
+def parse(
+    data: bytes, *, sections: Mapping[str, int], smtputf8: bool = True
+) -> Parsed:
+    """Read a UTF-8 CSV file whose first line names the columns (``email`` required; ``name``,
+    ``frequency`` and ``sections`` optional, other columns ignored). Pure: no database."""
+    out = Parsed()
+    text = data.decode("utf-8-sig", errors="surrogateescape")
+    records = _records(text)
+    header: dict[str, int] = {}
+    for line, cells in records:
+        if isinstance(cells, str):
+            out.problems.append(Problem(line, cells))
+            return out
+        if not any(c.strip() for c in cells):
+            continue
+        header = {c.strip().lower(): i for i, c in enumerate(cells)}
+        if "email" not in header:
+            out.problems.append(Problem(line, "header: no 'email' column (the first line names the columns)"))
+            return out
+        break
+    seen: dict[str, int] = {}
+    for line, cells in records:
+        if isinstance(cells, str):
+            out.problems.append(Problem(line, cells))
+            continue
+        if not any(c.strip() for c in cells):
+            continue
+        try:
+            row = _row(line, cells, header, sections, smtputf8)
+        except InvalidInput as exc:
+            out.problems.append(Problem(line, exc.message))
+            continue
+        first = seen.setdefault(row.address.normalized, line)
+        if first != line:
+            out.problems.append(Problem(line, f"email: duplicate of line {first}"))
+            continue
+        out.rows.append(row)
+    return out
+
+
+def _row(
+    line: int, cells: list[str], header: Mapping[str, int], sections: Mapping[str, int], smtputf8: bool
+) -> Row:
+    def cell(name: str) -> str:
+        i = header.get(name)
+        return _unescape(cells[i]) if i is not None and i < len(cells) else ""
+
+    if any("\udc80" <= ch <= "\udcff" for c in cells for ch in c):
+        raise InvalidInput("encoding", "not valid UTF-8 (save the file as \"CSV UTF-8\")")
+    address = check(cell("email"), smtputf8=smtputf8)
+    name = store.check_name(cell("name"))
+    frequency = store.check_frequency(cell("frequency"))
+    chosen = set()
+    for wanted in (s.strip() for s in cell("sections").split(SECTION_SEPARATOR)):
+        if not wanted:
+            continue
+        if wanted not in sections:
+            raise InvalidInput("sections", f"unknown section {wanted!r}")
+        chosen.add(sections[wanted])
+    return Row(line, address, name, frequency, frozenset(chosen))
+
+
+@dataclass
+class Applied:
+    added: int = 0
+    existing: int = 0
+    skipped: list[Problem] = field(default_factory=list)  # suppressed addresses, never re-added
+
+
+async def apply(
+    session: AsyncSession,
+    settings: Settings,
+    rows: Sequence[Row],
+    *,
+    now: datetime,
+    confirmed: bool,
+    notify: flows.Notify,
+) -> Applied:
+    """Add the rows that are new. ``confirmed`` (the operator vouches for the list) adds them as
+    confirmed with no mail; otherwise each gets a confirmation link like a form subscription.
+    Existing subscribers are left as they are; suppressed addresses are never added."""
+    result = Applied()
+    emails = [r.address.normalized for r in rows]
+    existing = await store.existing_emails(session, emails)
+    blocked = await suppression.reasons(session, emails)
+    fresh: list[Row] = []
+    for row in rows:
+        email = row.address.normalized
+        if email in existing:
+            result.existing += 1
+        elif email in blocked:
+            result.skipped.append(Problem(row.line, f"email: on the suppression list ({blocked[email]})"))
+        else:
+            fresh.append(row)
+    status, source = ("confirmed", "import-confirmed") if confirmed else ("pending", "import")
+    subs = [
+        Subscriber(email=r.address.normalized, email_ascii=r.address.ascii, name=r.name, status=status,
+                   frequency=r.frequency, source=source, created_at=now, updated_at=now,
+                   confirmed_at=now if confirmed else None)
+        for r in fresh
+    ]
+    await store.add_many(session, subs, [r.sections for r in fresh])
+    if not confirmed:
+        await flows.confirmations(session, settings, [(sub, r.address) for sub, r in zip(subs, fresh, strict=True)],
+                                  "subscribe", now=now, notify=notify)
+    result.added = len(subs)
+    return result
+
+
+def export_row(sub: Subscriber, section_names: Sequence[str]) -> list[str]:
+    cells = [
+        sub.email, sub.name or "", sub.status, sub.frequency, SECTION_SEPARATOR.join(section_names),
+        sub.source or "", sub.created_at.isoformat(),
+        sub.confirmed_at.isoformat() if sub.confirmed_at else "",
+    ]
+    return [escape_cell(c) for c in cells]

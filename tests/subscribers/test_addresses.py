@@ -1,0 +1,88 @@
+"""The address test set: each case with its expected outcome."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import given
+
+from mailer.arabic import BIDI_CONTROLS
+from mailer.errors import InvalidAddress
+from subscribers.addresses import NO_SMTPUTF8, check
+
+IDN = "user@مثال.عراق"
+IDN_ASCII = "user@xn--mgbh0fb.xn--mgbtx2b"
+
+ACCEPTED = [
+    # (given, relay speaks SMTPUTF8, stored form, envelope form)
+    (IDN, False, IDN, IDN_ASCII),  # Arabic IDN domain: works through its IDNA form
+    (IDN_ASCII, False, IDN, IDN_ASCII),  # the same address given in IDNA: stored alike
+    ("أحمد@مثال.عراق", True, "أحمد@مثال.عراق", None),  # Arabic local part: only with SMTPUTF8
+    ("user@ｅｘａｍｐｌｅ.com", False, "user@example.com", "user@example.com"),  # full-width domain: IDNA maps it
+    ("User+news@Example.COM", False, "User+news@example.com", "User+news@example.com"),  # +tag kept as is
+    ("a" * 64 + "@example.com", False, "a" * 64 + "@example.com", "a" * 64 + "@example.com"),
+    ("  padded@example.com ", False, "padded@example.com", "padded@example.com"),
+]
+
+REFUSED = [
+    # (given, relay speaks SMTPUTF8, words of the reason)
+    ("أحمد@مثال.عراق", False, "SMTPUTF8"),  # Arabic local part, relay without SMTPUTF8
+    ("ｕｓｅｒ@example.com", True, "full-width"),  # full-width letters imitating "user"
+    ("user＠example.com", True, "full-width"),  # full-width at-sign
+    ("a" * 65 + "@example.com", True, "too long"),  # 65 characters before the @
+    ("user@example.com\r\nBcc: victim@example.org", True, "line breaks"),  # CRLF
+    ("user\r@example.com", True, "line breaks"),
+    ("user@example.com\n", True, "line breaks"),
+    ("user\x00@example.com", True, "NUL"),
+    ("not-an-address", True, "@-sign"),
+    ("user@localhost", True, "after the @-sign"),
+]
+
+
+@pytest.mark.parametrize(("given", "utf8", "stored", "envelope"), ACCEPTED)
+def test_accepted(given: str, utf8: bool, stored: str, envelope: str | None) -> None:
+    address = check(given, smtputf8=utf8)
+    assert (address.normalized, address.ascii) == (stored, envelope)
+    assert address.smtp == (envelope or stored)
+
+
+@pytest.mark.parametrize(("given", "utf8", "reason"), REFUSED)
+def test_refused(given: str, utf8: bool, reason: str) -> None:
+    with pytest.raises(InvalidAddress) as caught:
+        check(given, smtputf8=utf8)
+    assert caught.value.field == "email"
+    assert reason.lower() in caught.value.message.lower()
+    assert any("\u0600" <= ch <= "\u06ff" for ch in caught.value.public_message)
+
+
+def test_no_smtputf8_has_its_own_arabic_message() -> None:
+    with pytest.raises(InvalidAddress) as caught:
+        check("أحمد@example.com", smtputf8=False, field="new_email")
+    assert caught.value.public_message == NO_SMTPUTF8 and caught.value.field == "new_email"
+
+
+@pytest.mark.parametrize("control", sorted(BIDI_CONTROLS))
+@pytest.mark.parametrize("where", ["local", "domain", "end"])
+def test_every_bidi_control_anywhere_is_refused(control: str, where: str) -> None:
+    address = {"local": f"us{control}er@example.com", "domain": f"user@exa{control}mple.com",
+               "end": f"user@example.com{control}"}[where]
+    with pytest.raises(InvalidAddress):
+        check(address)
+
+
+@given(st.emails(), st.integers(min_value=0), st.sampled_from(sorted(BIDI_CONTROLS | {"\r", "\n", "\x00"})))
+def test_a_control_inserted_into_any_address_is_refused(email: str, position: int, control: str) -> None:
+    i = position % (len(email) + 1)
+    with pytest.raises(InvalidAddress):
+        check(email[:i] + control + email[i:])
+
+
+@given(st.emails())
+def test_accepted_addresses_are_stable(email: str) -> None:
+    try:
+        address = check(email)
+    except InvalidAddress:
+        return  # st.emails() also makes what strict RFC 5321 lengths refuse
+    again = check(address.normalized)
+    assert again == address
+    assert not any(ch in address.normalized for ch in BIDI_CONTROLS | {"\r", "\n"})

@@ -1,0 +1,149 @@
+"""`mailer subscribers import/export/list/show/remove` through the real CLI on a real database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from mailer import outbox
+from mailer.models import OutboxMessage
+from mailer.service import Service
+from subscribers import flows, importer, store
+from subscribers.models import Subscriber
+from tests.conftest import Clock
+from tests.subscribers.helpers import status_of, subscriber_row
+from tests.support import factories
+from tests.support.cli import mailer
+
+ROWS = [
+    "email,name,frequency,sections",                      # 1
+    "good1@example.com,أحمد علي,daily,سياسة",              # 2
+    '"good2@مثال.عراق","ليلى",weekly,',                    # 3
+    "GOOD3+news@Example.COM,,أسبوعي,سياسة|اقتصاد",         # 4
+    "good1@example.com,again,daily,",                     # 5 duplicate of 2
+    "not-an-address,x,,",                                 # 6
+    '"evil@example.com\r\nBcc: victim@example.org",x,,',  # 7-8 CRLF in the address
+    'mallory@example.com,"Mal\r\nBcc: victim@example.org",,',  # 9-10 CRLF in the name
+    'good4@example.com,"=HYPERLINK(""http://x.example"")",daily,',  # 11
+    "user\u202e@example.com,,,",                          # 12 bidi override
+    "a" * 65 + "@example.com,,,",                         # 13 local part too long
+    "good5@example.com,,monthly,",                        # 14 unknown frequency
+    "good6@example.com,,,رياضة",                          # 15 unknown section
+]
+GOOD = ["good1@example.com", "good2@مثال.عراق", "GOOD3+news@example.com", "good4@example.com"]
+BAD_LINES = {5: "duplicate of line 2", 6: "email:", 7: "email:", 9: "name:", 12: "email:", 13: "email:",
+             14: "frequency:", 15: "sections:"}
+
+
+async def count(svc: Service, model: type, *where: object) -> int:
+    async with svc.db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def test_import_names_each_bad_line_and_imports_good_rows_once(
+    service: Service, clock: Clock, cli_env: CliRunner, tmp_path: Path
+) -> None:
+    await factories.ingest_items(service, 1, clock.now, section="سياسة")
+    await factories.ingest_items(service, 1, clock.now, section="اقتصاد", title="خبر اقتصادي")
+    file = tmp_path / "list.csv"
+    file.write_bytes(("\r\n".join(ROWS) + "\r\n").encode())
+
+    code, out, err = await mailer(cli_env, "subscribers", "import", str(file))
+    assert code == 1  # some rows were bad
+    assert "importing" in err
+    reported = {int(line.split(":")[0].removeprefix("line ")): line for line in err.splitlines()
+                if line.startswith("line ")}
+    assert sorted(reported) == sorted(BAD_LINES)
+    for line, expected in BAD_LINES.items():
+        assert expected in reported[line], reported[line]
+    assert "4 added" in out
+    assert await count(service, Subscriber) == 4
+    for email in GOOD:
+        assert await status_of(service, email) == "pending"
+    third = await subscriber_row(service, "GOOD3+news@example.com")
+    assert third is not None and third.frequency == "weekly"
+    assert (await subscriber_row(service, "good4@example.com")).name == '=HYPERLINK("http://x.example")'
+    assert await count(service, OutboxMessage, OutboxMessage.kind == "confirm") == 4
+
+    code, out, err = await mailer(cli_env, "subscribers", "import", str(file))
+    assert code == 1 and "0 added, 4 already there" in out
+    assert await count(service, Subscriber) == 4
+    assert await count(service, OutboxMessage, OutboxMessage.kind == "confirm") == 4
+
+
+async def test_confirmed_import_sends_nothing_and_never_re_adds_the_suppressed(
+    service: Service, clock: Clock, cli_env: CliRunner, tmp_path: Path
+) -> None:
+    gone = await factories.subscriber(service, "gone@example.com")
+    async with service.db.transaction() as session:
+        await flows.unsubscribe(session, gone.id, clock.now)
+        await flows.forget(session, "gone@example.com", erase=outbox.erase)
+    file = tmp_path / "vouched.csv"
+    file.write_text("\ufeffemail,name\nfriend@example.org,صديق\ngone@example.com,\n", encoding="utf-8")
+    code, out, err = await mailer(cli_env, "subscribers", "import", "--confirmed", str(file))
+    assert code == 0, err
+    assert "line 3: email: on the suppression list (forget)" in err
+    assert await status_of(service, "friend@example.org") == "confirmed"
+    assert await status_of(service, "gone@example.com") is None
+    assert await count(service, OutboxMessage) == 0
+
+
+async def test_export_round_trips_and_defuses_formulas(
+    service: Service, clock: Clock, cli_env: CliRunner, tmp_path: Path
+) -> None:
+    await factories.ingest_items(service, 1, clock.now, section="سياسة")
+    await factories.subscriber(service, "one@example.com", name="=1+2")
+    await factories.subscriber(service, "two@مثال.عراق", name="ليلى", frequency="weekly")
+    async with service.db.transaction() as session:
+        names = await store.section_names(session)
+        sub = await store.by_email(session, "two@مثال.عراق")
+        await store.set_sections(session, sub.id, list(names))
+    out_file = tmp_path / "export.csv"
+    code, out, err = await mailer(cli_env, "subscribers", "export", str(out_file))
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out_file.read_text(encoding="utf-8"))))
+    assert [r["email"] for r in rows] == ["one@example.com", "two@مثال.عراق"]
+    assert rows[0]["name"] == "'=1+2"
+    assert rows[1]["name"] == "ليلى" and rows[1]["sections"] == "سياسة" and rows[1]["frequency"] == "weekly"
+
+    code, out, err = await mailer(cli_env, "subscribers", "import", str(out_file))
+    assert code == 0 and "0 added, 2 already there, 0 suppressed, 0 bad rows" in out
+    code, stdout, _ = await mailer(cli_env, "subscribers", "export", "--status", "confirmed")
+    assert stdout.splitlines()[0] == ",".join(importer.EXPORT_COLUMNS) and len(stdout.splitlines()) == 3
+    code, _, err = await mailer(cli_env, "subscribers", "export", "--status", "gone")
+    assert code == 2 and "--status" in err
+
+
+async def test_list_show_remove(service: Service, clock: Clock, cli_env: CliRunner) -> None:
+    await factories.subscriber(service, "reader@example.org", name="قارئ")
+    code, out, _ = await mailer(cli_env, "subscribers", "list")
+    assert code == 0 and "reader@example.org" in out and "confirmed" in out
+    code, out, _ = await mailer(cli_env, "subscribers", "show", "reader@example.org")
+    assert code == 0 and "قارئ" in out and re.search(r"suppressed\s*│\s*no\s", out)
+    code, out, _ = await mailer(cli_env, "subscribers", "remove", "reader@example.org")
+    assert code == 0 and "unsubscribed" in out
+    assert await status_of(service, "reader@example.org") == "unsubscribed"
+    code, out, _ = await mailer(cli_env, "subscribers", "show", "reader@example.org")
+    assert re.search(r"suppressed\s*│\s*unsubscribe\s", out)
+    code, _, err = await mailer(cli_env, "subscribers", "remove", "nobody@example.org")
+    assert code == 1 and "no subscriber" in err
+
+
+def test_parse_reads_multiline_records_by_their_first_line() -> None:
+    data = b'email,name\r\n"a@example.com","line one\r\nline two"\r\nb@example.com,\r\n'
+    parsed = importer.parse(data, sections={})
+    assert [r.address.normalized for r in parsed.rows] == ["b@example.com"]
+    assert [(p.line, p.message.split(":")[0]) for p in parsed.problems] == [(2, "name")]
+
+
+def test_parse_refuses_a_file_without_an_email_column_and_bad_utf8() -> None:
+    assert [str(p) for p in importer.parse(b"name\nx\n", sections={}).problems] == [
+        "line 1: header: no 'email' column (the first line names the columns)"
+    ]
+    parsed = importer.parse(b"email,name\nok@example.com,\xff\xfe\n", sections={})
+    assert parsed.rows == [] and parsed.problems[0].line == 2 and "UTF-8" in parsed.problems[0].message

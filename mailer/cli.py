@@ -56,7 +56,7 @@ def settings_of(ctx: typer.Context, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
     level = "DEBUG" if ctx.obj["verbose"] else settings.log_level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiosqlite", "apscheduler.executors.default", "mail.log", "httpx"):
+    for noisy in ("aiosqlite", "apscheduler.executors.default", "mail.log", "httpx", "flufl.bounce"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return settings
 
@@ -315,6 +315,11 @@ async def _announce_demo(svc: Service) -> None:
             _point_at_mailbox(svc.settings)
             return
         await asyncio.sleep(0.5)
+
+
+from mailer.commands import delivery  # noqa: E402  (its commands import this module lazily)
+
+delivery.register(app)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailer.service import Service
-from mailer.web import api, errors, public
+from mailer.web import api, bounces, errors, public
 from mailer.web.pages import Pages
 
 
@@ -16,4 +16,5 @@ def create_app(service: Service) -> FastAPI:
     errors.install(app)
     app.include_router(public.router)
     app.include_router(api.router)
+    app.include_router(bounces.router)
     return app

@@ -119,12 +119,16 @@ async def claim(
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(limit)
     )
+    chosen: Any = pick.scalar_subquery()
     if session.bind.dialect.name == "postgresql":
-        # several workers on several machines: each skips the rows another has locked
-        pick = pick.with_for_update(skip_locked=True)
+        # several workers on several machines: each skips the rows another has locked. The pick
+        # is a MATERIALIZED CTE: as a plain IN (subquery) the planner may run it once per outer
+        # row, and with SKIP LOCKED each run finds other rows: more than ``limit`` get claimed.
+        picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        chosen = select(picked.c.id)
     stmt = (
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(pick.scalar_subquery()), OutboxMessage.status == "pending")
+        .where(OutboxMessage.id.in_(chosen), OutboxMessage.status == "pending")
         .values(
             status="sending",
             lease_owner=owner,

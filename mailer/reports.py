@@ -120,9 +120,10 @@ def _complaint(
     if feedback_type not in COMPLAINT_TYPES:
         return Report(None, row_id, message_id, detail=f"feedback report of type {feedback_type}")
     addresses = {a for _, a in getaddresses([fields.get("original-rcpt-to", "")]) if "@" in a}
-    if not addresses and original is not None:
-        named = [str(original.get(h, "")) for h in ("X-HmXmrOriginalRecipient", "To")]
-        addresses = {a for _, a in getaddresses(named) if "@" in a}
+    for header in ("X-HmXmrOriginalRecipient", "To"):  # Microsoft keeps the real one apart
+        if addresses or original is None:
+            break
+        addresses = {a for _, a in getaddresses([str(original.get(header, ""))]) if "@" in a}
     return Report(
         "complaint", row_id, message_id, frozenset(a.lower() for a in addresses),
         f"{feedback_type} report" + (f" from {agent}" if agent else ""),

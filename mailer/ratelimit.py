@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from mailer.outcomes import Outcome
@@ -16,9 +16,16 @@ from mailer.transport import Transport
 class Pace:
     """Lets at most ``rate`` callers a second through, evenly spaced (``rate`` 0: no limit)."""
 
-    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.clock = clock
+        self.sleep = sleep
         self._next = 0.0
         self._lock = asyncio.Lock()
 
@@ -30,7 +37,7 @@ class Pace:
             start = max(now, self._next)
             self._next = start + self.interval
         if start > now:
-            await asyncio.sleep(start - now)
+            await self.sleep(start - now)
 
 
 class DomainSlots:

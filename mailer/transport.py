@@ -96,7 +96,11 @@ class SMTPTransport:
         )
         await smtp.connect()
         if cfg.username:
-            await smtp.login(cfg.username, cfg.password or "")
+            try:
+                await smtp.login(cfg.username, cfg.password or "")
+            except BaseException:
+                smtp.close()
+                raise
         return smtp
 
     async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
@@ -112,8 +116,9 @@ class SMTPTransport:
                     try:
                         smtp = await self._connect()
                     except (aiosmtplib.SMTPException, OSError) as exc:
+                        # refused, TLS or AUTH trouble: about our relay, not this recipient
                         code = exc.code if isinstance(exc, SMTPResponseException) else None
-                        return Outcome(classify(code), code, f"connect: {exc}")
+                        return Outcome(Verdict.RETRY, code, f"connect: {exc}")
                 outcome, reusable, stale = await self._transaction(smtp, sender, recipient, data)
                 if reusable and smtp.is_connected:
                     self._idle.put_nowait(smtp)

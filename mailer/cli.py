@@ -158,12 +158,14 @@ def editions_command(
             return rows, await outbox.counts(session, [e.id for e in rows])
 
     rows, counts = run(settings, job)
-    table = Table("id", "list", "period", "status", "sent", "pending", "failed", "other")
+    table = Table("id", "list", "period", "status", "sent", "pending", "failed", "unknown", "dead", "other")
     for e in rows:
         c = counts.get(e.id, {})
-        other = sum(n for k, n in c.items() if k not in ("sent", "pending", "sending", "failed"))
+        shown = ("sent", "pending", "sending", "failed", "unknown", "dead")
+        other = sum(n for k, n in c.items() if k not in shown)
         table.add_row(str(e.id), e.list_name, e.period_key, e.status, str(c.get("sent", 0)),
-                      str(c.get("pending", 0) + c.get("sending", 0)), str(c.get("failed", 0)), str(other))
+                      str(c.get("pending", 0) + c.get("sending", 0)), str(c.get("failed", 0)),
+                      str(c.get("unknown", 0)), str(c.get("dead", 0)), str(other))
     console.print(table)
 
 

@@ -109,8 +109,11 @@ class Sender:
         async def renew() -> None:
             while True:
                 await asyncio.sleep(self.lease.total_seconds() / 3)
-                async with self.db.transaction() as session:
-                    await outbox.renew(session, self.owner, rows, self.clock(), lease=self.lease)
+                try:
+                    async with self.db.transaction() as session:
+                        await outbox.renew(session, self.owner, rows, self.clock(), lease=self.lease)
+                except Exception:  # the next try may work; the batch itself must go on
+                    log.warning("could not renew the lease of %d rows", len(rows), exc_info=True)
 
         task = asyncio.create_task(renew())
         try:

@@ -127,7 +127,9 @@ class Settings(BaseSettings):
 
     @field_validator("dkim_key_file")
     @classmethod
-    def _dkim_key(cls, value: Path | None) -> Path | None:
+    def _dkim_key(cls, value: Path | None, info: Any) -> Path | None:
+        if (value is None) != (info.data.get("dkim_selector") is None):  # selector is validated first
+            raise ValueError("DKIM needs both MAILER_DKIM_SELECTOR and MAILER_DKIM_KEY_FILE, or neither")
         if value is not None and not value.is_file():
             raise ValueError(f"{str(value)!r} is not a file (make one with `mailer dkim keygen`)")
         return value
@@ -152,13 +154,6 @@ class Settings(BaseSettings):
 
             parse_mailbox_url(value)
         return value or None
-
-    @model_validator(mode="after")
-    def _dkim_complete(self) -> Settings:
-        if (self.dkim_key_file is None) != (self.dkim_selector is None):
-            missing = "DKIM_SELECTOR" if self.dkim_selector is None else "DKIM_KEY_FILE"
-            raise SettingsError(ENV_PREFIX + missing, "is needed too: DKIM signs with a selector and a key file")
-        return self
 
     @property
     def dkim_signing_domain(self) -> str:

@@ -147,10 +147,11 @@ class ImapSource:
     def messages(self) -> Iterator[tuple[str, bytes]]:
         _, data = self.imap.uid("SEARCH", "UNSEEN")
         for uid in (data[0] or b"").split():
-            _, parts = self.imap.uid("FETCH", uid, "(BODY.PEEK[])")
+            key = uid.decode()
+            _, parts = self.imap.uid("FETCH", key, "(BODY.PEEK[])")
             body = next((p[1] for p in parts if isinstance(p, tuple)), None)
-            if body is not None:
-                yield uid.decode(), body
+            if isinstance(body, bytes):
+                yield key, body
 
     def delete(self, key: str) -> None:
         self.imap.uid("STORE", key, "+FLAGS", "(\\Deleted)")

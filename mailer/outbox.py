@@ -120,7 +120,7 @@ async def claim(
         .limit(limit)
     )
     chosen: Any = pick.scalar_subquery()
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         # several workers on several machines: each skips the rows another has locked. The pick
         # is a MATERIALIZED CTE: as a plain IN (subquery) the planner may run it once per outer
         # row, and with SKIP LOCKED each run finds other rows: more than ``limit`` get claimed.
@@ -252,12 +252,12 @@ async def recover_expired(
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)  # two recoverers never fight over a row
     pending = dead = 0
     for row_id, owner, attempts, recoveries, history, expired_at in (await session.execute(pick)).all():
-        entry = {"at": now.isoformat(), "attempt": attempts, "lease_expired": expired_at.isoformat(),
-                 "worker": owner}
+        entry = {"at": now.isoformat(), "attempt": attempts, "worker": owner,
+                 "lease_expired": expired_at.isoformat() if expired_at else None}
         values: dict[str, Any] = {
             "recoveries": recoveries + 1, "lease_owner": None, "lease_expires_at": None,
             "history": json.dumps([*json.loads(history or "[]"), entry], ensure_ascii=False),

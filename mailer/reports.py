@@ -74,6 +74,8 @@ def _feedback_fields(msg: Message) -> dict[str, str] | None:
         if isinstance(payload, list):  # the email package parses it as header blocks
             fields: dict[str, str] = {}
             for block in payload:
+                if not isinstance(block, Message):
+                    continue
                 for name, value in block.items():
                     fields.setdefault(name.lower(), str(value).strip())
             return fields
@@ -96,8 +98,8 @@ def _original_headers(msg: Message) -> Message | None:
         ctype = part.get_content_type()
         if ctype == "message/rfc822":
             payload = part.get_payload()
-            if isinstance(payload, list) and payload:
-                return payload[0]  # type: ignore[no-any-return]
+            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+                return payload[0]
         if ctype == "text/rfc822-headers":
             data = part.get_payload(decode=True)
             if isinstance(data, bytes):
@@ -136,7 +138,7 @@ def _status(msg: Message) -> str:
         if part.get_content_type() != "message/delivery-status":
             continue
         payload = part.get_payload()
-        blocks = payload if isinstance(payload, list) else []
+        blocks = [b for b in payload if isinstance(b, Message)] if isinstance(payload, list) else []
         for block in blocks[1:] or blocks:
             status = str(block.get("Status", "")).strip()
             diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())

@@ -31,8 +31,11 @@ def worker_command(
     ),
     poll: float = typer.Option(2.0, "--poll", min=0.05, help="Seconds between looks at an empty outbox."),
 ) -> None:
-    """Send from the outbox until stopped: no web app, no scheduler. Run as many as you like, on
-    as many machines as share the database. SIGTERM or Ctrl-C stops after the current batch."""
+    """Send from the outbox until stopped (no web app, no scheduler).
+
+    Run any number of workers on any number of machines sharing the database. Rows of a worker
+    that died are taken over once their lease expires. SIGTERM or Ctrl-C stops after the batch.
+    """
     from mailer.cli import settings_of
 
     settings = settings_of(ctx)
@@ -96,8 +99,11 @@ def bounces_process(
         help="maildir:/path, pop3s://user:pass@host or imaps://user:pass@host/INBOX (MAILER_BOUNCE_MAILBOX).",
     ),
 ) -> None:
-    """Read DSNs and ARF complaint reports from the bounce mailbox and act on each: score the
-    bounce, disable or suppress. Handled messages are deleted; others are left, marked seen."""
+    """Read bounces (DSNs) and complaints (ARF) from the bounce mailbox and act on each.
+
+    Bounces are scored (a subscriber is disabled at MAILER_BOUNCE_THRESHOLD), complaints
+    suppress at once. Handled messages are deleted; others are left, marked seen.
+    """
     from rich.table import Table
 
     from mailer import bounces

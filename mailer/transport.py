@@ -98,8 +98,11 @@ class SMTPTransport:
         if cfg.username:
             try:
                 await smtp.login(cfg.username, cfg.password or "")
-            except BaseException:
-                smtp.close()
+            except (aiosmtplib.SMTPException, OSError):
+                try:
+                    await smtp.quit()  # say goodbye, so the server closes its side too
+                except (aiosmtplib.SMTPException, OSError):
+                    smtp.close()
                 raise
         return smtp
 

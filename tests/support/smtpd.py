@@ -48,8 +48,6 @@ class RecordingHandler:
         self.delay = 0.0  # seconds to wait before answering DATA
         self.unknown_users: set[str] = set()  # RCPT to these always gets 550 5.1.1
         self.connections = 0  # EHLO/HELO greetings seen: one per connection
-        self.in_flight = 0  # DATA phases running now, and the most seen at once
-        self.peak_in_flight = 0
 
     async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -100,16 +98,6 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        try:
-            return await self._data(server, session, envelope)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
-
-    async def _data(self, server: SMTP, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
         fault = self._fault("data", session)

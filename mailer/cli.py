@@ -58,7 +58,7 @@ def settings_of(ctx: typer.Context, **overrides: Any) -> Settings:
         raise typer.Exit(2) from None
     level = "DEBUG" if ctx.obj["verbose"] else settings.log_level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiosqlite", "alembic", "apscheduler.executors.default", "mail.log", "httpx"):
+    for noisy in ("aiosqlite", "alembic", "apscheduler.executors.default", "mail.log", "httpx", "flufl.bounce"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return settings
 
@@ -160,12 +160,14 @@ def editions_command(
             return rows, await outbox.counts(session, [e.id for e in rows])
 
     rows, counts = run(settings, job)
-    table = Table("id", "list", "period", "status", "sent", "pending", "failed", "other")
+    table = Table("id", "list", "period", "status", "sent", "pending", "failed", "unknown", "dead", "other")
     for e in rows:
         c = counts.get(e.id, {})
-        other = sum(n for k, n in c.items() if k not in ("sent", "pending", "sending", "failed"))
+        shown = ("sent", "pending", "sending", "failed", "unknown", "dead")
+        other = sum(n for k, n in c.items() if k not in shown)
         table.add_row(str(e.id), e.list_name, e.period_key, e.status, str(c.get("sent", 0)),
-                      str(c.get("pending", 0) + c.get("sending", 0)), str(c.get("failed", 0)), str(other))
+                      str(c.get("pending", 0) + c.get("sending", 0)), str(c.get("failed", 0)),
+                      str(c.get("unknown", 0)), str(c.get("dead", 0)), str(other))
     console.print(table)
 
 
@@ -320,9 +322,10 @@ async def _announce_demo(svc: Service) -> None:
 
 
 def _register() -> None:
-    from mailer.commands import subscribers
+    from mailer.commands import delivery, subscribers
 
     app.add_typer(subscribers.app, name="subscribers")
+    delivery.register(app)
 
 
 _register()

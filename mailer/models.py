@@ -116,6 +116,7 @@ class OutboxMessage(Base):
     priority: Mapped[int] = mapped_column(Integer, default=10)  # lower goes first
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    recoveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # expired leases
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -156,4 +157,26 @@ class ShareOptOut(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BounceEvent(Base):
+    """One bounce or complaint, as reported by the SMTP reply, a DSN or an ARF report.
+
+    ``counted`` marks the event that scored for its subscriber that day (at most one a day)."""
+
+    __tablename__ = "bounce_events"
+    __table_args__ = (Index("ix_bounce_events_subscriber_day", "subscriber_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
+    outbox_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(16))  # hard | soft | complaint
+    source: Mapped[str] = mapped_column(String(16))  # smtp | dsn | arf
+    counted: Mapped[bool] = mapped_column(Boolean, default=False)
+    day: Mapped[str] = mapped_column(String(10))  # the site's local date, YYYY-MM-DD
+    detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,9 +1,11 @@
 """The durable outbox: the only module with claim SQL.
 
-A row moves ``pending -> sending -> sent | failed | unknown | skipped`` (and back to ``pending``
-for a retry). Every move is a compare-and-set on (status, lease owner), so a worker whose lease
-expired cannot overwrite what another worker did. The checkpoint is written after the SMTP reply,
-never at claim time. Whether an edition is finished is a query, never a counter in memory.
+A row moves ``pending -> sending -> sent | failed | unknown | skipped | dead`` (and back to
+``pending`` for a retry). Every move is a compare-and-set on (status, lease owner, attempt), so a
+worker whose lease expired cannot overwrite what another worker did since. The checkpoint is
+written after the SMTP reply, never at claim time. A lease that expires (its worker died) puts the
+row back to ``pending``; the third time, the row is dead-lettered with its history. Whether an
+edition is finished is a query, never a counter in memory.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ DIGEST_PRIORITY = 10
 URGENT_PRIORITY = 0  # shares, confirmations, tests: ahead of any digest
 OPEN = ("pending", "sending")
 FINAL = ("sent", "failed", "unknown", "skipped", "dead")
+DEAD_AFTER_RECOVERIES = 3  # a row whose lease expired this often is poison: dead-letter it
 
 
 @dataclass(frozen=True)
@@ -132,12 +135,16 @@ async def claim(
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(limit)
     )
-    if session.bind.dialect.name == "postgresql":
-        # several workers on several machines: each skips the rows another has locked
-        pick = pick.with_for_update(skip_locked=True)
+    chosen: Any = pick.scalar_subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        # several workers on several machines: each skips the rows another has locked. The pick
+        # is a MATERIALIZED CTE: as a plain IN (subquery) the planner may run it once per outer
+        # row, and with SKIP LOCKED each run finds other rows: more than ``limit`` get claimed.
+        picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        chosen = select(picked.c.id)
     stmt = (
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(pick.scalar_subquery()), OutboxMessage.status == "pending")
+        .where(OutboxMessage.id.in_(chosen), OutboxMessage.status == "pending")
         .values(
             status="sending",
             lease_owner=owner,
@@ -160,9 +167,10 @@ class Result:
     skip_reason: str | None = None
 
 
-def _next_state(result: Result, now: datetime, lifetime: timedelta) -> dict[str, Any]:
+def _next_state(result: Result, owner: str, now: datetime, lifetime: timedelta) -> dict[str, Any]:
     row = result.row
-    entry: dict[str, Any] = {"at": now.isoformat(), "attempt": row.attempts}
+    history = json.loads(row.history or "[]")
+    entry: dict[str, Any] = {"at": now.isoformat(), "attempt": row.attempts, "worker": owner}
     values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
     if result.skip_reason is not None:
         entry["skipped"] = result.skip_reason
@@ -178,10 +186,17 @@ def _next_state(result: Result, now: datetime, lifetime: timedelta) -> dict[str,
             values.update(status="pending", next_attempt_at=now + backoff(row.attempts))
         elif outcome.verdict is Verdict.RETRY:
             values.update(status="failed", last_error=f"gave up after {lifetime}: {outcome.message}")
+        elif outcome.verdict is Verdict.UNKNOWN and not _had_unknown(history):
+            # maybe delivered, maybe not: one more try, with the same Message-ID, and no more
+            values.update(status="pending", next_attempt_at=now + backoff(row.attempts))
         else:
             values["status"] = outcome.verdict.value  # failed | unknown
-    values["history"] = json.dumps([*json.loads(row.history or "[]"), entry], ensure_ascii=False)
+    values["history"] = json.dumps([*history, entry], ensure_ascii=False)
     return values
+
+
+def _had_unknown(history: list[dict[str, Any]]) -> bool:
+    return any(entry.get("verdict") == Verdict.UNKNOWN.value for entry in history)
 
 
 async def record(
@@ -191,23 +206,95 @@ async def record(
     now: datetime,
     *,
     lifetime: timedelta = timedelta(days=3),
-) -> int:
-    """Write a batch of outcomes in one transaction; returns how many rows this owner still held."""
-    written = 0
+) -> list[tuple[Result, str]]:
+    """Write a batch of outcomes in one transaction; returns those this owner still held, each
+    with the status it got.
+
+    A result whose row was recovered (and perhaps claimed again) since is not written."""
+    written = []
     for result in results:
+        values = _next_state(result, owner, now, lifetime)
         stmt = (
             update(OutboxMessage)
             .where(
                 OutboxMessage.id == result.row.id,
                 OutboxMessage.status == "sending",
                 OutboxMessage.lease_owner == owner,
+                OutboxMessage.attempts == result.row.attempts,
             )
-            .values(**_next_state(result, now, lifetime))
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         outcome: Any = await session.execute(stmt)
-        written += int(outcome.rowcount or 0)
+        if outcome.rowcount:
+            written.append((result, str(values["status"])))
     return written
+
+
+async def renew(
+    session: AsyncSession, owner: str, rows: list[Claimed], now: datetime, *, lease: timedelta
+) -> int:
+    """Extend the lease of rows still being sent, so a slow server does not make them look abandoned."""
+    result: Any = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_([r.id for r in rows]),
+            OutboxMessage.status == "sending",
+            OutboxMessage.lease_owner == owner,
+        )
+        .values(lease_expires_at=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True)
+class Recovered:
+    pending: int = 0
+    dead: int = 0
+
+
+async def recover_expired(
+    session: AsyncSession, now: datetime, *, limit: int = 1000, dead_after: int = DEAD_AFTER_RECOVERIES
+) -> Recovered:
+    """Rows whose lease expired (their worker died or hung) go back to ``pending``, now.
+
+    The row may have reached the server before its worker died: that is the in-flight window of
+    possible duplicates. A row that has been recovered ``dead_after`` times goes to ``dead``."""
+    pick = (
+        select(OutboxMessage.id, OutboxMessage.lease_owner, OutboxMessage.attempts,
+               OutboxMessage.recoveries, OutboxMessage.history, OutboxMessage.lease_expires_at)
+        .where(OutboxMessage.status == "sending", OutboxMessage.lease_expires_at < now)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)  # two recoverers never fight over a row
+    pending = dead = 0
+    for row_id, owner, attempts, recoveries, history, expired_at in (await session.execute(pick)).all():
+        entry = {"at": now.isoformat(), "attempt": attempts, "worker": owner,
+                 "lease_expired": expired_at.isoformat() if expired_at else None}
+        values: dict[str, Any] = {
+            "recoveries": recoveries + 1, "lease_owner": None, "lease_expires_at": None,
+            "history": json.dumps([*json.loads(history or "[]"), entry], ensure_ascii=False),
+        }
+        if recoveries + 1 >= dead_after:
+            values.update(status="dead", last_error=f"lease expired {recoveries + 1} times")
+        else:
+            values.update(status="pending", next_attempt_at=now)
+        result: Any = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id, OutboxMessage.status == "sending",
+                   OutboxMessage.lease_owner == owner, OutboxMessage.attempts == attempts)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:
+            if values["status"] == "dead":
+                dead += 1
+            else:
+                pending += 1
+    return Recovered(pending, dead)
 
 
 async def finish_editions(session: AsyncSession, now: datetime) -> list[int]:

@@ -7,20 +7,23 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer import outbox
+from mailer import bounces, outbox, verp
 from mailer.compose import Personal, build_message, to_bytes
 from mailer.db import Database, utcnow
+from mailer.dkim import SigningPool
 from mailer.editions import variant_key
 from mailer.headers import Identity
 from mailer.models import Article, Edition, EditionArticle
 from mailer.outbox import Claimed, Result
+from mailer.outcomes import Verdict
 from mailer.render import Renderer
 from mailer.settings import Settings
 from mailer.transport import Transport
@@ -54,6 +57,7 @@ class Sender:
         *,
         owner: str | None = None,
         clock: Clock = utcnow,
+        signing: SigningPool | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -61,27 +65,76 @@ class Sender:
         self.renderer = renderer
         self.owner = owner or worker_name()
         self.clock = clock
+        self.signing = signing
         self.templates = TemplateCache(settings, renderer)
+        self.lease = timedelta(seconds=settings.lease_seconds)
+        self.lifetime = timedelta(hours=settings.retry_lifetime_hours)
 
     async def run_batch(self) -> Counter[str]:
         """One claim-send-record round; returns what happened to each claimed row."""
-        now = self.clock()
-        lease = timedelta(seconds=self.settings.lease_seconds)
         async with self.db.transaction() as session:
             claimed = await outbox.claim(
-                session, self.owner, now, lease=lease, limit=self.settings.send_batch_size
+                session, self.owner, self.clock(), lease=self.lease, limit=self.settings.send_batch_size
             )
         if not claimed:
+            # Two workers finishing their last batches at once each see the other's rows still
+            # "sending" and neither marks the edition sent; an idle worker settles it.
+            async with self.db.transaction() as session:
+                await outbox.finish_editions(session, self.clock())
             return Counter()
+        async with self._leased(claimed):
+            async with self.db.transaction() as session:
+                prepared = await self._prepare(session, claimed)
+            results = await asyncio.gather(*(self._send(p) for p in prepared))
         async with self.db.transaction() as session:
-            prepared = await self._prepare(session, claimed)
-        results = await asyncio.gather(*(self._send(p) for p in prepared))
-        async with self.db.transaction() as session:
-            await outbox.record(session, self.owner, list(results), self.clock())
-            await outbox.finish_editions(session, self.clock())
+            now = self.clock()
+            written = await outbox.record(session, self.owner, list(results), now, lifetime=self.lifetime)
+            await self._bounces(session, written, now)
+            await outbox.finish_editions(session, now)
         return Counter(
             r.skip_reason and "skipped" or (r.outcome.verdict.value if r.outcome else "?") for r in results
         )
+
+    async def recover(self) -> outbox.Recovered:
+        """Put rows whose worker died back in line (and dead-letter poison rows)."""
+        async with self.db.transaction() as session:
+            now = self.clock()
+            recovered = await outbox.recover_expired(session, now)
+            if recovered.dead:
+                await outbox.finish_editions(session, now)
+        if recovered.pending or recovered.dead:
+            log.warning("recovered %d rows with expired leases, %d dead-lettered", recovered.pending, recovered.dead)
+        return recovered
+
+    @asynccontextmanager
+    async def _leased(self, rows: list[Claimed]) -> AsyncIterator[None]:
+        """Renew the batch's lease every third of it while the batch is being sent."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease.total_seconds() / 3)
+                try:
+                    async with self.db.transaction() as session:
+                        await outbox.renew(session, self.owner, rows, self.clock(), lease=self.lease)
+                except Exception:  # the next try may work; the batch itself must go on
+                    log.warning("could not renew the lease of %d rows", len(rows), exc_info=True)
+
+        task = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def _bounces(self, session: AsyncSession, written: list[tuple[Result, str]], now: datetime) -> None:
+        """A 5xx reply is a hard bounce for the subscriber (scored like a DSN)."""
+        for result, status in written:
+            outcome = result.outcome
+            if status == "failed" and outcome is not None and outcome.verdict is Verdict.FAILED:
+                target = bounces.Target(result.row.recipient, result.row.subscriber_id, result.row.id)
+                await bounces.record(session, self.settings, target, "hard", now, source="smtp",
+                                     detail=f"{outcome.code} {outcome.message}")
 
     async def drain(self, progress: Callable[[Counter[str]], None] | None = None) -> Counter[str]:
         """Send until nothing is due; returns the totals."""
@@ -95,7 +148,12 @@ class Sender:
     async def _send(self, item: Prepared) -> Result:
         if item.skip_reason is not None or item.data is None:
             return Result(item.row, skip_reason=item.skip_reason or "nothing to send")
-        outcome = await self.transport.send(self.settings.sender_address, item.row.recipient, item.data)
+        data = item.data
+        if self.signing is not None:
+            data = await self.signing.sign(data, int(self.clock().timestamp()))
+        # VERP: the envelope sender names this row, so a bounce names its recipient
+        sender = verp.address(self.settings.secret, self.settings.return_path, item.row.id)
+        outcome = await self.transport.send(sender, item.row.recipient, data)
         log.debug("outbox %s to %s: %s", item.row.id, item.row.recipient, outcome)
         return Result(item.row, outcome=outcome)
 

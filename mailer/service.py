@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 from mailer import editions
 from mailer.db import Database, utcnow
 from mailer.devmailbox import DevMailbox, port_open
+from mailer.dkim import Signer, SigningPool
 from mailer.editions import PlanResult
 from mailer.render import Renderer
+from mailer.send_limits import LimitedTransport
 from mailer.schedule import previous_fire
 from mailer.sender import Clock, Sender
 from mailer.settings import Settings, SmtpConfig
@@ -21,8 +23,17 @@ log = logging.getLogger(__name__)
 
 
 class Service:
-    def __init__(self, settings: Settings, *, clock: Clock = utcnow, transport: Transport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        transport: Transport | None = None,
+        worker_name: str | None = None,
+    ) -> None:
         self.settings = settings
+        self.worker_name = worker_name
+        self.signing: SigningPool | None = None
         self.clock = clock
         self.db = Database(settings.database_url)
         self.renderer = Renderer(settings)
@@ -51,12 +62,21 @@ class Service:
                 self.devmailbox = DevMailbox(s.data_dir, s.devmailbox_host, s.devmailbox_port).start()
             port = self.devmailbox.port if self.devmailbox else s.devmailbox_port
             config = SmtpConfig(s.devmailbox_host, port, "none", None, None)
-        return SMTPTransport(config, timeout=s.smtp_timeout, data_timeout=s.smtp_data_timeout)
+        smtp = SMTPTransport(
+            config, pool_size=s.smtp_pool_size, timeout=s.smtp_timeout, data_timeout=s.smtp_data_timeout
+        )
+        return LimitedTransport(smtp, rate=s.send_rate, domain_concurrency=s.domain_concurrency)
 
     @property
     def sender(self) -> Sender:
         if self._sender is None:
-            self._sender = Sender(self.db, self.settings, self.transport, self.renderer, clock=self.clock)
+            signer = Signer.from_settings(self.settings)
+            if signer is not None:
+                self.signing = SigningPool(signer, self.settings.dkim_processes)
+            self._sender = Sender(
+                self.db, self.settings, self.transport, self.renderer, clock=self.clock,
+                owner=self.worker_name, signing=self.signing,
+            )
         return self._sender
 
     async def run_list(
@@ -86,23 +106,32 @@ class Service:
         return await self.run_list(list_name, now, force=True, key=key)
 
     async def sender_loop(self, stop: asyncio.Event, idle_seconds: float = 2.0) -> None:
-        """Drain the outbox for as long as the process runs, waking early when work arrives."""
+        """Drain the outbox for as long as the process runs, waking early when work arrives, and
+        recover rows whose worker died: at start, then every quarter of a lease."""
+        recover_every = min(60.0, self.settings.lease_seconds / 4)
+        next_recovery = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            batch = None
             try:
+                if loop.time() >= next_recovery:
+                    await self.sender.recover()
+                    next_recovery = loop.time() + recover_every
                 batch = await self.sender.run_batch()
-            except Exception:  # keep the loop alive; the rows stay leased and are retried
+            except Exception:  # keep the loop alive; the rows stay leased and are recovered
                 log.exception("sender batch failed")
-                batch = None
             if not batch:
                 self.wake.clear()
                 try:
-                    await asyncio.wait_for(self.wake.wait(), idle_seconds)
+                    await asyncio.wait_for(self.wake.wait(), min(idle_seconds, recover_every))
                 except TimeoutError:
                     pass
 
     async def close(self) -> None:
         if self._transport is not None:
             await self._transport.close()
+        if self.signing is not None:
+            self.signing.close()
         if self.devmailbox is not None:
             self.devmailbox.stop()
         await self.db.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -89,6 +90,78 @@ class Settings(BaseSettings):
     smtp_data_timeout: float = 600.0
     send_batch_size: int = 200
     lease_seconds: int = 300
+
+    # delivery engine: pool, retries, rate limits, DKIM, VERP and bounces
+    smtp_pool_size: int = 4
+    retry_lifetime_hours: float = 72.0
+    send_rate: float = 0.0  # messages per second per worker process; 0: no limit
+    domain_concurrency: int = 10
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_key_file: Path | None = None
+    dkim_processes: int = 0
+    bounce_address: str | None = None
+    bounce_mailbox: str | None = None
+    bounce_threshold: int = 6
+
+    @field_validator("smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold")
+    @classmethod
+    def _delivery_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"{value!r} must be greater than zero")
+        return value
+
+    @field_validator("send_rate", "dkim_processes")
+    @classmethod
+    def _delivery_not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"{value!r} must be zero or more")
+        return value
+
+    @field_validator("dkim_selector", "dkim_domain")
+    @classmethod
+    def _dkim_label(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", value):
+            raise ValueError(f"{value!r} is not a DNS name (letters, digits, '-' and '.')")
+        return value or None
+
+    @field_validator("dkim_key_file")
+    @classmethod
+    def _dkim_key(cls, value: Path | None, info: Any) -> Path | None:
+        if (value is None) != (info.data.get("dkim_selector") is None):  # selector is validated first
+            raise ValueError("DKIM needs both MAILER_DKIM_SELECTOR and MAILER_DKIM_KEY_FILE, or neither")
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a file (make one with `mailer dkim keygen`)")
+        return value
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "+" in value.split("@", 1)[0]:
+            raise ValueError(f"{value!r} must not contain '+': VERP adds '+token' to it")
+        try:
+            return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"{value!r} is not a valid ASCII address: {exc}") from None
+
+    @field_validator("bounce_mailbox")
+    @classmethod
+    def _bounce_mailbox(cls, value: str | None) -> str | None:
+        if value:
+            from mailer.mailboxes import parse_mailbox_url  # pure parsing, no I/O
+
+            parse_mailbox_url(value)
+        return value or None
+
+    @property
+    def dkim_signing_domain(self) -> str:
+        return self.dkim_domain or self.mail_domain
+
+    @property
+    def return_path(self) -> str:
+        return self.bounce_address or f"bounces@{self.mail_domain}"
 
     # identity
     site_name: str = "أخبار الموقع"

@@ -5,7 +5,7 @@ overall, a honeypot, a minimum fill time and an optional CAPTCHA.
 
 Where each limit is counted, and why:
 
-* per client and per sender address: the limits library (``ratelimit.py``), checked before the
+* per client and per sender address: the limits library (``request_limits.py``), checked before the
   database is touched, so a flood from one client costs little;
 * per recipient (per article and in all) and the global hourly breaker: the share records, so
   that they hold across every worker process; a recipient's shares take turns
@@ -32,7 +32,7 @@ from mailer.captcha import captcha_for
 from mailer.compose import Rendered, to_bytes
 from mailer.errors import MailerError
 from mailer.models import Article, Section
-from mailer.ratelimit import RateLimiter
+from mailer.request_limits import RateLimiter
 from mailer.render import ArticleView
 from mailer.service import Service
 from mailer.share_checks import (

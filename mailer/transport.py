@@ -96,52 +96,75 @@ class SMTPTransport:
         )
         await smtp.connect()
         if cfg.username:
-            await smtp.login(cfg.username, cfg.password or "")
+            try:
+                await smtp.login(cfg.username, cfg.password or "")
+            except (aiosmtplib.SMTPException, OSError):
+                try:
+                    await smtp.quit()  # say goodbye, so the server closes its side too
+                except (aiosmtplib.SMTPException, OSError):
+                    smtp.close()
+                raise
         return smtp
 
     async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
         async with self._slots:
             try:
-                smtp = self._idle.get_nowait()
+                smtp: aiosmtplib.SMTP | None = self._idle.get_nowait()
             except asyncio.QueueEmpty:
-                try:
-                    smtp = await self._connect()
-                except (aiosmtplib.SMTPException, OSError) as exc:
-                    code = exc.code if isinstance(exc, SMTPResponseException) else None
-                    return Outcome(classify(code), code, f"connect: {exc}")
-            outcome, reusable = await self._transaction(smtp, sender, recipient, data)
-            if reusable and smtp.is_connected:
-                self._idle.put_nowait(smtp)
-            else:
-                smtp.close()
+                smtp = None
+            # A pooled connection the server has closed meanwhile fails at MAIL without a reply:
+            # that says nothing about this message, so try once more on a fresh connection.
+            for reused in (smtp is not None, False):
+                if smtp is None:
+                    try:
+                        smtp = await self._connect()
+                    except (aiosmtplib.SMTPException, OSError) as exc:
+                        # refused, TLS or AUTH trouble: about our relay, not this recipient
+                        code = exc.code if isinstance(exc, SMTPResponseException) else None
+                        return Outcome(Verdict.RETRY, code, f"connect: {exc}")
+                outcome, reusable, stale = await self._transaction(smtp, sender, recipient, data)
+                if reusable and smtp.is_connected:
+                    self._idle.put_nowait(smtp)
+                else:
+                    smtp.close()
+                if not (stale and reused):
+                    return outcome
+                smtp = None
             return outcome
 
     async def _transaction(
         self, smtp: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes
-    ) -> tuple[Outcome, bool]:
-        """One MAIL/RCPT/DATA exchange; returns the outcome and whether the connection is usable."""
+    ) -> tuple[Outcome, bool, bool]:
+        """One MAIL/RCPT/DATA exchange: the outcome, whether the connection is still usable, and
+        whether it was found dead before the server said anything about this message."""
         utf8 = not (data.isascii() and recipient.isascii())
         options = ["SMTPUTF8", "BODY=8BITMIME"] if utf8 else []
         encoding = "utf-8" if utf8 else "ascii"  # an Arabic local part travels as UTF-8 (RFC 6531)
         try:
             await smtp.mail(sender, options=options, encoding=encoding)
+        except SMTPResponseException as exc:
+            reusable = await self._reset(smtp)
+            return Outcome(classify(exc.code), exc.code, f"MAIL: {exc.message}"), reusable, False
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return Outcome(Verdict.RETRY, None, f"MAIL: {exc}"), False, True
+        try:
             await smtp.rcpt(recipient, encoding=encoding)
             reply = await smtp.execute_command(b"DATA")
             if reply.code != 354:
-                await self._reset(smtp)
-                return Outcome(classify(reply.code), reply.code, f"DATA: {reply.message}"), True
+                reusable = await self._reset(smtp)
+                return Outcome(classify(reply.code), reply.code, f"DATA: {reply.message}"), reusable, False
         except SMTPResponseException as exc:
             reusable = await self._reset(smtp)
-            return Outcome(classify(exc.code), exc.code, exc.message), reusable
+            return Outcome(classify(exc.code), exc.code, f"RCPT: {exc.message}"), reusable, False
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return Outcome(Verdict.RETRY, None, f"before DATA: {exc}"), False
+            return Outcome(Verdict.RETRY, None, f"before DATA: {exc}"), False, False
         # From here on the server may have the message: no reply means "unknown", not "retry".
         try:
             smtp.protocol.write(wire_format(data))  # type: ignore[union-attr]
             reply = await smtp.protocol.read_response(timeout=self.data_timeout)  # type: ignore[union-attr]
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return Outcome(Verdict.UNKNOWN, None, f"after DATA: {exc}"), False
-        return Outcome(classify(reply.code, after_data=True), reply.code, reply.message), True
+            return Outcome(Verdict.UNKNOWN, None, f"after DATA: {exc}"), False, False
+        return Outcome(classify(reply.code, after_data=True), reply.code, reply.message), True, False
 
     @staticmethod
     async def _reset(smtp: aiosmtplib.SMTP) -> bool:

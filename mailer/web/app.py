@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailer.service import Service
-from mailer.web import api, errors, public, subscription
+from mailer.web import api, bounces, errors, public, subscription
 from mailer.web.pages import Pages
 from mailer.web.share import router as share_router
 
@@ -19,4 +19,5 @@ def create_app(service: Service) -> FastAPI:
     app.include_router(api.router)
     app.include_router(share_router)
     app.include_router(subscription.router)
+    app.include_router(bounces.router)
     return app

@@ -46,6 +46,21 @@ class RecordingHandler:
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
         self.delay = 0.0  # seconds to wait before answering DATA
+        self.unknown_users: set[str] = set()  # RCPT to these always gets 550 5.1.1
+        self.connections = 0  # EHLO/HELO greetings seen: one per connection
+
+    async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server: SMTP, session: Any, envelope: Any, hostname: str) -> str:
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return f"250 {server.hostname}"
 
     def _fault(self, phase: str, session: Any) -> str | None:
         queue: deque[int | str] = getattr(self.script, phase)
@@ -77,6 +92,8 @@ class RecordingHandler:
             return "421 closing"
         if fault:
             return fault
+        if address.lower() in self.unknown_users:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -104,13 +121,18 @@ class RecordingHandler:
 class SMTPServer:
     """``with SMTPServer() as server:`` ... ``server.port``, ``server.received``, ``server.fail``."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, port: int | None = None, **controller: Any) -> None:
         self.host = host
-        self.port = free_port(host)
+        self.port = port or free_port(host)
         self.handler = RecordingHandler()
-        self.controller = Controller(
-            self.handler, hostname=host, port=self.port, enable_SMTPUTF8=True,
-            data_size_limit=50 * 1024 * 1024,
+        self._options = controller
+        self.controller: Controller | None = None
+        self.running = False
+
+    def _controller(self) -> Controller:
+        return Controller(
+            self.handler, hostname=self.host, port=self.port, enable_SMTPUTF8=True,
+            data_size_limit=50 * 1024 * 1024, **self._options,
         )
 
     @property
@@ -126,17 +148,29 @@ class SMTPServer:
         with self.handler.lock:
             getattr(self.handler.script, phase).extend(codes)
 
+    def reject(self, *addresses: str) -> None:
+        """RCPT to these addresses answers 550 5.1.1 from now on, like a mailbox that is gone."""
+        with self.handler.lock:
+            self.handler.unknown_users.update(a.lower() for a in addresses)
+
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         with self.handler.arrived:
             self.handler.arrived.wait_for(lambda: len(self.handler.received) >= count, timeout)
             return list(self.handler.received)
 
     def start(self) -> SMTPServer:
-        self.controller.start()
+        """Start, or start again on the same port after ``stop`` (what it received is kept)."""
+        if not self.running:
+            self.controller = self._controller()
+            self.controller.start()
+            self.running = True
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        """Go away: close the listening socket (open connections die with the server's loop)."""
+        if self.running and self.controller is not None:
+            self.controller.stop()
+            self.running = False
 
     def __enter__(self) -> SMTPServer:
         return self.start()

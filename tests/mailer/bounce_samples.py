@@ -1,0 +1,52 @@
+"""The bounce and complaint samples under tests/data/bounces and the world they refer to: the
+digest of edition 1 went to subscriber N through outbox row N (ids as in the VERP tokens)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from mailer.models import Edition, OutboxMessage
+from mailer.service import Service
+from subscribers import store
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "bounces"
+
+SUBSCRIBERS = [  # subscriber id = position + 1 = outbox row id
+    "ahmed.karim@example.org", "mailbox.full@example.net", "old.reader@example.com",
+    "no.such.user@example.edu", "sara.alnajjar@gmail.com", "reader.hotmail@outlook.com",
+    "qarie@yahoo.com", "gone.user@hotmail.com",
+]
+
+# file -> (kind, subscriber id it is about, how it is attributed)
+EXPECTED: dict[str, tuple[str | None, int | None, str]] = {
+    "postfix-hard.eml": ("hard", 1, "verp"),
+    "postfix-delayed.eml": ("soft", 2, "verp"),
+    "exim-hard.eml": ("hard", 3, "verp"),
+    "sendmail-hard.eml": ("hard", 4, "verp"),
+    "gmail-hard.eml": ("hard", 5, "verp"),
+    "outlook-arf.eml": ("complaint", 6, "message-id"),
+    "yahoo-arf.eml": ("complaint", 7, "verp"),
+    "outlook-hard.eml": ("hard", 8, "verp"),
+    "vacation-autoreply.eml": (None, None, "none"),
+    "dmarc-auth-failure.eml": (None, None, "none"),
+}
+
+
+def sample(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+async def sent_edition(svc: Service, now: datetime) -> None:
+    """Edition 1 of the daily list, sent to the eight subscribers the samples name."""
+    async with svc.db.transaction() as session:
+        ids = [(await store.add(session, email, now=now, status="confirmed")).id for email in SUBSCRIBERS]
+        assert ids == list(range(1, len(SUBSCRIBERS) + 1))
+        edition = Edition(id=1, list_name="daily", period_key="2026-11-25T07:00", scheduled_at=now,
+                          status="sent", created_at=now, started_at=now, finished_at=now)
+        session.add(edition)
+        await session.flush()
+        for sid, email in zip(ids, SUBSCRIBERS, strict=True):
+            session.add(OutboxMessage(id=sid, kind="digest", edition_id=1, subscriber_id=sid, recipient=email,
+                                      priority=10, status="sent", attempts=1, history="[]",
+                                      next_attempt_at=now, created_at=now, sent_at=now))

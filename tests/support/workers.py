@@ -1,0 +1,99 @@
+"""Real ``mailer worker`` processes for the crash and scale-out tests, and the data they drain."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, insert, select
+
+from mailer.models import Edition, OutboxMessage
+from mailer.service import Service
+from mailer.settings import Settings
+from subscribers.models import Subscriber
+from tests.support import factories
+
+WORKER = [sys.executable, "-c", "from mailer.cli import main; main()", "worker"]
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The settings of ``settings`` as ``MAILER_*`` variables for a child process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    assert settings.secret_key is not None
+    env.update(
+        MAILER_DATABASE_URL=settings.database_url,
+        MAILER_SMTP_URL=settings.smtp_url or "",
+        MAILER_SECRET_KEY=settings.secret_key.get_secret_value(),
+        MAILER_DATA_DIR=str(settings.data_dir),
+        MAILER_BASE_URL=settings.base_url,
+        MAILER_SENDER_ADDRESS=settings.sender_address,
+        MAILER_LEASE_SECONDS=str(settings.lease_seconds),
+        MAILER_SEND_BATCH_SIZE=str(settings.send_batch_size),
+        MAILER_LOG_LEVEL="INFO",
+    )
+    return env
+
+
+class Worker:
+    """One ``mailer worker`` child process; its log goes to a file."""
+
+    def __init__(self, settings: Settings, name: str, log: Path, *, poll: float = 0.1) -> None:
+        self.log = log
+        self.name = name
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*WORKER, "--name", name, "--poll", str(poll)], env=worker_env(settings),
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+
+    async def started(self, timeout: float = 60.0) -> None:
+        for _ in range(int(timeout / 0.05)):
+            if f"worker {self.name} started" in self.log.read_text(errors="replace"):
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker {self.name} exited: {self.log.read_text(errors='replace')}")
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"worker {self.name} did not start: {self.log.read_text(errors='replace')}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=60)
+
+
+async def big_edition(svc: Service, count: int, now: datetime) -> int:
+    """An edition of the daily list going to ``count`` confirmed subscribers; returns its id."""
+    await factories.ingest_items(svc, 3, now)
+    async with svc.db.transaction() as session:
+        await session.execute(
+            insert(Subscriber),
+            [
+                {"email": f"reader{n:05d}@example.org", "email_ascii": f"reader{n:05d}@example.org",
+                 "status": "confirmed", "frequency": "daily", "created_at": now, "updated_at": now,
+                 "confirmed_at": now, "bounce_score": 0, "no_shares": False}
+                for n in range(count)
+            ],
+        )
+    result = await svc.run_list("daily", now)
+    assert result.action == "sending" and result.enqueued == count, result.describe()
+    return result.edition.id
+
+
+async def status_counts(svc: Service, edition_id: int) -> tuple[str, dict[str, int]]:
+    async with svc.db.transaction() as session:
+        edition = await session.get(Edition, edition_id, populate_existing=True)
+        assert edition is not None
+        rows = await session.execute(
+            select(OutboxMessage.status, func.count()).where(OutboxMessage.edition_id == edition_id)
+            .group_by(OutboxMessage.status)
+        )
+        return edition.status, {status: n for status, n in rows}

@@ -317,6 +317,13 @@ async def _announce_demo(svc: Service) -> None:
         await asyncio.sleep(0.5)
 
 
+from mailer.commands import editors as editors_commands  # noqa: E402  (they import this module)
+from mailer.commands import preview as preview_commands  # noqa: E402
+
+app.add_typer(editors_commands.app, name="editors")
+app.command("preview")(preview_commands.preview)
+
+
 def main() -> None:
     app()
 

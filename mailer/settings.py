@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     devmailbox_port: int = 8025
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # editors
+    editor_session_hours: float = 12.0
+    spamassassin_command: str = "spamassassin"
+    spam_check_timeout: float = 20.0
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -211,6 +216,13 @@ class Settings(BaseSettings):
     def _port(cls, value: int) -> int:
         if not 0 <= value <= 65535:
             raise ValueError(f"{value} is not a TCP port (0-65535)")
+        return value
+
+    @field_validator("editor_session_hours", "spam_check_timeout")
+    @classmethod
+    def _editor_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"{value!r} must be greater than zero")
         return value
 
     @model_validator(mode="after")

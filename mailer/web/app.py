@@ -1,11 +1,11 @@
-"""The ASGI app: public endpoints, the JSON API and (later) the editor pages."""
+"""The ASGI app: public endpoints, the JSON API and the editor pages."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from mailer.service import Service
-from mailer.web import api, errors, public
+from mailer.web import api, editor, errors, public
 from mailer.web.pages import Pages
 
 
@@ -16,4 +16,5 @@ def create_app(service: Service) -> FastAPI:
     errors.install(app)
     app.include_router(public.router)
     app.include_router(api.router)
+    app.include_router(editor.router)
     return app

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from mailer.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     MailerError,
     NotFound,
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 STATUS: list[tuple[type[MailerError], int]] = [
     (InvalidInput, 400),
     (Unauthorized, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (RateLimited, 429),
@@ -41,6 +44,13 @@ def wants_json(request: Request) -> bool:
     ) or request.headers.get("content-type", "").startswith("application/json")
 
 
+def is_editor_page(request: Request) -> bool:
+    """A browser asking for an editor page: sent to the login page instead of a bare 401."""
+    path = request.url.path
+    return (request.method == "GET" and (path == "/editor" or path.startswith("/editor/"))
+            and not wants_json(request))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(MailerError)
     async def _mailer_error(request: Request, exc: MailerError) -> Response:
@@ -50,6 +60,9 @@ def install(app: FastAPI) -> None:
         headers = {}
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        if isinstance(exc, Unauthorized) and is_editor_page(request):
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/editor/login?{urlencode({'next': back})}", status_code=303)
         if wants_json(request):
             body = {"error": type(exc).__name__, "message": exc.public_message, "detail": exc.message}
             if isinstance(exc, InvalidInput):

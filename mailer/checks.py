@@ -52,9 +52,9 @@ def size_check(html: str) -> Check:
     size = len(html.encode("utf-8"))
     if size > SIZE_WARN_BYTES:
         return Check("size", "warn",
-                     f"حجم HTML ‏{_kb(size)} كيلوبايت، أكثر من 100 كيلوبايت: يقصّ Gmail الرسالة عند "
+                     f"حجم نسخة HTML هو {_kb(size)} كيلوبايت، أكثر من 100 كيلوبايت: يقصّ Gmail الرسالة عند "
                      "102 كيلوبايت ويخفي بقيتها خلف رابط «عرض الرسالة كاملة». قلّل عدد الأخبار أو طولها.")
-    return Check("size", "ok", f"حجم HTML ‏{_kb(size)} كيلوبايت، دون حدّ القصّ في Gmail (102 كيلوبايت).")
+    return Check("size", "ok", f"حجم نسخة HTML هو {_kb(size)} كيلوبايت، دون حدّ القصّ في Gmail (102 كيلوبايت).")
 
 
 def alt_check(html: str) -> Check:
@@ -115,10 +115,10 @@ def spam_check(result: SpamResult) -> Check:
         return Check("spam", "warn", "تعذّر تشغيل SpamAssassin.", (result.detail,))
     score = f"{result.score:.1f} من {result.required:.1f}"
     if result.is_spam:
-        return Check("spam", "error", f"درجة SpamAssassin ‏{score}: ستُعدّ الرسالة مزعجة.", rules)
+        return Check("spam", "error", f"درجة SpamAssassin هي {score}: ستُعدّ الرسالة مزعجة.", rules)
     if result.score >= result.required / 2:
-        return Check("spam", "warn", f"درجة SpamAssassin ‏{score}: قريبة من حدّ الرسائل المزعجة.", rules)
-    return Check("spam", "ok", f"درجة SpamAssassin ‏{score}: بعيدة عن حدّ الرسائل المزعجة.", rules)
+        return Check("spam", "warn", f"درجة SpamAssassin هي {score}: قريبة من حدّ الرسائل المزعجة.", rules)
+    return Check("spam", "ok", f"درجة SpamAssassin هي {score}: بعيدة عن حدّ الرسائل المزعجة.", rules)
 
 
 def check_message(msg: EmailMessage, *, unsubscribe_url: str | None, needs_unsubscribe: bool) -> list[Check]:

@@ -4,9 +4,12 @@ learning, in a subprocess with a timeout."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import shlex
 import shutil
+import signal
 from dataclasses import dataclass
 from typing import Literal
 
@@ -70,13 +73,15 @@ async def spam_score(message: bytes, command: str, timeout: float) -> SpamResult
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group, so a timeout ends its children too
         )
     except OSError as exc:
         return SpamResult("failed", detail=str(exc))
     try:
         out, err = await asyncio.wait_for(proc.communicate(message), timeout)
     except TimeoutError:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
         return SpamResult("timeout", detail=f"no answer within {timeout:g} s")
     if proc.returncode != 0:

@@ -380,7 +380,7 @@ class Previews:
     def kind(self, name: str) -> PreviewKind:
         found = self.registry.get(name)
         if found is None:
-            raise NotFound(f"no previewable kind {name!r}",
+            raise NotFound(f"no previewable kind {name!r} (available: {', '.join(self.registry)})",
                            public_message="معاينة هذا النوع من الرسائل غير متاحة بعد.")
         return found
 

@@ -71,6 +71,6 @@ def local_path(target: str | None, default: str = "/editor") -> str:
     """``target`` if it is a path of the editor pages, else ``default`` (no open redirects)."""
     if not target or not (target == "/editor" or target.startswith("/editor/") or target.startswith("/editor?")):
         return default
-    if "//" in target or "\\" in target or any(ord(ch) < 32 for ch in target):
+    if "//" in target or "\\" in target or ".." in target or any(ord(ch) < 32 for ch in target):
         return default
     return target

@@ -201,6 +201,13 @@ class Settings(BaseSettings):
                              "'import secrets; print(secrets.token_urlsafe(32))')")
         return value
 
+    @field_validator("editor_session_hours", "spam_check_timeout")
+    @classmethod
+    def _editor_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"{value!r} must be greater than zero")
+        return value
+
     @field_validator(
         "smtp_timeout", "smtp_data_timeout", "send_batch_size", "lease_seconds",
         "stale_after_minutes", "max_articles",
@@ -216,13 +223,6 @@ class Settings(BaseSettings):
     def _port(cls, value: int) -> int:
         if not 0 <= value <= 65535:
             raise ValueError(f"{value} is not a TCP port (0-65535)")
-        return value
-
-    @field_validator("editor_session_hours", "spam_check_timeout")
-    @classmethod
-    def _editor_positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError(f"{value!r} must be greater than zero")
         return value
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from mailer.errors import MailerError, NotFound
 from mailer.models import Editor, EditorSession
 from mailer.service import Service
 
-app = typer.Typer(help="Editor accounts for the preview pages.", no_args_is_help=True)
+app: typer.Typer = typer.Typer(help="Editor accounts for the preview pages.", no_args_is_help=True)
 
 
 def _password(from_stdin: bool) -> str:

@@ -7,6 +7,7 @@ Every route needs a signed-in editor (``auth.Editor``); every form carries the C
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -179,7 +180,7 @@ async def preview_eml(
     """The whole message as a file, to open in a mail client or pass on."""
     preview = await _build(request, kind, ref, _options(variant, as_))
     data = to_bytes(previews_of(request).shown(preview, to=who.email))
-    name = f"preview-{kind}-{preview.ref}.eml".encode("ascii", "ignore").decode()
+    name = re.sub(r"[^A-Za-z0-9._-]", "", f"preview-{kind}-{preview.ref}") + ".eml"
     response = Response(data, media_type="message/rfc822",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     return harden(response, "default-src 'none'; sandbox", "DENY")

@@ -118,27 +118,40 @@ class DigestFacts:
     due: bool  # its scheduled time has passed
 
 
+Compose = Callable[[Personal, datetime], EmailMessage]
+
+
 @dataclass(frozen=True)
 class Preview:
+    """One e-mail ready to show: ``compose`` is the sending code's own composer for it."""
+
     kind: str
     ref: str
     title: str
-    rendered: Rendered
-    identity: Identity
+    compose: Compose
     date: datetime
-    list_headers: bool = True
-    needs_unsubscribe: bool = True
-    reply_to: str | None = None
+    # where the message's unsubscribe link must point for a recipient; None: a one-off message
+    unsubscribe: Callable[[Personal], str] | None = None
     reader: Reader | None = None
     digest: DigestFacts | None = None
 
     def message(self, personal: Personal, *, date: datetime | None = None) -> EmailMessage:
-        """The message as ``compose.build_message`` makes it for this recipient."""
-        return build_message(self.rendered, self.identity, date or self.date, personal,
-                             list_headers=self.list_headers, reply_to=self.reply_to)
+        return self.compose(personal, date or self.date)
 
-    def unsubscribe_url(self, personal: Personal) -> str:
-        return self.identity.unsubscribe_url(personal.token)
+
+def rendered_preview(
+    kind: str, ref: str, title: str, rendered: Rendered, identity: Identity, date: datetime, *,
+    list_headers: bool = True, reply_to: str | None = None, **extra: Any,
+) -> Preview:
+    """A preview of content composed by ``compose.build_message`` (digests, template triplets)."""
+
+    def compose(personal: Personal, when: datetime) -> EmailMessage:
+        return build_message(rendered, identity, when, personal, list_headers=list_headers, reply_to=reply_to)
+
+    def unsubscribe(personal: Personal) -> str:
+        return identity.unsubscribe_url(personal.token)
+
+    return Preview(kind, ref, title, compose, date, unsubscribe if list_headers else None, **extra)
 
 
 @dataclass(frozen=True)
@@ -277,15 +290,9 @@ async def digest_preview(ctx: PreviewContext, edition_id: int, options: Mapping[
         due=edition.scheduled_at <= ctx.now,
     )
     title = f"{label}: {'العدد القادم' if upcoming else 'العدد ' + edition.period_key}"
-    return Preview(
-        kind="digest" if upcoming else "edition",
-        ref=edition.list_name if upcoming else str(edition.id),
-        title=title,
-        rendered=content,
-        identity=identity,
-        date=edition.started_at or edition.scheduled_at,
-        reader=reader,
-        digest=facts,
+    return rendered_preview(
+        "digest" if upcoming else "edition", edition.list_name if upcoming else str(edition.id), title,
+        content, identity, edition.started_at or edition.scheduled_at, reader=reader, digest=facts,
     )
 
 
@@ -330,17 +337,13 @@ class TripletKind:
     label: str
     inputs: Callable[[PreviewContext, str], Awaitable[TripletInput]]
     ref_label: str = "المعرّف"
-    list_headers: bool = False
-    needs_unsubscribe: bool = False
+    list_headers: bool = False  # bulk mail: List-* headers, and an unsubscribe link is required
 
     async def build(self, ctx: PreviewContext, ref: str, options: Mapping[str, str]) -> Preview:
         data = await self.inputs(ctx, ref)
         rendered = ctx.renderer.render(self.name, data.identity, data.context, data.list_name)
-        return Preview(
-            kind=self.name, ref=ref, title=data.title, rendered=rendered, identity=data.identity,
-            date=ctx.now, list_headers=self.list_headers, needs_unsubscribe=self.needs_unsubscribe,
-            reply_to=data.reply_to,
-        )
+        return rendered_preview(self.name, ref, data.title, rendered, data.identity, ctx.now,
+                                list_headers=self.list_headers, reply_to=data.reply_to)
 
 
 # Kinds that are being built elsewhere; until they are registered in ``default_kinds`` the
@@ -353,12 +356,25 @@ PLANNED: dict[str, tuple[str, str]] = {
 
 
 def default_kinds() -> list[PreviewKind]:
-    """The previewable kinds. PLUG-IN POINT: add the share, confirm and welcome kinds here, e.g.
+    """The previewable kinds. PLUG-IN POINT for share, confirm and welcome: append them here.
 
-        TripletKind("share", PLANNED["share"][0], shares.preview_inputs, ref_label="رقم الخبر"),
+    A kind composed from a template triplet by ``Renderer.render`` is one ``TripletKind`` line; a
+    kind with its own composer returns a ``Preview`` whose ``compose(personal, date)`` calls it.
+    The share e-mail (``mailer.share_mail``, merged on main after this was written) plugs in so::
 
-    where ``shares.preview_inputs(ctx, article_id) -> TripletInput`` builds the share template's
-    context for that article (with a sample sender name and note).
+        class SharePreview:
+            name, label, ref_label = "share", PLANNED["share"][0], PLANNED["share"][1]
+
+            async def build(self, ctx, ref, options):
+                async with ctx.db.transaction() as session:
+                    row = (await session.execute(
+                        select(Article, Section.name).outerjoin(Section, Section.id == Article.section_id)
+                        .where(Article.id == int(ref) if ref.isdigit() else False))).first()
+                if row is None:
+                    raise NotFound(f"no article {ref!r}", public_message="لا يوجد خبر بهذا الرقم.")
+                view = share_mail.article_view(*row)
+                return Preview("share", ref, f"مشاركة: {row[0].title}", lambda p, d: share_mail.preview_share(
+                    ctx.settings, ctx.renderer.renderer, view, date=d, recipient=p.to), ctx.now)
     """
     return [UpcomingDigest(), PastEdition()]
 
@@ -411,10 +427,8 @@ class Previews:
         return to_bytes(msg), str(msg["Message-ID"])
 
     async def checks(self, preview: Preview, msg: EmailMessage, *, spam: bool = True) -> list[Check]:
-        found = check_message(
-            msg, unsubscribe_url=preview.unsubscribe_url(self.personal(preview, to=PREVIEW_TO)),
-            needs_unsubscribe=preview.needs_unsubscribe,
-        )
+        url = preview.unsubscribe(self.personal(preview, to=PREVIEW_TO)) if preview.unsubscribe else None
+        found = check_message(msg, unsubscribe_url=url, needs_unsubscribe=preview.unsubscribe is not None)
         if spam:
             found.append(spam_check(await self.spam(to_bytes(msg))))
         return found

@@ -113,17 +113,17 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     api_token: SecretStr | None = None
 
+    # editors
+    editor_session_hours: float = 12.0
+    spamassassin_command: str = "spamassassin"
+    spam_check_timeout: float = 20.0
+
     # processes
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     devmailbox_host: str = "127.0.0.1"
     devmailbox_port: int = 8025
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    # editors
-    editor_session_hours: float = 12.0
-    spamassassin_command: str = "spamassassin"
-    spam_check_timeout: float = 20.0
 
     @classmethod
     def settings_customise_sources(

@@ -14,7 +14,7 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     app.state.pages = Pages(service.settings)
     errors.install(app)
+    app.include_router(editor.router)
     app.include_router(public.router)
     app.include_router(api.router)
-    app.include_router(editor.router)
     return app

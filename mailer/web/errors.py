@@ -54,15 +54,15 @@ def is_editor_page(request: Request) -> bool:
 def install(app: FastAPI) -> None:
     @app.exception_handler(MailerError)
     async def _mailer_error(request: Request, exc: MailerError) -> Response:
+        if isinstance(exc, Unauthorized) and is_editor_page(request):
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/editor/login?{urlencode({'next': back})}", status_code=303)
         status = status_for(exc)
         if status == 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
         headers = {}
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
-        if isinstance(exc, Unauthorized) and is_editor_page(request):
-            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/editor/login?{urlencode({'next': back})}", status_code=303)
         if wants_json(request):
             body = {"error": type(exc).__name__, "message": exc.public_message, "detail": exc.message}
             if isinstance(exc, InvalidInput):

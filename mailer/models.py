@@ -154,4 +154,3 @@ class OutboxMessage(Base):
     payload: Mapped[bytes | None] = mapped_column(LargeBinary)  # one-off messages, pre-composed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-

@@ -360,7 +360,9 @@ def default_kinds() -> list[PreviewKind]:
 
     A kind composed from a template triplet by ``Renderer.render`` is one ``TripletKind`` line; a
     kind with its own composer returns a ``Preview`` whose ``compose(personal, date)`` calls it.
-    The share e-mail (``mailer.share_mail``, merged on main after this was written) plugs in so::
+    The share e-mail (``mailer.share_mail``, merged on main after this was written) plugs in so
+    (checked against main merged with this branch; ``from mailer import share_mail``, and
+    ``Article``/``Section`` from ``mailer.models``)::
 
         class SharePreview:
             name, label, ref_label = "share", PLANNED["share"][0], PLANNED["share"][1]

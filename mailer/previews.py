@@ -9,8 +9,9 @@ ones the editor pages and ``mailer preview`` offer. Built in:
   since ``edition_variants`` is the record of what was sent;
 * ``edition``: any edition (``ref`` = id); what went out is read back from ``edition_variants``.
 
-Share, confirmation and welcome e-mails plug in as ``TripletKind``s (see ``PLANNED`` and
-``default_kinds``): a few lines that say how to build the template context for a ``ref``.
+Share, confirmation and welcome e-mails plug in through ``default_kinds``: a ``TripletKind``
+(a function that builds the template context for a ``ref``) or a kind whose ``Preview`` calls its
+own composer, as the recipe there shows for the share e-mail.
 """
 
 from __future__ import annotations

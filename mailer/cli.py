@@ -208,6 +208,13 @@ def mailbox_show(
         console.print(f"HTML part written to {html}")
 
 
+from mailer.commands import editors as editors_commands  # noqa: E402  (they import this module)
+from mailer.commands import preview as preview_commands  # noqa: E402
+
+app.add_typer(editors_commands.app, name="editors")
+app.command("preview")(preview_commands.preview)
+
+
 @app.command("settings")
 def settings_command(ctx: typer.Context) -> None:
     """Print the effective settings (secrets hidden) and where each may be set."""

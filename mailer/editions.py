@@ -4,6 +4,10 @@
 by compare-and-set, so a second trigger, a restart or a second scheduler on another machine
 never makes a second edition or enqueues twice. An edition whose time is further in the past
 than ``stale_after_minutes`` is held for an editor instead of being sent.
+
+An edition's articles are refreshed while it is a draft (``refresh_articles``): untouched, it is
+simply the newest articles of its window; once an editor has curated it, their choice, order and
+exclusions are kept and only articles that arrived since are added after them.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from mailer import outbox
 from mailer.db import insert
 from mailer.models import Article, Edition, EditionArticle, Section
+from mailer.schedule import previous_fire
 from mailer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +34,12 @@ ALL_SECTIONS = "all"
 def period_key(fire: datetime, settings: Settings) -> str:
     """The period an edition covers, named by its scheduled time in the site's time zone."""
     return fire.astimezone(settings.tz).strftime("%Y-%m-%dT%H:%M")
+
+
+def period_start(settings: Settings, list_name: str, fire: datetime) -> datetime:
+    """Where the window of the edition scheduled at ``fire`` begins: the list's previous fire."""
+    since = previous_fire(settings.cron_for(list_name), settings.timezone, fire)
+    return since or fire - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,72 @@ async def select_articles(
     return list((await session.scalars(stmt)).all())
 
 
-async def _get_or_create(
+async def refresh_articles(
+    session: AsyncSession, edition: Edition, since: datetime, until: datetime, limit: int
+) -> None:
+    """Bring a draft's articles up to date with what has been published in its window.
+
+    Untouched by an editor, the draft is the newest ``limit`` articles, newest first, exactly
+    as if it were made now. Once curated, the editor's rows stay as they are (order, and the
+    excluded ones stay excluded, so they never come back); articles that have since been
+    withdrawn or sent in another edition of the list are taken out, and newly published ones
+    are added after the editor's choice while there is room.
+    """
+    rows = list(
+        await session.scalars(
+            select(EditionArticle)
+            .where(EditionArticle.edition_id == edition.id)
+            .order_by(EditionArticle.position)
+        )
+    )
+    candidates = await select_articles(session, edition.list_name, since, until, limit)
+    if edition.curated_at is None:
+        if [r.article_id for r in rows] != candidates:
+            await session.execute(delete(EditionArticle).where(EditionArticle.edition_id == edition.id))
+            session.add_all(
+                EditionArticle(edition_id=edition.id, article_id=article_id, position=position)
+                for position, article_id in enumerate(candidates)
+            )
+            await session.flush()
+        return
+    gone = await _no_longer_eligible(session, edition, [r.article_id for r in rows if not r.excluded])
+    if gone:
+        await session.execute(
+            delete(EditionArticle).where(
+                EditionArticle.edition_id == edition.id, EditionArticle.article_id.in_(gone)
+            )
+        )
+    known = {r.article_id for r in rows}
+    room = limit - sum(1 for r in rows if not r.excluded and r.article_id not in gone)
+    new = [a for a in candidates if a not in known][: max(room, 0)]
+    start = max((r.position for r in rows), default=-1) + 1
+    session.add_all(
+        EditionArticle(edition_id=edition.id, article_id=article_id, position=start + offset)
+        for offset, article_id in enumerate(new)
+    )
+    await session.flush()
+
+
+async def _no_longer_eligible(session: AsyncSession, edition: Edition, article_ids: list[int]) -> set[int]:
+    """Of ``article_ids``, those withdrawn or already carried by another sent edition of the list."""
+    if not article_ids:
+        return set()
+    other = aliased(EditionArticle)
+    sent_elsewhere = exists().where(
+        other.article_id == Article.id,
+        other.excluded.is_(False),
+        other.edition_id == Edition.id,
+        Edition.id != edition.id,
+        Edition.list_name == edition.list_name,
+        Edition.status.in_(("sending", "sent")),
+    )
+    stmt = select(Article.id).where(
+        Article.id.in_(article_ids), (Article.status != "published") | sent_elsewhere
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def get_or_create(
     session: AsyncSession, list_name: str, key: str, fire: datetime, now: datetime
 ) -> tuple[Edition, bool]:
     stmt = (
@@ -86,13 +163,14 @@ async def _get_or_create(
         await session.scalars(
             select(Edition)
             .where(Edition.list_name == list_name, Edition.period_key == key)
+            .with_for_update()  # editors' changes to a draft wait for a plan in progress
             .execution_options(populate_existing=True)
         )
     ).one()
     return edition, created
 
 
-async def _move(session: AsyncSession, edition: Edition, old: str, new: str, **values: object) -> bool:
+async def move(session: AsyncSession, edition: Edition, old: str, new: str, **values: object) -> bool:
     """Compare-and-set on the edition's status; only one caller wins each transition."""
     result = await session.execute(
         update(Edition)
@@ -118,27 +196,20 @@ async def plan(
     key: str | None = None,
 ) -> PlanResult:
     """Create (or find) the edition of ``list_name`` for ``fire`` and, if due, enqueue it."""
-    edition, _ = await _get_or_create(session, list_name, key or period_key(fire, settings), fire, now)
+    edition, _ = await get_or_create(session, list_name, key or period_key(fire, settings), fire, now)
     if edition.status != "draft":
         return PlanResult(edition, "exists")
-    chosen = await session.scalars(
-        select(EditionArticle.article_id).where(EditionArticle.edition_id == edition.id)
-    )
-    if not chosen.first():
-        ids = await select_articles(session, list_name, since, now, settings.max_articles)
-        for position, article_id in enumerate(ids):
-            session.add(EditionArticle(edition_id=edition.id, article_id=article_id, position=position))
-        await session.flush()
+    await refresh_articles(session, edition, since, now, settings.max_articles)
     if not await article_rows(session, edition.id):
-        await _move(session, edition, "draft", "empty", status_reason="no new articles")
+        await move(session, edition, "draft", "empty", status_reason="no new articles")
         return PlanResult(edition, "empty")
     stale_after = timedelta(minutes=settings.stale_after_minutes)
     if not force and now - fire > stale_after:
         reason = f"scheduled {now - fire} ago, more than {stale_after}: waiting for an editor"
-        await _move(session, edition, "draft", "held", status_reason=reason)
+        await move(session, edition, "draft", "held", status_reason=reason)
         log.warning("edition %s held: %s", edition.id, reason)
         return PlanResult(edition, "held")
-    if not await _move(session, edition, "draft", "sending", started_at=now):
+    if not await move(session, edition, "draft", "sending", started_at=now):
         return PlanResult(edition, "exists")
     enqueued = await outbox.enqueue_edition(session, edition, now)
     return PlanResult(edition, "sending", enqueued)
@@ -147,7 +218,7 @@ async def plan(
 async def release(session: AsyncSession, edition: Edition, now: datetime) -> PlanResult:
     """An editor's go for a held (or draft) edition: enqueue it now."""
     for old in ("held", "draft"):
-        if await _move(session, edition, old, "sending", started_at=now, status_reason=None):
+        if await move(session, edition, old, "sending", started_at=now, status_reason=None):
             return PlanResult(edition, "sending", await outbox.enqueue_edition(session, edition, now))
     return PlanResult(edition, "exists")
 

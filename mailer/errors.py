@@ -8,6 +8,7 @@
     │   └── InvalidFeed                         a feed (or a position in it) cannot be read
     ├── NotFound  (LookupError)                 an article, edition or subscriber does not exist
     ├── Unauthorized                            a missing or wrong token or password
+    ├── Forbidden                               signed in, but the request is refused (CSRF)
     ├── RateLimited(retry_after)                too many requests; try again later
     ├── Conflict                                the request clashes with the current state
     └── DeliveryError                           what the transport reports
@@ -70,6 +71,10 @@ class NotFound(MailerError, LookupError):
 
 class Unauthorized(MailerError):
     public_message = "غير مصرّح لك بهذا الإجراء."
+
+
+class Forbidden(MailerError):
+    public_message = "تعذّر التحقق من هذا الطلب؛ أعد تحميل الصفحة وحاول مجدداً."
 
 
 class RateLimited(MailerError):

@@ -68,6 +68,9 @@ class Edition(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # set when an editor changes the articles: from then on their choice and order are kept
+    curated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    curated_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class EditionArticle(Base):
@@ -94,6 +97,31 @@ class EditionVariant(Base):
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Editor(Base):
+    """Someone who previews mail before it goes out; the password is kept only as an Argon2 hash."""
+
+    __tablename__ = "editors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EditorSession(Base):
+    """A signed-in browser; the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "editor_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    editor_id: Mapped[int] = mapped_column(ForeignKey("editors.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OutboxMessage(Base):

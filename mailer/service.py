@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from mailer import editions
 from mailer.db import Database, utcnow
@@ -14,7 +14,6 @@ from mailer.dkim import Signer, SigningPool
 from mailer.editions import PlanResult
 from mailer.render import Renderer
 from mailer.send_limits import LimitedTransport
-from mailer.schedule import previous_fire
 from mailer.sender import Clock, Sender
 from mailer.settings import Settings, SmtpConfig
 from mailer.transport import SMTPTransport, Transport
@@ -89,8 +88,7 @@ class Service:
     ) -> PlanResult:
         """Plan the edition of ``list_name`` scheduled at ``fire``; the sender picks it up."""
         now = self.clock()
-        cron = self.settings.cron_for(list_name)
-        since = previous_fire(cron, self.settings.timezone, fire) or fire - timedelta(days=1)
+        since = editions.period_start(self.settings, list_name, fire)
         async with self.db.transaction() as session:
             result = await editions.plan(
                 session, self.settings, list_name, fire, now, since=since, force=force, key=key

@@ -191,6 +191,11 @@ class Settings(BaseSettings):
     confirm_interval_hours: int = 24
     smtputf8: bool | None = None
 
+    # editors
+    editor_session_hours: float = 12.0
+    spamassassin_command: str = "spamassassin"
+    spam_check_timeout: float = 20.0
+
     # processes
     web_host: str = "127.0.0.1"
     web_port: int = 8000
@@ -346,6 +351,13 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters (try: python -c "
                              "'import secrets; print(secrets.token_urlsafe(32))')")
+        return value
+
+    @field_validator("editor_session_hours", "spam_check_timeout")
+    @classmethod
+    def _editor_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"{value!r} must be greater than zero")
         return value
 
     @field_validator(

@@ -36,7 +36,7 @@ async def rendered_variant(
     session: AsyncSession, settings: Settings, renderer: Renderer, edition: Edition, key: str
 ) -> Rendered:
     """The stored content of a variant, rendering and storing it first if nobody has yet."""
-    stored = await _stored(session, edition.id, key)
+    stored = await stored_variant(session, edition.id, key)
     if stored is None:
         view = await digest_view(session, settings, edition, key)
         content = renderer.digest(view, Identity.for_list(settings, edition.list_name))
@@ -46,12 +46,12 @@ async def rendered_variant(
                     html=content.html, text=content.text)
             .on_conflict_do_nothing(index_elements=["edition_id", "variant_key"])
         )
-        stored = await _stored(session, edition.id, key)
+        stored = await stored_variant(session, edition.id, key)
         assert stored is not None
     return stored
 
 
-async def _stored(session: AsyncSession, edition_id: int, key: str) -> Rendered | None:
+async def stored_variant(session: AsyncSession, edition_id: int, key: str) -> Rendered | None:
     row = (
         await session.execute(
             select(EditionVariant.subject, EditionVariant.html, EditionVariant.text).where(

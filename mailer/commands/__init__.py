@@ -1,1 +1,1 @@
-"""Sub-commands of ``mailer``, one module per feature."""
+"""Sub-commands of ``mailer``, one module per feature, registered in ``mailer.cli``."""

@@ -1,11 +1,11 @@
-"""The ASGI app: public endpoints, the JSON API and (later) the editor pages."""
+"""The ASGI app: public endpoints, the JSON API and the editor pages."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from mailer.service import Service
-from mailer.web import api, bounces, errors, public, subscription
+from mailer.web import api, bounces, editor, errors, public, subscription
 from mailer.web.pages import Pages
 from mailer.web.share import router as share_router
 
@@ -15,6 +15,7 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     app.state.pages = Pages(service.settings)
     errors.install(app)
+    app.include_router(editor.router)
     app.include_router(public.router)
     app.include_router(api.router)
     app.include_router(share_router)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from mailer.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     MailerError,
     NotFound,
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 STATUS: list[tuple[type[MailerError], int]] = [
     (InvalidInput, 400),
     (Unauthorized, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (RateLimited, 429),
@@ -47,9 +50,19 @@ def wants_json(request: Request) -> bool:
     ) or request.headers.get("content-type", "").startswith("application/json")
 
 
+def is_editor_page(request: Request) -> bool:
+    """A browser asking for an editor page: sent to the login page instead of a bare 401."""
+    path = request.url.path
+    return (request.method == "GET" and (path == "/editor" or path.startswith("/editor/"))
+            and not wants_json(request))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(MailerError)
     async def _mailer_error(request: Request, exc: MailerError) -> Response:
+        if isinstance(exc, Unauthorized) and is_editor_page(request):
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/editor/login?{urlencode({'next': back})}", status_code=303)
         status = status_for(exc)
         if status == 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)

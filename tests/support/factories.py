@@ -1,4 +1,4 @@
-"""Builders for test data: feeds, articles and subscribers."""
+"""Builders for test data: feeds, articles, subscribers and editors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
-from mailer import ingest
+from mailer import editors, ingest
+from mailer.models import Editor
 from mailer.service import Service
 from subscribers import store
 from subscribers.models import Subscriber
@@ -47,3 +48,12 @@ async def subscriber(svc: Service, email: str, *, status: str = "confirmed", nam
     async with svc.db.transaction() as session:
         return await store.add(session, email, now=svc.clock(), name=name, status=status,
                                frequency=frequency, sections=sections)
+
+
+EDITOR_PASSWORD = "correct horse battery"
+
+
+async def editor(svc: Service, name: str = "sara", email: str = "sara@news.example.com",
+                 password: str = EDITOR_PASSWORD) -> Editor:
+    async with svc.db.transaction() as session:
+        return await editors.add(session, name, email, password, svc.clock())

@@ -1,0 +1,143 @@
+"""Editor sign-in for the web: login and logout, the password page, and ``require_editor``, the
+dependency of every editor page, which also checks the CSRF token of every form it receives."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mailer import editors
+from mailer.editors import SignedIn
+from mailer.errors import Forbidden, InvalidInput, Unauthorized
+from mailer.web.deps import service_of
+from mailer.web.security import cookie_options, editor_page, local_path
+
+SESSION_COOKIE = "mailer_editor"
+LOGIN_COOKIE = "mailer_login"  # pre-session CSRF for the login form (double submit)
+CSRF_FIELD = "csrf"
+NEED_LOGIN = "يرجى تسجيل الدخول أولاً."
+
+router = APIRouter()  # mounted under /editor by mailer.web.editor
+
+
+def _same(given: object, expected: str) -> bool:
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def require_editor(request: Request) -> SignedIn:
+    """The signed-in editor, or ``Unauthorized``; on anything but GET also the form's CSRF token."""
+    svc = service_of(request)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    async with svc.db.transaction() as session:
+        who = await editors.signed_in(session, token, svc.clock())
+    if who is None:
+        raise Unauthorized("no valid editor session", public_message=NEED_LOGIN)
+    if request.method not in ("GET", "HEAD"):
+        form = await request.form()
+        if not _same(form.get(CSRF_FIELD), who.csrf_token):
+            raise Forbidden("missing or wrong CSRF token")
+    return who
+
+
+Editor = Annotated[SignedIn, Depends(require_editor)]
+
+
+def _login_csrf(secret: bytes, cookie: str) -> str:
+    return hmac.new(secret, f"login-csrf|{cookie}".encode(), hashlib.sha256).hexdigest()
+
+
+def _login_page(request: Request, *, next_url: str, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    svc = service_of(request)
+    cookie = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = editor_page(
+        request.app.state.pages, "login", title="دخول المحررين", status_code=status_code,
+        csrf=_login_csrf(svc.settings.secret, cookie), next_url=next_url, error=error, editor=None,
+    )
+    response.set_cookie(LOGIN_COOKIE, cookie, max_age=3600, **cookie_options(request, svc.settings.base_url))
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002
+    return _login_page(request, next_url=local_path(next))
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    name: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=editors.MAX_PASSWORD)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/editor",  # noqa: A002
+) -> Response:
+    svc = service_of(request)
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    if not cookie or not _same(csrf, _login_csrf(svc.settings.secret, cookie)):
+        raise Forbidden("missing or wrong login CSRF token")
+    now = svc.clock()
+    try:
+        async with svc.db.transaction() as session:
+            editor = await editors.authenticate(session, name, password)
+            token = await editors.start_session(
+                session, editor, now, timedelta(hours=svc.settings.editor_session_hours)
+            )
+    except Unauthorized as exc:
+        return _login_page(request, next_url=local_path(next), error=exc.public_message, status_code=401)
+    response = RedirectResponse(local_path(next), status_code=303)
+    options = cookie_options(request, svc.settings.base_url)
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(svc.settings.editor_session_hours * 3600), **options)
+    response.delete_cookie(LOGIN_COOKIE, **options)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, who: Editor) -> Response:
+    svc = service_of(request)
+    async with svc.db.transaction() as session:
+        await editors.end_session(session, who.session_id)
+    response = RedirectResponse("/editor/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, **cookie_options(request, svc.settings.base_url))
+    return response
+
+
+@router.get("/password", response_class=HTMLResponse)
+async def password_form(request: Request, who: Editor) -> HTMLResponse:
+    return editor_page(request.app.state.pages, "password", title="تغيير كلمة المرور", editor=who,
+                       csrf=who.csrf_token, error=None)
+
+
+@router.post("/password")
+async def change_password(
+    request: Request,
+    who: Editor,
+    current: Annotated[str, Form(max_length=editors.MAX_PASSWORD)],
+    new: Annotated[str, Form(max_length=editors.MAX_PASSWORD)],
+    repeat: Annotated[str, Form(max_length=editors.MAX_PASSWORD)],
+) -> Response:
+    """A new password signs the editor out everywhere else; this browser gets a new session."""
+    svc = service_of(request)
+    now = svc.clock()
+    try:
+        if new != repeat:
+            raise InvalidInput("repeat", "the two new passwords differ",
+                               public_message="كلمتا المرور الجديدتان غير متطابقتين.")
+        async with svc.db.transaction() as session:
+            editor = await editors.authenticate(session, who.name, current)
+            await editors.set_password(session, editor.id, new, now)
+            token = await editors.start_session(
+                session, editor, now, timedelta(hours=svc.settings.editor_session_hours)
+            )
+    except (Unauthorized, InvalidInput) as exc:
+        message = "كلمة المرور الحالية غير صحيحة." if isinstance(exc, Unauthorized) else exc.public_message
+        return editor_page(request.app.state.pages, "password", title="تغيير كلمة المرور", editor=who,
+                           csrf=who.csrf_token, error=message, status_code=400)
+    response = RedirectResponse("/editor?changed=1", status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(svc.settings.editor_session_hours * 3600),
+                        **cookie_options(request, svc.settings.base_url))
+    return response

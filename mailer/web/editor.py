@@ -1,0 +1,254 @@
+"""The editor pages: the next digest of each list, any past edition and any other previewable
+e-mail, each shown as it will be sent (desktop and phone frames, text part, headers, checks),
+with a test send to the editor and, for a digest that has not gone out, drop, reorder and hold.
+
+Every route needs a signed-in editor (``auth.Editor``); every form carries the CSRF token.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from mailer import curation, outbox
+from mailer.checks import part_text
+from mailer.compose import to_bytes
+from mailer.editions import period_key
+from mailer.headers import LIST_LABELS
+from mailer.models import Article, Edition, OutboxMessage
+from mailer.previews import PLANNED, Preview, Previews, local_time_text
+from mailer.settings import LISTS
+from mailer.web import auth
+from mailer.web.auth import Editor
+from mailer.web.deps import service_of
+from mailer.web.security import editor_page, email_frame, harden, local_path
+
+router = APIRouter(prefix="/editor")
+
+DESKTOP_WIDTH = 640
+PHONE_WIDTH = 375
+TEST_STATUS = {
+    "pending": "في طابور الإرسال",
+    "sending": "يُرسل الآن",
+    "sent": "سُلّمت إلى خادم البريد",
+    "failed": "فشل الإرسال",
+    "unknown": "لم يُعرف إن وصلت",
+    "skipped": "لم تُرسل",
+    "dead": "فشل الإرسال نهائياً",
+}
+DEFAULT_REF = {"digest": "daily"}
+
+Text = Annotated[str, Form(max_length=2000)]
+
+
+def previews_of(request: Request) -> Previews:
+    state = request.app.state
+    if not hasattr(state, "previews"):
+        svc = service_of(request)
+        state.previews = Previews(svc.settings, svc.renderer)
+    return state.previews  # type: ignore[no-any-return]
+
+
+def _options(variant: str, as_: str) -> dict[str, str]:
+    return {k: v.strip() for k, v in (("variant", variant), ("as", as_)) if v and v.strip()}
+
+
+async def _build(request: Request, kind: str, ref: str, options: dict[str, str]) -> Preview:
+    svc = service_of(request)
+    return await previews_of(request).build(svc.db, kind, ref or DEFAULT_REF.get(kind, ""), options, svc.clock())
+
+
+def _query(preview: Preview, options: dict[str, str], **extra: Any) -> str:
+    return urlencode({"ref": preview.ref, **options, **extra})
+
+
+@router.get("", response_class=HTMLResponse)
+async def home(request: Request, who: Editor, changed: int = 0) -> HTMLResponse:
+    svc = service_of(request)
+    settings = svc.settings
+    now = svc.clock()
+    upcoming = []
+    async with svc.db.transaction() as session:
+        for list_name in LISTS:
+            fire = curation.upcoming_fire(settings, list_name, now)
+            status = await session.scalar(
+                select(Edition.status).where(Edition.list_name == list_name,
+                                             Edition.period_key == period_key(fire, settings))
+            )
+            upcoming.append({
+                "list": list_name, "label": LIST_LABELS.get(list_name, list_name),
+                "when": local_time_text(fire, settings),
+                "status": curation.STATUS_LABELS.get(status, status) if status else "لم يُحضَّر بعد",
+            })
+        recent = list(await session.scalars(select(Edition).order_by(Edition.id.desc()).limit(30)))
+        counts = await outbox.counts(session, [e.id for e in recent])
+        articles = list(await session.scalars(
+            select(Article).order_by(Article.published_at.desc(), Article.id.desc()).limit(15)
+        ))
+    registry = previews_of(request).registry
+    others = [
+        {"name": name, "label": kind.label, "ref_label": kind.ref_label, "ready": True}
+        for name, kind in registry.items() if name not in ("digest", "edition")
+    ] + [
+        {"name": name, "label": label, "ref_label": ref_label, "ready": False}
+        for name, (label, ref_label) in PLANNED.items() if name not in registry
+    ]
+    editions = [
+        {"id": e.id, "list": LIST_LABELS.get(e.list_name, e.list_name), "period": e.period_key,
+         "status": e.status, "status_label": curation.STATUS_LABELS.get(e.status, e.status),
+         "sent": counts.get(e.id, {}).get("sent", 0), "reason": e.status_reason}
+        for e in recent
+    ]
+    return editor_page(
+        request.app.state.pages, "home", title="معاينة الرسائل", editor=who, csrf=who.csrf_token,
+        upcoming=upcoming, editions=editions, held=[e for e in editions if e["status"] == "held"],
+        articles=articles, others=others, share_ready="share" in registry, changed=bool(changed),
+    )
+
+
+async def _test_row(request: Request, row_id: int | None, email: str, url: str) -> dict[str, str] | None:
+    if not row_id:
+        return None
+    async with service_of(request).db.transaction() as session:
+        row = (await session.execute(
+            select(OutboxMessage.status, OutboxMessage.last_error, OutboxMessage.recipient).where(
+                OutboxMessage.id == row_id, OutboxMessage.kind == "test", OutboxMessage.recipient == email)
+        )).first()
+    if row is None:
+        return None
+    return {"status": TEST_STATUS.get(row.status, row.status), "to": row.recipient, "url": url,
+            "error": (row.last_error or "") if row.status not in ("pending", "sending", "sent") else ""}
+
+
+@router.get("/preview/{kind}", response_class=HTMLResponse)
+async def preview_page(
+    request: Request,
+    kind: str,
+    who: Editor,
+    ref: Annotated[str, Query(max_length=200)] = "",
+    variant: Annotated[str, Query(max_length=200)] = "",
+    as_: Annotated[str, Query(alias="as", max_length=320)] = "",
+    test: int | None = None,
+) -> HTMLResponse:
+    previews = previews_of(request)
+    options = _options(variant, as_)
+    preview = await _build(request, kind, ref, options)
+    msg = previews.shown(preview, to=who.email)
+    html = part_text(msg, "html")
+    query = _query(preview, options)
+    return editor_page(
+        request.app.state.pages, "preview", title=f"معاينة: {preview.title}", editor=who,
+        csrf=who.csrf_token, preview=preview, options=options,
+        headers=[(name, str(value)) for name, value in msg.items()],
+        text=part_text(msg, "plain"), html_bytes=len(html.encode()),
+        checks=await previews.checks(preview, msg),
+        frame_url=f"/editor/preview/{kind}/frame?{query}", eml_url=f"/editor/preview/{kind}/eml?{query}",
+        back=f"/editor/preview/{kind}?{query}", kind=kind,
+        desktop_width=DESKTOP_WIDTH, phone_width=PHONE_WIDTH,
+        test_row=await _test_row(request, test, who.email, f"/editor/preview/{kind}?{query}&test={test}"),
+    )
+
+
+@router.get("/preview/{kind}/frame", response_class=HTMLResponse)
+async def preview_frame(
+    request: Request,
+    kind: str,
+    who: Editor,
+    ref: Annotated[str, Query(max_length=200)] = "",
+    variant: Annotated[str, Query(max_length=200)] = "",
+    as_: Annotated[str, Query(alias="as", max_length=320)] = "",
+) -> HTMLResponse:
+    """The e-mail's HTML part alone, for the sandboxed iframes of the preview page."""
+    preview = await _build(request, kind, ref, _options(variant, as_))
+    return email_frame(part_text(previews_of(request).shown(preview, to=who.email), "html"))
+
+
+@router.get("/preview/{kind}/eml")
+async def preview_eml(
+    request: Request,
+    kind: str,
+    who: Editor,
+    ref: Annotated[str, Query(max_length=200)] = "",
+    variant: Annotated[str, Query(max_length=200)] = "",
+    as_: Annotated[str, Query(alias="as", max_length=320)] = "",
+) -> Response:
+    """The whole message as a file, to open in a mail client or pass on."""
+    preview = await _build(request, kind, ref, _options(variant, as_))
+    data = to_bytes(previews_of(request).shown(preview, to=who.email))
+    name = re.sub(r"[^A-Za-z0-9._-]", "", f"preview-{kind}-{preview.ref}") + ".eml"
+    response = Response(data, media_type="message/rfc822",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return harden(response, "default-src 'none'; sandbox", "DENY")
+
+
+@router.post("/preview/{kind}/test")
+async def test_send(
+    request: Request,
+    kind: str,
+    who: Editor,
+    ref: Text = "",
+    variant: Text = "",
+    as_: Annotated[str, Form(alias="as", max_length=320)] = "",
+) -> Response:
+    """Enqueue the exact message, marked as a test, for the editor's own address."""
+    svc = service_of(request)
+    options = _options(variant, as_)
+    preview = await _build(request, kind, ref, options)
+    now = svc.clock()
+    data, message_id = previews_of(request).test_message(preview, to=who.email, editor=who.name, now=now)
+    async with svc.db.transaction() as session:
+        row_id = await outbox.enqueue_message(
+            session, kind="test", recipient=who.email, payload=data, message_id=message_id, now=now
+        )
+    svc.wake.set()
+    return RedirectResponse(f"/editor/preview/{kind}?{_query(preview, options, test=row_id)}", status_code=303)
+
+
+@router.post("/editions/{edition_id}/articles/{article_id}/{action}")
+async def change_article(
+    request: Request,
+    edition_id: int,
+    article_id: int,
+    action: Literal["exclude", "include", "up", "down"],
+    who: Editor,
+    back: Text = "",
+) -> Response:
+    svc = service_of(request)
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        if action in ("exclude", "include"):
+            await curation.set_excluded(session, svc.settings, edition_id, article_id,
+                                        action == "exclude", who.name, now)
+        else:
+            await curation.move(session, edition_id, article_id, -1 if action == "up" else 1, who.name, now)
+    return RedirectResponse(local_path(back, f"/editor/preview/edition?ref={edition_id}"), status_code=303)
+
+
+@router.post("/editions/{edition_id}/{action}")
+async def change_edition(
+    request: Request,
+    edition_id: int,
+    action: Literal["hold", "resume", "send"],
+    who: Editor,
+    back: Text = "",
+) -> Response:
+    svc = service_of(request)
+    now = svc.clock()
+    async with svc.db.transaction() as session:
+        if action == "hold":
+            await curation.hold(session, edition_id, who.name, now)
+        elif action == "resume":
+            await curation.resume(session, edition_id, now)
+        else:
+            await curation.send_held(session, edition_id, now)
+    if action == "send":
+        svc.wake.set()
+    return RedirectResponse(local_path(back, f"/editor/preview/edition?ref={edition_id}"), status_code=303)
+
+
+router.include_router(auth.router)

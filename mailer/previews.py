@@ -9,9 +9,11 @@ ones the editor pages and ``mailer preview`` offer. Built in:
   since ``edition_variants`` is the record of what was sent;
 * ``edition``: any edition (``ref`` = id); what went out is read back from ``edition_variants``.
 
-Share, confirmation and welcome e-mails plug in through ``default_kinds``: a ``TripletKind``
-(a function that builds the template context for a ``ref``) or a kind whose ``Preview`` calls its
-own composer, as the recipe there shows for the share e-mail.
+* ``share``: the share e-mail of any article (``ref`` = article id), by ``share_mail``;
+* ``confirm``, ``confirm_address``, ``welcome``: subscriber notices of a list, by ``notices``.
+
+Another kind plugs in through ``default_kinds``: a ``TripletKind`` (a function that builds the
+template context for a ``ref``) or a kind whose ``Preview`` calls its own composer.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, Protocol
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer import arabic, curation, outbox
+from mailer import arabic, curation, notices, outbox, share_mail
 from mailer.checks import Check, check_message, spam_check
 from mailer.compose import Personal, Rendered, build_message, to_bytes
 from mailer.db import Database
@@ -347,39 +349,61 @@ class TripletKind:
                                 list_headers=self.list_headers, reply_to=data.reply_to)
 
 
-# Kinds that are being built elsewhere; until they are registered in ``default_kinds`` the
-# editor pages list them as "not available yet". name -> (label, what its ref names)
-PLANNED: dict[str, tuple[str, str]] = {
-    "share": ("رسالة «أرسل الخبر إلى صديق»", "رقم الخبر"),
-    "confirm": ("رسالة تأكيد الاشتراك", "النشرة"),
-    "welcome": ("رسالة الترحيب", "النشرة"),
-}
+class SharePreview:
+    """The share e-mail of any article, as a friend would get it (``ref`` = article id)."""
+
+    name = "share"
+    label = "رسالة «أرسل الخبر إلى صديق»"
+    ref_label = "رقم الخبر"
+
+    async def build(self, ctx: PreviewContext, ref: str, options: Mapping[str, str]) -> Preview:
+        if not ref.isdigit():
+            raise InvalidInput("ref", f"{ref!r} is not an article id", public_message="رقم الخبر غير صالح.")
+        async with ctx.db.transaction() as session:
+            row = (await session.execute(
+                select(Article, Section.name)
+                .outerjoin(Section, Section.id == Article.section_id)
+                .where(Article.id == int(ref))
+            )).first()
+        if row is None:
+            raise NotFound(f"no article {ref!r}", public_message="لا يوجد خبر بهذا الرقم.")
+        view = share_mail.article_view(*row)
+
+        def compose(personal: Personal, when: datetime) -> EmailMessage:
+            return share_mail.preview_share(ctx.settings, ctx.renderer.renderer, view, date=when,
+                                            recipient=personal.to)
+
+        return Preview(self.name, ref, f"مشاركة: {row[0].title}", compose, ctx.now)
+
+
+@dataclass(frozen=True)
+class NoticePreview:
+    """A subscriber notice (confirmation, address change, welcome) of a list (``ref`` = list)."""
+
+    name: str
+    label: str
+    ref_label: str = "النشرة"
+
+    async def build(self, ctx: PreviewContext, ref: str, options: Mapping[str, str]) -> Preview:
+        if ref not in LIST_LABELS:
+            raise InvalidInput("ref", f"{ref!r} is not a list ({', '.join(LIST_LABELS)})",
+                               public_message="اختر النشرة: اليومية أو الأسبوعية.")
+        identity = Identity.for_list(ctx.settings, ref)
+        rendered = notices.RENDERERS[self.name](ctx.renderer.renderer, identity)
+        return rendered_preview(self.name, ref, f"{self.label}: {LIST_LABELS[ref]}", rendered, identity,
+                                ctx.now, list_headers=notices.LIST_HEADERS[self.name])
 
 
 def default_kinds() -> list[PreviewKind]:
-    """The previewable kinds. PLUG-IN POINT for share, confirm and welcome: append them here.
-
-    A kind composed from a template triplet by ``Renderer.render`` is one ``TripletKind`` line; a
-    kind with its own composer returns a ``Preview`` whose ``compose(personal, date)`` calls it.
-    The share e-mail (``mailer.share_mail``, merged on main after this was written) plugs in so
-    (checked against main merged with this branch; ``from mailer import share_mail``, and
-    ``Article``/``Section`` from ``mailer.models``)::
-
-        class SharePreview:
-            name, label, ref_label = "share", PLANNED["share"][0], PLANNED["share"][1]
-
-            async def build(self, ctx, ref, options):
-                async with ctx.db.transaction() as session:
-                    row = (await session.execute(
-                        select(Article, Section.name).outerjoin(Section, Section.id == Article.section_id)
-                        .where(Article.id == int(ref) if ref.isdigit() else False))).first()
-                if row is None:
-                    raise NotFound(f"no article {ref!r}", public_message="لا يوجد خبر بهذا الرقم.")
-                view = share_mail.article_view(*row)
-                return Preview("share", ref, f"مشاركة: {row[0].title}", lambda p, d: share_mail.preview_share(
-                    ctx.settings, ctx.renderer.renderer, view, date=d, recipient=p.to), ctx.now)
-    """
-    return [UpcomingDigest(), PastEdition()]
+    """The previewable kinds; a new kind of e-mail plugs in here (see ``TripletKind``)."""
+    return [
+        UpcomingDigest(),
+        PastEdition(),
+        SharePreview(),
+        NoticePreview("confirm", "رسالة تأكيد الاشتراك"),
+        NoticePreview("confirm_address", "رسالة تأكيد العنوان الجديد"),
+        NoticePreview("welcome", "رسالة الترحيب"),
+    ]
 
 
 @dataclass

@@ -21,7 +21,7 @@ from mailer.compose import to_bytes
 from mailer.editions import period_key
 from mailer.headers import LIST_LABELS
 from mailer.models import Article, Edition, OutboxMessage
-from mailer.previews import PLANNED, Preview, Previews, local_time_text
+from mailer.previews import Preview, Previews, local_time_text
 from mailer.settings import LISTS
 from mailer.web import auth
 from mailer.web.auth import Editor
@@ -92,11 +92,8 @@ async def home(request: Request, who: Editor, changed: int = 0) -> HTMLResponse:
         ))
     registry = previews_of(request).registry
     others = [
-        {"name": name, "label": kind.label, "ref_label": kind.ref_label, "ready": True}
+        {"name": name, "label": kind.label, "ref_label": kind.ref_label}
         for name, kind in registry.items() if name not in ("digest", "edition")
-    ] + [
-        {"name": name, "label": label, "ref_label": ref_label, "ready": False}
-        for name, (label, ref_label) in PLANNED.items() if name not in registry
     ]
     editions = [
         {"id": e.id, "list": LIST_LABELS.get(e.list_name, e.list_name), "period": e.period_key,
@@ -107,7 +104,7 @@ async def home(request: Request, who: Editor, changed: int = 0) -> HTMLResponse:
     return editor_page(
         request.app.state.pages, "home", title="معاينة الرسائل", editor=who, csrf=who.csrf_token,
         upcoming=upcoming, editions=editions, held=[e for e in editions if e["status"] == "held"],
-        articles=articles, others=others, share_ready="share" in registry, changed=bool(changed),
+        articles=articles, others=others, changed=bool(changed),
     )
 
 

@@ -220,3 +220,37 @@ async def test_other_kinds_plug_in_with_a_few_lines(
         assert "غير متاحة بعد" in unknown.value.public_message
     finally:
         await service.close()
+
+
+async def test_share_and_notice_previews_are_the_mail_their_senders_compose(
+    service: Service, clock: Clock, smtp_server: SMTPServer
+) -> None:
+    from mailer import share_mail
+
+    await factories.ingest_items(service, 1, clock.now)
+    previews = previews_for(service)
+    share = await previews.build(service.db, "share", "1", {}, clock.now)
+    shown = previews.shown(share)
+    async with service.db.transaction() as session:
+        article = await session.get(Article, 1)
+    expected = share_mail.preview_share(service.settings, service.renderer, share_mail.article_view(article, "سياسة"),
+                                        date=share.date, recipient=shown["To"].addresses[0].addr_spec)
+    assert part_text(shown, "html") == part_text(expected, "html")
+    assert shown["From"].addresses[0].addr_spec == service.settings.sender_address
+    assert "https://news.example.com/news/1" in part_text(shown, "plain")
+    checks = {c.name: c for c in await previews.checks(share, shown, spam=False)}
+    assert checks["https"].level == "ok" and checks["alt"].level == "ok"
+
+    data, message_id = previews.test_message(share, to="sara@news.example.com", editor="sara", now=clock.now)
+    async with service.db.transaction() as session:
+        await outbox.enqueue_message(session, kind="test", recipient="sara@news.example.com", payload=data,
+                                     message_id=message_id, now=clock.now)
+    assert await service.sender.drain() == {"sent": 1}
+    assert smtp_server.received[0].message[TEST_HEADER] == "test send requested by editor sara"
+
+    for kind, words in (("confirm", "أكّد"), ("welcome", "أهلاً")):
+        notice = previews.shown(await previews.build(service.db, kind, "weekly", {}, clock.now))
+        assert words in str(notice["Subject"]) + part_text(notice, "plain"), kind
+        assert 'dir="rtl"' in part_text(notice, "html")
+    with pytest.raises(NotFound):
+        await previews.build(service.db, "share", "404", {}, clock.now)

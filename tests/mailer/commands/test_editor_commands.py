@@ -76,8 +76,18 @@ async def test_preview_writes_the_html_and_the_eml(
     for shown in ("عنوان الخبر رقم 3 عن العراق", "size", "unsubscribe", "spam", "SpamAssassin"):
         assert shown in result.output, shown
 
-    not_yet = await mailer(cfg, "preview", "share", "1", "--no-spam")
-    assert not_yet.exit_code == 1 and "share" in not_yet.output and "available: digest, edition" in not_yet.output
+    share_html, share_eml = tmp_path / "share.html", tmp_path / "share.eml"
+    share = await mailer(cfg, "preview", "share", "1", "--no-spam", "--out", str(share_html), "--eml", str(share_eml))
+    assert share.exit_code == 0, share.output
+    assert "عنوان الخبر رقم 1 عن العراق" in share_html.read_text(encoding="utf-8")
+    shared = message_from_bytes(share_eml.read_bytes(), policy=policy.default)
+    assert shared["From"].addresses[0].addr_spec == "newsletter@news.example.com"
+    assert "https://news.example.com/news/1" in shared.get_body(("plain",)).get_content()
+    missing = await mailer(cfg, "preview", "share", "999", "--no-spam")
+    assert missing.exit_code == 1 and "no article" in missing.output
+    for kind in ("confirm", "welcome"):
+        notice = await mailer(cfg, "preview", kind, "daily", "--no-spam")
+        assert notice.exit_code == 0 and "النشرة اليومية" in notice.output, notice.output
 
 
 async def test_preview_of_a_sent_edition(service: Service, clock: Clock, smtp_server: SMTPServer, tmp_path: Path) -> None:

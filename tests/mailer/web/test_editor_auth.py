@@ -240,7 +240,7 @@ async def test_a_plugged_in_kind_gets_the_whole_page(
             await sign_in(client)
             home = await client.get("/editor")
             assert 'action="/editor/preview/welcome"' in home.text
-            assert "غير متاحة بعد" in home.text  # share and confirm are not plugged in yet
+            assert 'action="/editor/preview/share"' in home.text and 'action="/editor/preview/confirm"' in home.text
             page = await client.get("/editor/preview/welcome", params={"ref": "weekly"})
             assert page.status_code == 200 and "أهلاً بك في النشرة الأسبوعية" in page.text
             assert 'data-check="unsubscribe" data-level="info"' in page.text
@@ -252,6 +252,8 @@ async def test_a_plugged_in_kind_gets_the_whole_page(
             assert await service.sender.drain() == {"sent": 1}
             assert smtp_server.received[0].message["Subject"] == "أهلاً بك في النشرة الأسبوعية"
             missing = await client.get("/editor/preview/share", params={"ref": "1"})
-            assert missing.status_code == 404 and "غير متاحة بعد" in missing.text
+            assert missing.status_code == 404 and "لا يوجد خبر بهذا الرقم" in missing.text
+            unknown = await client.get("/editor/preview/newsletter", params={"ref": "1"})
+            assert unknown.status_code == 404 and "غير متاحة بعد" in unknown.text
     finally:
         await service.close()

@@ -8,10 +8,11 @@ Every route needs a signed-in editor (``auth.Editor``); every form carries the C
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -56,6 +57,25 @@ def previews_of(request: Request) -> Previews:
 
 def _options(variant: str, as_: str) -> dict[str, str]:
     return {k: v.strip() for k, v in (("variant", variant), ("as", as_)) if v and v.strip()}
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the query of a preview URL names: the ref, and the variant or reader to show."""
+
+    ref: str
+    options: dict[str, str]
+
+
+def shown_query(
+    ref: Annotated[str, Query(max_length=200)] = "",
+    variant: Annotated[str, Query(max_length=200)] = "",
+    as_: Annotated[str, Query(alias="as", max_length=320)] = "",
+) -> Shown:
+    return Shown(ref, _options(variant, as_))
+
+
+ShownQuery = Annotated[Shown, Depends(shown_query)]
 
 
 async def _build(request: Request, kind: str, ref: str, options: dict[str, str]) -> Preview:
@@ -127,14 +147,12 @@ async def preview_page(
     request: Request,
     kind: str,
     who: Editor,
-    ref: Annotated[str, Query(max_length=200)] = "",
-    variant: Annotated[str, Query(max_length=200)] = "",
-    as_: Annotated[str, Query(alias="as", max_length=320)] = "",
+    shown: ShownQuery,
     test: int | None = None,
 ) -> HTMLResponse:
     previews = previews_of(request)
-    options = _options(variant, as_)
-    preview = await _build(request, kind, ref, options)
+    options = shown.options
+    preview = await _build(request, kind, shown.ref, options)
     msg = previews.shown(preview, to=who.email)
     html = part_text(msg, "html")
     query = _query(preview, options)
@@ -156,12 +174,10 @@ async def preview_frame(
     request: Request,
     kind: str,
     who: Editor,
-    ref: Annotated[str, Query(max_length=200)] = "",
-    variant: Annotated[str, Query(max_length=200)] = "",
-    as_: Annotated[str, Query(alias="as", max_length=320)] = "",
+    shown: ShownQuery,
 ) -> HTMLResponse:
     """The e-mail's HTML part alone, for the sandboxed iframes of the preview page."""
-    preview = await _build(request, kind, ref, _options(variant, as_))
+    preview = await _build(request, kind, shown.ref, shown.options)
     return email_frame(part_text(previews_of(request).shown(preview, to=who.email), "html"))
 
 
@@ -170,12 +186,10 @@ async def preview_eml(
     request: Request,
     kind: str,
     who: Editor,
-    ref: Annotated[str, Query(max_length=200)] = "",
-    variant: Annotated[str, Query(max_length=200)] = "",
-    as_: Annotated[str, Query(alias="as", max_length=320)] = "",
+    shown: ShownQuery,
 ) -> Response:
     """The whole message as a file, to open in a mail client or pass on."""
-    preview = await _build(request, kind, ref, _options(variant, as_))
+    preview = await _build(request, kind, shown.ref, shown.options)
     data = to_bytes(previews_of(request).shown(preview, to=who.email))
     name = re.sub(r"[^A-Za-z0-9._-]", "", f"preview-{kind}-{preview.ref}") + ".eml"
     response = Response(data, media_type="message/rfc822",

@@ -58,7 +58,7 @@ def utcnow() -> datetime:
 
 def insert(session: AsyncSession, table: Any) -> Any:
     """``INSERT`` with ``on_conflict_do_*`` for whichever database the session talks to."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         return pg_insert(table)
     return sqlite_insert(table)
 

@@ -98,7 +98,7 @@ class StoredMessage:
 
     def body(self, subtype: str) -> str:
         part = self.message.get_body(preferencelist=(subtype,))
-        return part.get_content() if part is not None else ""  # type: ignore[no-any-return]
+        return part.get_content() if part is not None else ""
 
 
 def read_mailbox(data_dir: Path) -> list[StoredMessage]:
@@ -112,6 +112,6 @@ def read_mailbox(data_dir: Path) -> list[StoredMessage]:
     for key in box.keys():
         with box.get_file(key) as fh:
             msg = parser.parse(fh)  # type: ignore[arg-type]
-        messages.append(StoredMessage(key, msg))  # type: ignore[arg-type]
+        messages.append(StoredMessage(key, msg))
     messages.sort(key=lambda m: (box.get_message(m.key).get_date(), m.key))
     return messages

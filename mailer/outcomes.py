@@ -35,4 +35,4 @@ def classify(code: int | None, *, after_data: bool = False) -> Verdict:
 def backoff(attempt: int, *, first: timedelta = timedelta(minutes=2),
             ceiling: timedelta = timedelta(hours=4)) -> timedelta:
     """Delay before retry number ``attempt`` (1-based): 2, 4, 8 ... minutes, at most 4 hours."""
-    return min(first * (2 ** max(attempt - 1, 0)), ceiling)
+    return min(first * (1 << max(attempt - 1, 0)), ceiling)

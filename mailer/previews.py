@@ -376,7 +376,7 @@ class SharePreview:
         return Preview(self.name, ref, f"مشاركة: {row[0].title}", compose, ctx.now)
 
 
-@dataclass(frozen=True)
+@dataclass
 class NoticePreview:
     """A subscriber notice (confirmation, address change, welcome) of a list (``ref`` = list)."""
 

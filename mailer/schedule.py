@@ -43,8 +43,8 @@ def parse_cron(expression: str, timezone: str) -> CronTrigger:
 
 
 def next_fire(expression: str, timezone: str, after: datetime) -> datetime | None:
-    trigger = parse_cron(expression, timezone)
-    return trigger.get_next_fire_time(None, after)
+    fire: datetime | None = parse_cron(expression, timezone).get_next_fire_time(None, after)
+    return fire
 
 
 def last_fire(expression: str, timezone: str, now: datetime) -> datetime | None:
@@ -52,10 +52,10 @@ def last_fire(expression: str, timezone: str, now: datetime) -> datetime | None:
     trigger = parse_cron(expression, timezone)
     window = timedelta(hours=1)
     while window <= timedelta(days=800):
-        fire = trigger.get_next_fire_time(None, now - window)
+        fire: datetime | None = trigger.get_next_fire_time(None, now - window)
         if fire is not None and fire <= now:
             while True:
-                after = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+                after: datetime | None = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
                 if after is None or after > now:
                     return fire
                 fire = after

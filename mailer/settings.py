@@ -234,7 +234,7 @@ class Settings(BaseSettings):
     @field_validator("share_rate_storage")
     @classmethod
     def _share_storage(cls, value: str) -> str:
-        from limits.storage import SCHEMES
+        from limits.storage import SCHEMES  # type: ignore[attr-defined]
 
         scheme = value.split("://", 1)[0]
         if "://" not in value or f"async+{scheme}" not in SCHEMES:

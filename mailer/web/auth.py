@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mailer import editors
 from mailer.editors import SignedIn
 from mailer.errors import Forbidden, InvalidInput, Unauthorized
+from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
 from mailer.web.security import cookie_options, editor_page, local_path
 
@@ -56,7 +57,7 @@ def _login_page(request: Request, *, next_url: str, error: str | None = None, st
     svc = service_of(request)
     cookie = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     response = editor_page(
-        request.app.state.pages, "login", title="دخول المحررين", status_code=status_code,
+        pages_of(request), "login", title="دخول المحررين", status_code=status_code,
         csrf=_login_csrf(svc.settings.secret, cookie), next_url=next_url, error=error, editor=None,
     )
     response.set_cookie(LOGIN_COOKIE, cookie, max_age=3600, **cookie_options(request, svc.settings.base_url))
@@ -108,7 +109,7 @@ async def logout(request: Request, who: Editor) -> Response:
 
 @router.get("/password", response_class=HTMLResponse)
 async def password_form(request: Request, who: Editor) -> HTMLResponse:
-    return editor_page(request.app.state.pages, "password", title="تغيير كلمة المرور", editor=who,
+    return editor_page(pages_of(request), "password", title="تغيير كلمة المرور", editor=who,
                        csrf=who.csrf_token, error=None)
 
 
@@ -135,7 +136,7 @@ async def change_password(
             )
     except (Unauthorized, InvalidInput) as exc:
         message = "كلمة المرور الحالية غير صحيحة." if isinstance(exc, Unauthorized) else exc.public_message
-        return editor_page(request.app.state.pages, "password", title="تغيير كلمة المرور", editor=who,
+        return editor_page(pages_of(request), "password", title="تغيير كلمة المرور", editor=who,
                            csrf=who.csrf_token, error=message, status_code=400)
     response = RedirectResponse("/editor?changed=1", status_code=303)
     response.set_cookie(SESSION_COOKIE, token, max_age=int(svc.settings.editor_session_hours * 3600),

@@ -26,6 +26,7 @@ from mailer.previews import Preview, Previews, local_time_text
 from mailer.settings import LISTS
 from mailer.web import auth
 from mailer.web.auth import Editor
+from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
 from mailer.web.security import editor_page, email_frame, harden, local_path
 
@@ -122,7 +123,7 @@ async def home(request: Request, who: Editor, changed: int = 0) -> HTMLResponse:
         for e in recent
     ]
     return editor_page(
-        request.app.state.pages, "home", title="معاينة الرسائل", editor=who, csrf=who.csrf_token,
+        pages_of(request), "home", title="معاينة الرسائل", editor=who, csrf=who.csrf_token,
         upcoming=upcoming, editions=editions, held=[e for e in editions if e["status"] == "held"],
         articles=articles, others=others, changed=bool(changed),
     )
@@ -157,7 +158,7 @@ async def preview_page(
     html = part_text(msg, "html")
     query = _query(preview, options)
     return editor_page(
-        request.app.state.pages, "preview", title=f"معاينة: {preview.title}", editor=who,
+        pages_of(request), "preview", title=f"معاينة: {preview.title}", editor=who,
         csrf=who.csrf_token, preview=preview, options=options,
         headers=[(name, str(value)) for name, value in msg.items()],
         text=part_text(msg, "plain"), html_bytes=len(html.encode()),

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from mailer.web.pages import pages_of
 from mailer.errors import (
     Conflict,
     Forbidden,
@@ -72,7 +73,7 @@ def install(app: FastAPI) -> None:
             if isinstance(exc, InvalidInput):
                 body["field"] = exc.field
             return JSONResponse(body, status_code=status, headers=headers)
-        page = app.state.pages.message("تعذّر تنفيذ الطلب", exc.public_message, status_code=status, error=True)
+        page = pages_of(request).message("تعذّر تنفيذ الطلب", exc.public_message, status_code=status, error=True)
         page.headers.update(headers)
         return page
 

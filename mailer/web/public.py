@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from mailer.headers import LIST_LABELS
+from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
 from subscribers import flows, tokens
 
@@ -24,7 +25,7 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     """A confirmation page only: link scanners follow GETs, so a GET changes nothing."""
     svc = service_of(request)
     _, list_name = tokens.check(svc.settings.secret, "unsubscribe", token)
-    return request.app.state.pages.render(
+    return pages_of(request).render(
         "unsubscribe", title="إلغاء الاشتراك", list_label=LIST_LABELS.get(list_name, list_name)
     )
 
@@ -36,4 +37,4 @@ async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     subscriber_id, _ = tokens.check(svc.settings.secret, "unsubscribe", token)
     async with svc.db.transaction() as session:
         await flows.unsubscribe(session, subscriber_id, svc.clock())
-    return request.app.state.pages.message("إلغاء الاشتراك", UNSUBSCRIBED)
+    return pages_of(request).message("إلغاء الاشتراك", UNSUBSCRIBED)

@@ -13,6 +13,7 @@ from mailer.errors import InvalidInput, MailerError, NotFound
 from mailer.share_checks import FIELDS, HONEYPOT
 from mailer.share_tokens import check_stop_token
 from mailer.shares import ShareDesk
+from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
 from mailer.web.errors import headers_for, status_for, wants_json
 
@@ -60,7 +61,7 @@ def _page(request: Request, article: Any, *, token: str, values: dict[str, str] 
           error: str | None = None, status_code: int = 200) -> HTMLResponse:
     desk = desk_of(request)
     s = desk.settings
-    return request.app.state.pages.render(  # type: ignore[no-any-return]
+    return pages_of(request).render(
         "share", title=TITLE, status_code=status_code, article=article, token=token,
         action=request.url_for("share_post").path, values=values or {}, error=error,
         honeypot=HONEYPOT, name_max=s.share_name_max_length, note_enabled=s.share_note_enabled,
@@ -97,7 +98,7 @@ async def share_post(request: Request) -> Response:
         return await _form_again(request, fields, exc)
     if wants_json(request):
         return JSONResponse({"status": "queued", "share_id": accepted.record_id}, status_code=202)
-    return request.app.state.pages.message(TITLE, SENT, status_code=202)  # type: ignore[no-any-return]
+    return pages_of(request).message(TITLE, SENT, status_code=202)
 
 
 async def _form_again(request: Request, fields: list[tuple[str, object]], exc: MailerError) -> Response:
@@ -121,11 +122,11 @@ async def _form_again(request: Request, fields: list[tuple[str, object]], exc: M
 async def stop_page(token: str, request: Request) -> HTMLResponse:
     """A confirmation page only: link scanners follow GETs, so a GET changes nothing."""
     check_stop_token(desk_of(request).settings.secret, token)
-    return request.app.state.pages.render("share_stop", title="إيقاف الأخبار المرسلة من القرّاء")  # type: ignore[no-any-return]
+    return pages_of(request).render("share_stop", title="إيقاف الأخبار المرسلة من القرّاء")
 
 
 @router.post("/share/stop/{token}", response_class=HTMLResponse)
 async def stop(token: str, request: Request) -> HTMLResponse:
     """RFC 8058 one-click as well: any body, no cookie, 200 and no redirect, idempotent."""
     await desk_of(request).stop(token)
-    return request.app.state.pages.message("إيقاف الأخبار المرسلة من القرّاء", STOPPED)  # type: ignore[no-any-return]
+    return pages_of(request).message("إيقاف الأخبار المرسلة من القرّاء", STOPPED)

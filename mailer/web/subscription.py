@@ -16,6 +16,7 @@ from mailer.errors import InvalidInput, Unauthorized
 from mailer.headers import LIST_LABELS
 from mailer.notices import Notifier
 from mailer.service import Service
+from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
 from subscribers import flows, store, tokens
 from subscribers.addresses import check
@@ -48,7 +49,7 @@ def notifier_of(request: Request) -> Notifier:
 
 
 def _page(request: Request, name: str, *, title: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    page: HTMLResponse = request.app.state.pages.render(name, title=title, status_code=status_code, **context)
+    page: HTMLResponse = pages_of(request).render(name, title=title, status_code=status_code, **context)
     page.headers.update(PRIVATE)
     return page
 

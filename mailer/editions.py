@@ -205,7 +205,9 @@ async def plan(
         return PlanResult(edition, "empty")
     stale_after = timedelta(minutes=settings.stale_after_minutes)
     if not force and now - fire > stale_after:
-        reason = f"scheduled {now - fire} ago, more than {stale_after}: waiting for an editor"
+        late = int((now - fire).total_seconds() // 60)
+        reason = (f"scheduled {late // 60} h {late % 60} min ago, more than the "
+                  f"{settings.stale_after_minutes} min allowed: waiting for an editor")
         await move(session, edition, "draft", "held", status_reason=reason)
         log.warning("edition %s held: %s", edition.id, reason)
         return PlanResult(edition, "held")

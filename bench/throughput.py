@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import resource
@@ -132,10 +133,16 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
                  "updated_at": now, "bounce_score": 0, "no_shares": False}
                 for i in range(start, min(start + 5000, args.count))
             ])
+    profiler = cProfile.Profile() if args.profile_out else None
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     await svc.send_now("daily")
     await svc.sender.drain()
     seconds = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile_out)
     async with svc.db.transaction() as session:
         sent = await session.scalar(
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
@@ -281,12 +288,15 @@ def main() -> None:
     parser.add_argument("--pg", help="also measure on this PostgreSQL URL (a scratch database is made)")
     parser.add_argument("--dkim", action="store_true", help="also measure with DKIM signing")
     parser.add_argument("--settings", default="{}", help="extra project settings as JSON (for experiments)")
+    parser.add_argument("--profile", metavar="TOP", type=int, default=0,
+                        help="only profile the project's path once (SQLite) and print the TOP entries per message")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--dkim-key", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", dest="profile_out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, str(ROOT))
@@ -304,6 +314,9 @@ def parent(args: argparse.Namespace) -> None:
     sink_bin, source_bin = postfix_tools(work / "cache")
     sink = Sink(sink_bin)
     try:
+        if args.profile:
+            profile(args, sink.port, work, args.profile)
+            return
         size = message_size(sink.port)
         print(f"message size {size} bytes; project edition of {args.subscribers} subscribers; "
               f"naive loop {args.naive} messages; {args.repeat} runs each; {os.cpu_count()} cores\n")
@@ -339,6 +352,29 @@ def parent(args: argparse.Namespace) -> None:
     finally:
         sink.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def profile(args: argparse.Namespace, port: int, work: Path, top: int) -> None:
+    """One run of the project's path under cProfile: where the time goes, per message."""
+    import pstats
+
+    stats_file = work / "project.prof"
+    workdir = work / "profile"
+    workdir.mkdir()
+    result, rss = run_child("project", ["--port", str(port), "--count", str(args.subscribers),
+                                        "--db", f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+                                        "--workdir", str(workdir), "--settings", args.settings,
+                                        "--profile-out", str(stats_file)])
+    count = args.subscribers
+    print(f"project, SQLite, under cProfile: {count} messages in {result['seconds']:.2f} s "
+          f"({1e6 * result['seconds'] / count:.0f} us a message with the profiler's overhead); "
+          f"peak RSS {rss:.0f} MB\n")
+    stats = pstats.Stats(str(stats_file))
+    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    print(f"{'own us/msg':>10} {'cum us/msg':>10} {'calls/msg':>10}  function")
+    for (filename, line, name), (_, calls, own, cumulative, _) in entries[:top]:
+        where = f"{Path(filename).name}:{line}" if line else filename
+        print(f"{1e6 * own / count:>10.1f} {1e6 * cumulative / count:>10.1f} {calls / count:>10.2f}  {name} ({where})")
 
 
 def _bench_key(work: Path) -> Path:

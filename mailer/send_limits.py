@@ -69,10 +69,10 @@ class LimitedTransport:
         self.pace = Pace(rate)
         self.domains = DomainSlots(domain_concurrency)
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
+    async def send(self, sender: str, recipient: str, data: bytes, *, canonical: bool = False) -> Outcome:
         async with self.domains.slot(recipient):
             await self.pace.wait()
-            return await self.inner.send(sender, recipient, data)
+            return await self.inner.send(sender, recipient, data, canonical=canonical)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -283,6 +283,26 @@ async def renew(
     return int(result.rowcount or 0)
 
 
+async def release(session: AsyncSession, owner: str, rows: list[Claimed]) -> None:
+    """Give back rows claimed but not sent (the worker is stopping, or failed before sending):
+    ``pending`` again at once, the attempt not counted; a compare-and-set like ``record``."""
+    if not rows:
+        return
+    table = OutboxMessage.__table__
+    stmt = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == "sending",
+            table.c.lease_owner == owner,
+            table.c.attempts == bindparam("b_attempts"),
+        )
+        .values(status="pending", lease_owner=None, lease_expires_at=None, attempts=table.c.attempts - 1)
+    )
+    connection = await session.connection()
+    await connection.execute(stmt, [{"b_id": r.id, "b_attempts": r.attempts} for r in rows])
+
+
 @dataclass(frozen=True)
 class Recovered:
     pending: int = 0

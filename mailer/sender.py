@@ -7,8 +7,8 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -56,6 +56,19 @@ class _Recipient(NamedTuple):
     sections: frozenset[int]
 
 
+@dataclass
+class _Batch:
+    rows: list[Claimed]
+    prepared: list[Prepared]
+    renewal: asyncio.Task[None]  # renews the rows' lease until they have been sent
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+
+
 SIGN_CHUNK = 32  # messages per trip to a signing worker
 
 
@@ -84,20 +97,66 @@ class Sender:
 
     async def run_batch(self) -> Counter[str]:
         """One claim-send-record round; returns what happened to each claimed row."""
+        batch = await self._claim()
+        if batch is None:
+            await self._settle()
+            return Counter()
+        return await self._deliver(batch)
+
+    async def drain(
+        self,
+        progress: Callable[[Counter[str]], None] | None = None,
+        *,
+        until: Callable[[], bool] | None = None,
+    ) -> Counter[str]:
+        """Send until nothing is due, or ``until()`` says so between batches; returns the totals.
+
+        The next batch is claimed and prepared while the current one is being sent, so the SMTP
+        connections never wait for the database. Its rows are not sent before the current batch
+        is recorded: what a crash can repeat is still one batch."""
+        totals: Counter[str] = Counter()
+        upcoming: asyncio.Task[_Batch | None] | None = asyncio.create_task(self._claim())
+        try:
+            while upcoming is not None:
+                batch = await upcoming
+                upcoming = None
+                if batch is None:
+                    await self._settle()
+                    break
+                if until is None or not until():
+                    upcoming = asyncio.create_task(self._claim())
+                counts = await self._deliver(batch)
+                totals.update(counts)
+                if progress is not None:
+                    progress(counts)
+        finally:
+            if upcoming is not None:  # an error or a cancellation: give the claimed rows back
+                await self._abandon(upcoming)
+        return totals
+
+    async def _claim(self) -> _Batch | None:
+        """Claim a batch, start renewing its lease, and compose its messages."""
         async with self.db.transaction() as session:
             claimed = await outbox.claim(
                 session, self.owner, self.clock(), lease=self.lease, limit=self.settings.send_batch_size
             )
         if not claimed:
-            # Two workers finishing their last batches at once each see the other's rows still
-            # "sending" and neither marks the edition sent; an idle worker settles it.
-            async with self.db.transaction() as session:
-                await outbox.finish_editions(session, self.clock())
-            return Counter()
-        async with self._leased(claimed):
+            return None
+        renewal = asyncio.create_task(self._renew(claimed))
+        try:
             async with self.db.transaction() as session:
                 prepared = await self._prepare(session, claimed)
-            results = await self._send_all(prepared)
+        except BaseException:
+            await _stop(renewal)
+            raise
+        return _Batch(claimed, prepared, renewal)
+
+    async def _deliver(self, batch: _Batch) -> Counter[str]:
+        """Send a claimed batch, then record every outcome in one transaction."""
+        try:
+            results = await self._send_all(batch.prepared)
+        finally:
+            await _stop(batch.renewal)
         async with self.db.transaction() as session:
             now = self.clock()
             written = await outbox.record(session, self.owner, results, now, lifetime=self.lifetime)
@@ -106,6 +165,30 @@ class Sender:
         return Counter(
             r.skip_reason and "skipped" or (r.outcome.verdict.value if r.outcome else "?") for r in results
         )
+
+    async def _abandon(self, upcoming: asyncio.Task[_Batch | None]) -> None:
+        """A batch claimed ahead that will not be sent goes back in line now, not when its lease
+        expires (if the database can be reached; else recovery puts it back later)."""
+        upcoming.cancel()
+        try:
+            batch = await upcoming
+        except BaseException:  # cancelled before it claimed anything, or the claim failed
+            return
+        if batch is None:
+            return
+        await _stop(batch.renewal)
+        try:
+            async with self.db.transaction() as session:
+                await outbox.release(session, self.owner, batch.rows)
+        except Exception:
+            log.warning("could not give back %d claimed rows; they return when their lease expires",
+                        len(batch.rows), exc_info=True)
+
+    async def _settle(self) -> None:
+        # Two workers finishing their last batches at once each see the other's rows still
+        # "sending" and neither marks the edition sent; an idle worker settles it.
+        async with self.db.transaction() as session:
+            await outbox.finish_editions(session, self.clock())
 
     async def recover(self) -> outbox.Recovered:
         """Put rows whose worker died back in line (and dead-letter poison rows)."""
@@ -118,26 +201,15 @@ class Sender:
             log.warning("recovered %d rows with expired leases, %d dead-lettered", recovered.pending, recovered.dead)
         return recovered
 
-    @asynccontextmanager
-    async def _leased(self, rows: list[Claimed]) -> AsyncIterator[None]:
-        """Renew the batch's lease every third of it while the batch is being sent."""
-
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(self.lease.total_seconds() / 3)
-                try:
-                    async with self.db.transaction() as session:
-                        await outbox.renew(session, self.owner, rows, self.clock(), lease=self.lease)
-                except Exception:  # the next try may work; the batch itself must go on
-                    log.warning("could not renew the lease of %d rows", len(rows), exc_info=True)
-
-        task = asyncio.create_task(renew())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+    async def _renew(self, rows: list[Claimed]) -> None:
+        """Renew the batch's lease every third of it until it has been sent."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                async with self.db.transaction() as session:
+                    await outbox.renew(session, self.owner, rows, self.clock(), lease=self.lease)
+            except Exception:  # the next try may work; the batch itself must go on
+                log.warning("could not renew the lease of %d rows", len(rows), exc_info=True)
 
     async def _bounces(self, session: AsyncSession, written: list[tuple[Result, str]], now: datetime) -> None:
         """A 5xx reply is a hard bounce for the subscriber (scored like a DSN)."""
@@ -147,15 +219,6 @@ class Sender:
                 target = bounces.Target(result.row.recipient, result.row.subscriber_id, result.row.id)
                 await bounces.record(session, self.settings, target, "hard", now, source="smtp",
                                      detail=f"{outcome.code} {outcome.message}")
-
-    async def drain(self, progress: Callable[[Counter[str]], None] | None = None) -> Counter[str]:
-        """Send until nothing is due; returns the totals."""
-        totals: Counter[str] = Counter()
-        while batch := await self.run_batch():
-            totals.update(batch)
-            if progress is not None:
-                progress(batch)
-        return totals
 
     async def _send_all(self, prepared: list[Prepared]) -> list[Result]:
         """Send a batch in order over ``smtp_pool_size`` lanes (one pooled connection each), so

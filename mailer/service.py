@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import datetime
 
 from mailer import editions
@@ -109,16 +110,20 @@ class Service:
         recover_every = min(60.0, self.settings.lease_seconds / 4)
         next_recovery = 0.0
         loop = asyncio.get_running_loop()
+
+        def pause() -> bool:  # between batches: time to stop, or to look for dead workers' rows
+            return stop.is_set() or loop.time() >= next_recovery
+
         while not stop.is_set():
-            batch = None
+            sent: Counter[str] = Counter()
             try:
                 if loop.time() >= next_recovery:
                     await self.sender.recover()
                     next_recovery = loop.time() + recover_every
-                batch = await self.sender.run_batch()
+                sent = await self.sender.drain(until=pause)
             except Exception:  # keep the loop alive; the rows stay leased and are recovered
                 log.exception("sender batch failed")
-            if not batch:
+            if not sent:
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), min(idle_seconds, recover_every))

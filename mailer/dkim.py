@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -41,15 +42,33 @@ _LINE = 76
 
 def canonical_body(body: bytes) -> bytes:
     """Relaxed body canonicalisation (RFC 6376 3.4.4)."""
-    if b"\t" in body or b"  " in body or b" \r\n" in body:  # base64 bodies have none: skip the regexes
+    if _has_wsp_run(body):
         body = _WSP.sub(b" ", _WSP_EOL.sub(b"\r\n", body))
     body = body.rstrip(b"\r\n")
     return body + b"\r\n" if body else b""
 
 
+def _has_wsp_run(data: bytes) -> bool:
+    """Whether relaxed canonicalisation changes anything inside ``data``: a tab, two spaces, or a
+    space before a line end. Base64 bodies have a few single spaces only (in MIME part headers),
+    so this is a handful of memchr calls rather than two regex passes over 30 KB."""
+    if b"\t" in data:
+        return True
+    at = data.find(b" ")
+    while at != -1:
+        following = data[at + 1 : at + 2]
+        if following == b" " or following == b"\r" or following == b"\n" or not following:
+            return True
+        at = data.find(b" ", at + 2)
+    return False
+
+
 def canonical_header(name: bytes, value: bytes) -> bytes:
     """Relaxed header canonicalisation (RFC 6376 3.4.2), without the final CRLF."""
-    return name.strip().lower() + b":" + _WSP.sub(b" ", value.replace(b"\r\n", b"")).strip()
+    value = value.replace(b"\r\n", b"")
+    if b"\t" in value or b"  " in value:
+        value = _WSP.sub(b" ", value)
+    return name.strip().lower() + b":" + value.strip()
 
 
 def split_message(message: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -80,16 +99,28 @@ def _select(fields: list[tuple[bytes, bytes]], names: list[str]) -> list[tuple[b
 
 def _fold_tags(tags: list[str]) -> str:
     """Tag list with "; " between tags, folded before a tag (or inside ``h=`` at a ":")."""
-    lines = ["                "]  # room for "DKIM-Signature: " on the first line
-    for i, tag in enumerate(tags):
-        text = tag + (";" if i < len(tags) - 1 else "")
-        pieces = re.split(r"(?<=:)", text) if tag.startswith("h=") else [text]
-        for piece in pieces:
-            if lines[-1] and (len(lines[-1]) + len(piece) + 1 > _LINE - 2 or tag == "b="):
-                lines.append("")
-            lines[-1] += (" " if lines[-1] and not lines[-1].endswith(":") else "") + piece
+    lines = list(_folded_head(tuple(tags[:-2])))  # the same for every message of a batch
+    _fold(lines, tags[-2], last=False)
+    _fold(lines, tags[-1], last=True)
     lines[0] = lines[0].lstrip()
     return "\r\n\t".join(lines)
+
+
+@functools.lru_cache(maxsize=64)
+def _folded_head(tags: tuple[str, ...]) -> tuple[str, ...]:
+    lines = ["                "]  # room for "DKIM-Signature: " on the first line
+    for tag in tags:
+        _fold(lines, tag, last=False)
+    return tuple(lines)
+
+
+def _fold(lines: list[str], tag: str, *, last: bool) -> None:
+    text = tag + ("" if last else ";")
+    pieces = re.split(r"(?<=:)", text) if tag.startswith("h=") else [text]
+    for piece in pieces:
+        if lines[-1] and (len(lines[-1]) + len(piece) + 1 > _LINE - 2 or tag == "b="):
+            lines.append("")
+        lines[-1] += (" " if lines[-1] and not lines[-1].endswith(":") else "") + piece
 
 
 class Signer:

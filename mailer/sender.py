@@ -169,10 +169,9 @@ class Sender:
     async def _abandon(self, upcoming: asyncio.Task[_Batch | None]) -> None:
         """A batch claimed ahead that will not be sent goes back in line now, not when its lease
         expires (if the database can be reached; else recovery puts it back later)."""
-        upcoming.cancel()
         try:
-            batch = await upcoming
-        except BaseException:  # cancelled before it claimed anything, or the claim failed
+            batch = await upcoming  # let the claim finish: cancelled half-way, its rows would wait
+        except Exception:  # the claim failed: nothing to give back
             return
         if batch is None:
             return

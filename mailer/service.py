@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import Counter
 from datetime import datetime
 
@@ -72,7 +73,8 @@ class Service:
         if self._sender is None:
             signer = Signer.from_settings(self.settings)
             if signer is not None:
-                self.signing = SigningPool(signer, self.settings.dkim_processes)
+                processes = self.settings.dkim_processes
+                self.signing = SigningPool(signer, (os.cpu_count() or 1) if processes is None else processes)
             self._sender = Sender(
                 self.db, self.settings, self.transport, self.renderer, clock=self.clock,
                 owner=self.worker_name, signing=self.signing,

@@ -10,9 +10,11 @@ In one run on one machine it starts Postfix's ``smtp-sink`` on loopback and meas
 
 each a few times, in fresh processes, and prints medians, msgs/s, the ratios project/naive and
 project/ceiling, and the peak RSS of the project's process; ``--dkim`` repeats the naive loop
-and the project's path with DKIM signing on.
+(signing with dkimpy) and the project's path with DKIM signing on.
 
     python bench/throughput.py --subscribers 20000 --repeat 3 [--pg postgresql+asyncpg://...] [--dkim]
+    python bench/throughput.py --subscribers 20000 --profile 30     # where the time goes, per message
+    python bench/throughput.py --scale 10000,100000                 # peak RSS at two edition sizes
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 data = msg.as_bytes()
                 await smtp.sendmail(FROM, [f"reader{i}@example.org"], signer(data) + data)
-    return {"seconds": time.perf_counter() - started, "sent": args.count}
+    return {"seconds": time.perf_counter() - started, "sent": args.count, "size": len(msg.as_bytes())}
 
 
 def _dkimpy_signer(key_file: str) -> Any:
@@ -290,6 +292,8 @@ def main() -> None:
     parser.add_argument("--settings", default="{}", help="extra project settings as JSON (for experiments)")
     parser.add_argument("--profile", metavar="TOP", type=int, default=0,
                         help="only profile the project's path once (SQLite) and print the TOP entries per message")
+    parser.add_argument("--scale", metavar="N,N", help="only measure the project's path (SQLite) once at each of "
+                        "these edition sizes and compare the peak RSS (flat memory: e.g. 10000,100000)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -317,6 +321,9 @@ def parent(args: argparse.Namespace) -> None:
         if args.profile:
             profile(args, sink.port, work, args.profile)
             return
+        if args.scale:
+            scale(args, sink.port, work, [int(n) for n in args.scale.split(",")])
+            return
         size = message_size(sink.port)
         print(f"message size {size} bytes; project edition of {args.subscribers} subscribers; "
               f"naive loop {args.naive} messages; {args.repeat} runs each; {os.cpu_count()} cores\n")
@@ -339,6 +346,7 @@ def parent(args: argparse.Namespace) -> None:
                 naive.seconds.append(result["seconds"])
                 naive.rss_mb.append(rss)
             figures[naive.label] = naive
+            print(f"{naive.label}: {naive.rate:,.0f} msgs/s ({result['size']} bytes a message)", flush=True)
             databases = [("SQLite", None)] + ([("PostgreSQL", args.pg)] if args.pg else [])
             for name, pg in databases:
                 fig = Figure(f"project, {name}{suffix}", [], args.subscribers, [])
@@ -388,8 +396,22 @@ def _bench_key(work: Path) -> Path:
     return path
 
 
+def scale(args: argparse.Namespace, port: int, work: Path, sizes: list[int]) -> None:
+    """The project's path at several edition sizes: the time and the peak RSS of each."""
+    first: Figure | None = None
+    for count in sizes:
+        fig = Figure(f"project, SQLite, {count} subscribers", [], count, [])
+        fig.seconds.append(_project_run(args, port, work / f"scale{count}", None, None, fig, count=count))
+        rss = max(fig.rss_mb)
+        line = f"{fig.label}: {fig.median:.2f} s, {fig.rate:,.0f} msgs/s, peak RSS {rss:.0f} MB"
+        if first is not None:
+            line += f" ({100 * (rss / max(first.rss_mb) - 1):+.1f}% against {first.count})"
+        print(line, flush=True)
+        first = first or fig
+
+
 def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | None,
-                 dkim_key: Path | None, fig: Figure) -> float:
+                 dkim_key: Path | None, fig: Figure, *, count: int | None = None) -> float:
     workdir.mkdir(parents=True, exist_ok=True)
     db = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     scratch = None
@@ -399,15 +421,16 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
     if dkim_key is not None:
         settings.update({"dkim_key_file": str(dkim_key), "dkim_selector": "bench",
                          "dkim_domain": "news.example.com"})
+    count = count or args.subscribers
     try:
-        result, rss = run_child("project", ["--port", str(port), "--count", str(args.subscribers),
+        result, rss = run_child("project", ["--port", str(port), "--count", str(count),
                                             "--db", db, "--workdir", str(workdir),
                                             "--settings", json.dumps(settings)])
     finally:
         if scratch:
             _pg_drop(pg, scratch)
-    if result["sent"] != args.subscribers:
-        raise RuntimeError(f"project sent {result['sent']} of {args.subscribers}")
+    if result["sent"] != count:
+        raise RuntimeError(f"project sent {result['sent']} of {count}")
     fig.rss_mb.append(rss)
     return float(result["seconds"])
 
@@ -443,9 +466,10 @@ def _pg_drop(url: str, name: str) -> None:
 
 
 def _ratio_line(project: Figure, naive: Figure, ceiling_fig: Figure | None) -> None:
-    line = f"{project.label}: {project.rate:,.0f} msgs/s = {project.rate / naive.rate:.1f}x the naive loop"
-    if ceiling_fig is not None and "DKIM" not in project.label:
-        line += f", {100 * project.rate / ceiling_fig.rate:.0f}% of the ceiling ({ceiling_fig.label})"
+    line = f"{project.label}: {project.rate:,.0f} msgs/s = {project.rate / naive.rate:.1f}x the {naive.label}"
+    if ceiling_fig is not None:
+        line += f", {100 * project.rate / ceiling_fig.rate:.0f}% of the ceiling ({ceiling_fig.label}"
+        line += ", which does not sign)" if "DKIM" in project.label else ")"
     line += f"; peak RSS {max(project.rss_mb):.0f} MB"
     print(line, flush=True)
 

@@ -228,6 +228,7 @@ class Sender:
         # VERP: the envelope sender names the row, so a bounce names its recipient
         secret, base = self.settings.secret, self.settings.return_path
         order = iter(range(len(prepared)))
+        debug = log.isEnabledFor(logging.DEBUG)  # asked once a batch, not once a message
 
         async def lane() -> None:
             for i in order:
@@ -241,13 +242,20 @@ class Sender:
                     data = (await chunk)[offset]
                 sender = verp.address(secret, base, item.row.id)
                 outcome = await self.transport.send(sender, item.row.recipient, data, canonical=item.canonical)
+                if debug:
+                    log.debug("outbox %s to %s: %s", item.row.id, item.row.recipient, outcome)
                 results[i] = Result(item.row, outcome=outcome)
 
-        lanes = min(self.settings.smtp_pool_size, len(prepared))
+        lanes = [asyncio.create_task(lane()) for _ in range(min(self.settings.smtp_pool_size, len(prepared)))]
         try:
-            await asyncio.gather(*(lane() for _ in range(lanes)))
+            await asyncio.gather(*lanes)
         finally:
-            for chunk, _ in signed.values():
+            # after an error in one lane the others stop too: nothing goes on being sent that
+            # would not be recorded
+            for task in lanes:
+                task.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+            for chunk in {chunk for chunk, _ in signed.values()}:
                 chunk.cancel()
         return [r for r in results if r is not None]
 

@@ -153,7 +153,11 @@ class SMTPTransport:
                         # refused, TLS or AUTH trouble: about our relay, not this recipient
                         code = exc.code if isinstance(exc, SMTPResponseException) else None
                         return Outcome(Verdict.RETRY, code, f"connect: {exc}")
-                outcome, reusable, stale = await self._transaction(conn, sender, recipient, data, canonical)
+                try:
+                    outcome, reusable, stale = await self._transaction(conn, sender, recipient, data, canonical)
+                except BaseException:  # cancelled half-way: the connection is in an unknown state
+                    conn.close()
+                    raise
                 if reusable and conn.usable:
                     self._idle.put_nowait(conn)
                 else:

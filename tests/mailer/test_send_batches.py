@@ -3,6 +3,7 @@ batch claimed while one is sent (never sent before it is recorded), urgent rows 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -175,3 +176,20 @@ async def test_a_batch_claimed_ahead_is_given_back_when_sending_fails(
     assert {r.status for r in rows[:batch]} == {"sending"}
     # ... the one claimed ahead is back in line at once, its attempt not counted
     assert {(r.status, r.attempts) for r in rows[batch:]} == {("pending", 0)}
+
+
+async def test_when_one_lane_fails_the_others_stop_sending(
+    make_settings: Callable[..., Settings], database_url: str, clock: Clock
+) -> None:
+    settings = make_settings(database_url=database_url, send_batch_size=20, smtp_pool_size=4)
+    transport = _Watching(20, fail_at=2)
+    service = transport.service = await Service(settings, clock=clock, transport=transport).start()
+    try:
+        await _messages(service, 20)
+        with pytest.raises(RuntimeError, match="a bug in the transport"):
+            await service.sender.drain()
+        handed_over = len(transport.seen)
+        await asyncio.sleep(0.2)  # a lane left running would go on handing messages over
+    finally:
+        await service.close()
+    assert handed_over == len(transport.seen) < 20

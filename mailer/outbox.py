@@ -14,9 +14,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.db import insert
@@ -45,6 +45,8 @@ class Claimed:
     history: str
     priority: int = DIGEST_PRIORITY
 
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)  # the table itself: executemany, no ORM per row
 
 _CLAIM_COLUMNS = (
     OutboxMessage.id, OutboxMessage.kind, OutboxMessage.edition_id, OutboxMessage.subscriber_id,
@@ -157,7 +159,7 @@ async def claim(
     )
     rows = (await session.execute(stmt)).all()
     # RETURNING gives no order: most urgent first within the batch too (a share before digests)
-    return sorted((Claimed(*row) for row in rows), key=lambda c: (c.priority, c.id))
+    return sorted((Claimed(**row._mapping) for row in rows), key=lambda c: (c.priority, c.id))
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ async def record(
     columns go in one statement executed for all of them (executemany)."""
     if not results:
         return []
-    table = OutboxMessage.__table__
+    table = _OUTBOX
     postgres = session.get_bind().dialect.name == "postgresql"
     ids = [r.row.id for r in results]
     if postgres:
@@ -235,9 +237,9 @@ async def record(
     states = [(result, _next_state(result, owner, now, lifetime)) for result in results]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for result, values in states:
-        params = {f"v_{k}": v for k, v in values.items()}
-        params.update(b_id=result.row.id, b_attempts=result.row.attempts)
-        groups.setdefault(tuple(sorted(values)), []).append(params)
+        row = {f"v_{k}": v for k, v in values.items()}
+        row.update(b_id=result.row.id, b_attempts=result.row.attempts)
+        groups.setdefault(tuple(sorted(values)), []).append(row)
     changed = 0
     connection = await session.connection()
     for columns, params in groups.items():
@@ -288,7 +290,7 @@ async def release(session: AsyncSession, owner: str, rows: list[Claimed]) -> Non
     ``pending`` again at once, the attempt not counted; a compare-and-set like ``record``."""
     if not rows:
         return
-    table = OutboxMessage.__table__
+    table = _OUTBOX
     stmt = (
         update(table)
         .where(

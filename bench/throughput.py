@@ -10,15 +10,18 @@ In one run on one machine it starts Postfix's ``smtp-sink`` on loopback and meas
 
 each a few times, in fresh processes, and prints medians, msgs/s, the ratios project/naive and
 project/ceiling, and the peak RSS of the project's process; ``--dkim`` repeats the naive loop
-and the project's path with DKIM signing on.
+(signing with dkimpy) and the project's path with DKIM signing on.
 
     python bench/throughput.py --subscribers 20000 --repeat 3 [--pg postgresql+asyncpg://...] [--dkim]
+    python bench/throughput.py --subscribers 20000 --profile 30     # where the time goes, per message
+    python bench/throughput.py --scale 10000,100000                 # peak RSS at two edition sizes
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import resource
@@ -132,10 +135,16 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
                  "updated_at": now, "bounce_score": 0, "no_shares": False}
                 for i in range(start, min(start + 5000, args.count))
             ])
+    profiler = cProfile.Profile() if args.profile_out else None
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     await svc.send_now("daily")
     await svc.sender.drain()
     seconds = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile_out)
     async with svc.db.transaction() as session:
         sent = await session.scalar(
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
@@ -200,7 +209,7 @@ async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 data = msg.as_bytes()
                 await smtp.sendmail(FROM, [f"reader{i}@example.org"], signer(data) + data)
-    return {"seconds": time.perf_counter() - started, "sent": args.count}
+    return {"seconds": time.perf_counter() - started, "sent": args.count, "size": len(msg.as_bytes())}
 
 
 def _dkimpy_signer(key_file: str) -> Any:
@@ -281,12 +290,17 @@ def main() -> None:
     parser.add_argument("--pg", help="also measure on this PostgreSQL URL (a scratch database is made)")
     parser.add_argument("--dkim", action="store_true", help="also measure with DKIM signing")
     parser.add_argument("--settings", default="{}", help="extra project settings as JSON (for experiments)")
+    parser.add_argument("--profile", metavar="TOP", type=int, default=0,
+                        help="only profile the project's path once (SQLite) and print the TOP entries per message")
+    parser.add_argument("--scale", metavar="N,N", help="only measure the project's path (SQLite) once at each of "
+                        "these edition sizes and compare the peak RSS (flat memory: e.g. 10000,100000)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--dkim-key", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", dest="profile_out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, str(ROOT))
@@ -304,6 +318,12 @@ def parent(args: argparse.Namespace) -> None:
     sink_bin, source_bin = postfix_tools(work / "cache")
     sink = Sink(sink_bin)
     try:
+        if args.profile:
+            profile(args, sink.port, work, args.profile)
+            return
+        if args.scale:
+            scale(args, sink.port, work, [int(n) for n in args.scale.split(",")])
+            return
         size = message_size(sink.port)
         print(f"message size {size} bytes; project edition of {args.subscribers} subscribers; "
               f"naive loop {args.naive} messages; {args.repeat} runs each; {os.cpu_count()} cores\n")
@@ -326,6 +346,7 @@ def parent(args: argparse.Namespace) -> None:
                 naive.seconds.append(result["seconds"])
                 naive.rss_mb.append(rss)
             figures[naive.label] = naive
+            print(f"{naive.label}: {naive.rate:,.0f} msgs/s ({result['size']} bytes a message)", flush=True)
             databases = [("SQLite", None)] + ([("PostgreSQL", args.pg)] if args.pg else [])
             for name, pg in databases:
                 fig = Figure(f"project, {name}{suffix}", [], args.subscribers, [])
@@ -341,6 +362,29 @@ def parent(args: argparse.Namespace) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def profile(args: argparse.Namespace, port: int, work: Path, top: int) -> None:
+    """One run of the project's path under cProfile: where the time goes, per message."""
+    import pstats
+
+    stats_file = work / "project.prof"
+    workdir = work / "profile"
+    workdir.mkdir()
+    result, rss = run_child("project", ["--port", str(port), "--count", str(args.subscribers),
+                                        "--db", f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+                                        "--workdir", str(workdir), "--settings", args.settings,
+                                        "--profile-out", str(stats_file)])
+    count = args.subscribers
+    print(f"project, SQLite, under cProfile: {count} messages in {result['seconds']:.2f} s "
+          f"({1e6 * result['seconds'] / count:.0f} us a message with the profiler's overhead); "
+          f"peak RSS {rss:.0f} MB\n")
+    stats = pstats.Stats(str(stats_file))
+    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    print(f"{'own us/msg':>10} {'cum us/msg':>10} {'calls/msg':>10}  function")
+    for (filename, line, name), (_, calls, own, cumulative, _) in entries[:top]:
+        where = f"{Path(filename).name}:{line}" if line else filename
+        print(f"{1e6 * own / count:>10.1f} {1e6 * cumulative / count:>10.1f} {calls / count:>10.2f}  {name} ({where})")
+
+
 def _bench_key(work: Path) -> Path:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -352,8 +396,22 @@ def _bench_key(work: Path) -> Path:
     return path
 
 
+def scale(args: argparse.Namespace, port: int, work: Path, sizes: list[int]) -> None:
+    """The project's path at several edition sizes: the time and the peak RSS of each."""
+    first: Figure | None = None
+    for count in sizes:
+        fig = Figure(f"project, SQLite, {count} subscribers", [], count, [])
+        fig.seconds.append(_project_run(args, port, work / f"scale{count}", None, None, fig, count=count))
+        rss = max(fig.rss_mb)
+        line = f"{fig.label}: {fig.median:.2f} s, {fig.rate:,.0f} msgs/s, peak RSS {rss:.0f} MB"
+        if first is not None:
+            line += f" ({100 * (rss / max(first.rss_mb) - 1):+.1f}% against {first.count})"
+        print(line, flush=True)
+        first = first or fig
+
+
 def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | None,
-                 dkim_key: Path | None, fig: Figure) -> float:
+                 dkim_key: Path | None, fig: Figure, *, count: int | None = None) -> float:
     workdir.mkdir(parents=True, exist_ok=True)
     db = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     scratch = None
@@ -363,15 +421,16 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
     if dkim_key is not None:
         settings.update({"dkim_key_file": str(dkim_key), "dkim_selector": "bench",
                          "dkim_domain": "news.example.com"})
+    count = count or args.subscribers
     try:
-        result, rss = run_child("project", ["--port", str(port), "--count", str(args.subscribers),
+        result, rss = run_child("project", ["--port", str(port), "--count", str(count),
                                             "--db", db, "--workdir", str(workdir),
                                             "--settings", json.dumps(settings)])
     finally:
         if scratch:
             _pg_drop(pg, scratch)
-    if result["sent"] != args.subscribers:
-        raise RuntimeError(f"project sent {result['sent']} of {args.subscribers}")
+    if result["sent"] != count:
+        raise RuntimeError(f"project sent {result['sent']} of {count}")
     fig.rss_mb.append(rss)
     return float(result["seconds"])
 
@@ -407,9 +466,10 @@ def _pg_drop(url: str, name: str) -> None:
 
 
 def _ratio_line(project: Figure, naive: Figure, ceiling_fig: Figure | None) -> None:
-    line = f"{project.label}: {project.rate:,.0f} msgs/s = {project.rate / naive.rate:.1f}x the naive loop"
-    if ceiling_fig is not None and "DKIM" not in project.label:
-        line += f", {100 * project.rate / ceiling_fig.rate:.0f}% of the ceiling ({ceiling_fig.label})"
+    line = f"{project.label}: {project.rate:,.0f} msgs/s = {project.rate / naive.rate:.1f}x the {naive.label}"
+    if ceiling_fig is not None:
+        line += f", {100 * project.rate / ceiling_fig.rate:.0f}% of the ceiling ({ceiling_fig.label}"
+        line += ", which does not sign)" if "DKIM" in project.label else ")"
     line += f"; peak RSS {max(project.rss_mb):.0f} MB"
     print(line, flush=True)
 

@@ -152,6 +152,8 @@ def to_bytes(msg: EmailMessage) -> bytes:
 def _b64_lines(data: bytes) -> bytes:
     """Base64 in lines of at most 76 characters, each ending in CRLF."""
     b2a = binascii.b2a_base64
+    if len(data) <= _B64_LINE:  # the pieces around a slot: one line, or nothing
+        return b2a(data, newline=False) + b"\r\n" if data else b""
     return b"".join(
         b2a(data[i : i + _B64_LINE], newline=False) + b"\r\n" for i in range(0, len(data), _B64_LINE)
     )

@@ -130,7 +130,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("edition_id", "subscriber_id"),
-        Index("ix_outbox_claim", "status", "priority", "next_attempt_at", "id"),
+        Index("ix_outbox_claim", "status", "priority", "id", "next_attempt_at"),  # the claim's order
         Index("ix_outbox_edition_status", "edition_id", "status"),
     )
 

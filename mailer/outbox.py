@@ -14,9 +14,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.db import insert
@@ -43,12 +43,15 @@ class Claimed:
     payload: bytes | None
     created_at: datetime
     history: str
+    priority: int = DIGEST_PRIORITY
 
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)  # the table itself: executemany, no ORM per row
 
 _CLAIM_COLUMNS = (
     OutboxMessage.id, OutboxMessage.kind, OutboxMessage.edition_id, OutboxMessage.subscriber_id,
     OutboxMessage.recipient, OutboxMessage.attempts, OutboxMessage.message_id,
-    OutboxMessage.payload, OutboxMessage.created_at, OutboxMessage.history,
+    OutboxMessage.payload, OutboxMessage.created_at, OutboxMessage.history, OutboxMessage.priority,
 )
 
 
@@ -155,7 +158,8 @@ async def claim(
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+    # RETURNING gives no order: most urgent first within the batch too (a share before digests)
+    return sorted((Claimed(**row._mapping) for row in rows), key=lambda c: (c.priority, c.id))
 
 
 @dataclass(frozen=True)
@@ -210,25 +214,58 @@ async def record(
     """Write a batch of outcomes in one transaction; returns those this owner still held, each
     with the status it got.
 
-    A result whose row was recovered (and perhaps claimed again) since is not written."""
-    written = []
-    for result in results:
-        values = _next_state(result, owner, now, lifetime)
-        stmt = (
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == result.row.id,
-                OutboxMessage.status == "sending",
-                OutboxMessage.lease_owner == owner,
-                OutboxMessage.attempts == result.row.attempts,
+    A result whose row was recovered (and perhaps claimed again) since is not written: every
+    UPDATE is a compare-and-set on (status, lease owner, attempt). Rows that change the same
+    columns go in one statement executed for all of them (executemany)."""
+    if not results:
+        return []
+    table = _OUTBOX
+    postgres = session.get_bind().dialect.name == "postgresql"
+    ids = [r.row.id for r in results]
+    if postgres:
+        # lock the rows this owner still holds: nobody can take them over until we commit, so
+        # exactly these are written (asyncpg reports no row counts for executemany)
+        held = {
+            row_id: attempts
+            for row_id, attempts in await session.execute(
+                select(table.c.id, table.c.attempts)
+                .where(table.c.id.in_(ids), table.c.status == "sending", table.c.lease_owner == owner)
+                .with_for_update()
             )
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        }
+        results = [r for r in results if held.get(r.row.id) == r.row.attempts]
+    states = [(result, _next_state(result, owner, now, lifetime)) for result in results]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for result, values in states:
+        row = {f"v_{k}": v for k, v in values.items()}
+        row.update(b_id=result.row.id, b_attempts=result.row.attempts)
+        groups.setdefault(tuple(sorted(values)), []).append(row)
+    changed = 0
+    connection = await session.connection()
+    for columns, params in groups.items():
+        stmt = (
+            update(table)
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.status == "sending",
+                table.c.lease_owner == owner,
+                table.c.attempts == bindparam("b_attempts"),
+            )
+            .values({c: bindparam(f"v_{c}") for c in columns})
         )
-        outcome: Any = await session.execute(stmt)
-        if outcome.rowcount:
-            written.append((result, str(values["status"])))
-    return written
+        outcome: Any = await connection.execute(stmt, params)
+        changed += outcome.rowcount if outcome.rowcount is not None and outcome.rowcount >= 0 else 0
+    if postgres or changed == len(states):
+        return [(result, str(values["status"])) for result, values in states]
+    # Another worker took some rows over between our claim and now (their lease had expired):
+    # a row is ours if it carries exactly the history we wrote (it names this owner and attempt).
+    ours = {
+        row_id: history
+        for row_id, history in await session.execute(
+            select(table.c.id, table.c.history).where(table.c.id.in_([r.row.id for r, _ in states]))
+        )
+    }
+    return [(result, str(values["status"])) for result, values in states if ours.get(result.row.id) == values["history"]]
 
 
 async def renew(
@@ -246,6 +283,26 @@ async def renew(
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)
+
+
+async def release(session: AsyncSession, owner: str, rows: list[Claimed]) -> None:
+    """Give back rows claimed but not sent (the worker is stopping, or failed before sending):
+    ``pending`` again at once, the attempt not counted; a compare-and-set like ``record``."""
+    if not rows:
+        return
+    table = _OUTBOX
+    stmt = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == "sending",
+            table.c.lease_owner == owner,
+            table.c.attempts == bindparam("b_attempts"),
+        )
+        .values(status="pending", lease_owner=None, lease_expires_at=None, attempts=table.c.attempts - 1)
+    )
+    connection = await session.connection()
+    await connection.execute(stmt, [{"b_id": r.id, "b_attempts": r.attempts} for r in rows])
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 from mailer.outcomes import Outcome
 from mailer.transport import Transport
@@ -49,16 +48,17 @@ class DomainSlots:
         self.in_flight: defaultdict[str, int] = defaultdict(int)
         self.peak: defaultdict[str, int] = defaultdict(int)
 
-    @asynccontextmanager
-    async def slot(self, recipient: str) -> AsyncIterator[None]:
+    async def acquire(self, recipient: str) -> str:
+        """Wait for a slot of the recipient's domain; returns the domain, for ``release``."""
         domain = recipient.rsplit("@", 1)[-1].lower()
-        async with self._slots[domain]:
-            self.in_flight[domain] += 1
-            self.peak[domain] = max(self.peak[domain], self.in_flight[domain])
-            try:
-                yield
-            finally:
-                self.in_flight[domain] -= 1
+        await self._slots[domain].acquire()
+        self.in_flight[domain] += 1
+        self.peak[domain] = max(self.peak[domain], self.in_flight[domain])
+        return domain
+
+    def release(self, domain: str) -> None:
+        self.in_flight[domain] -= 1
+        self._slots[domain].release()
 
 
 class LimitedTransport:
@@ -69,10 +69,14 @@ class LimitedTransport:
         self.pace = Pace(rate)
         self.domains = DomainSlots(domain_concurrency)
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
-        async with self.domains.slot(recipient):
+    async def send(self, sender: str, recipient: str, data: bytes, *, canonical: bool = False) -> Outcome:
+        # (acquire and release rather than a context manager: this runs once per message)
+        domain = await self.domains.acquire(recipient)
+        try:
             await self.pace.wait()
-            return await self.inner.send(sender, recipient, data)
+            return await self.inner.send(sender, recipient, data, canonical=canonical)
+        finally:
+            self.domains.release(domain)
 
     async def close(self) -> None:
         await self.inner.close()

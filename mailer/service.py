@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from collections import Counter
 from datetime import datetime
 
 from mailer import editions
@@ -71,7 +73,8 @@ class Service:
         if self._sender is None:
             signer = Signer.from_settings(self.settings)
             if signer is not None:
-                self.signing = SigningPool(signer, self.settings.dkim_processes)
+                processes = self.settings.dkim_processes
+                self.signing = SigningPool(signer, (os.cpu_count() or 1) if processes is None else processes)
             self._sender = Sender(
                 self.db, self.settings, self.transport, self.renderer, clock=self.clock,
                 owner=self.worker_name, signing=self.signing,
@@ -109,16 +112,20 @@ class Service:
         recover_every = min(60.0, self.settings.lease_seconds / 4)
         next_recovery = 0.0
         loop = asyncio.get_running_loop()
+
+        def pause() -> bool:  # between batches: time to stop, or to look for dead workers' rows
+            return stop.is_set() or loop.time() >= next_recovery
+
         while not stop.is_set():
-            batch = None
+            sent: Counter[str] = Counter()
             try:
                 if loop.time() >= next_recovery:
                     await self.sender.recover()
                     next_recovery = loop.time() + recover_every
-                batch = await self.sender.run_batch()
+                sent = await self.sender.drain(until=pause)
             except Exception:  # keep the loop alive; the rows stay leased and are recovered
                 log.exception("sender batch failed")
-            if not batch:
+            if not sent:
                 self.wake.clear()
                 try:
                     await asyncio.wait_for(self.wake.wait(), min(idle_seconds, recover_every))

@@ -88,18 +88,18 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     smtp_timeout: float = 60.0
     smtp_data_timeout: float = 600.0
-    send_batch_size: int = 200
+    send_batch_size: int = 500
     lease_seconds: int = 300
 
     # delivery engine: pool, retries, rate limits, DKIM, VERP and bounces
-    smtp_pool_size: int = 4
+    smtp_pool_size: int = 8
     retry_lifetime_hours: float = 72.0
     send_rate: float = 0.0  # messages per second per worker process; 0: no limit
     domain_concurrency: int = 10
     dkim_selector: str | None = None
     dkim_domain: str | None = None
     dkim_key_file: Path | None = None
-    dkim_processes: int = 0
+    dkim_processes: int | None = None  # None: one signing process per core
     bounce_address: str | None = None
     bounce_mailbox: str | None = None
     bounce_threshold: int = 6
@@ -113,8 +113,8 @@ class Settings(BaseSettings):
 
     @field_validator("send_rate", "dkim_processes")
     @classmethod
-    def _delivery_not_negative(cls, value: float) -> float:
-        if value < 0:
+    def _delivery_not_negative(cls, value: float | None) -> float | None:
+        if value is not None and value < 0:
             raise ValueError(f"{value!r} must be zero or more")
         return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -57,9 +58,18 @@ def check(address: str, *, field: str = "email", smtputf8: bool = True) -> Addre
     return Address(info.normalized, info.ascii_email)
 
 
+# A plain ASCII address with no IDNA label: email-validator would only lower-case its domain
+# (or refuse it), so its canonical form is the lower-cased address either way.
+_PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
+
+
 def canonical(address: str) -> str:
     """The form addresses are compared in for suppression: normalised (IDN domains in Unicode,
     whether given as ``xn--`` or not), then lower-cased; what cannot be parsed is only lower-cased."""
+    address = address.strip()
+    lowered = address.lower()
+    if _PLAIN.fullmatch(address) and "xn--" not in lowered:
+        return lowered  # the sender asks this for every recipient: no parsing for the usual case
     try:
         normalized = validate_email(
             address.strip(), check_deliverability=False, allow_smtputf8=True

@@ -18,7 +18,7 @@ BAD_TOKEN = "الرابط غير صالح أو منتهي الصلاحية."
 
 
 def _mac(secret: bytes, purpose: str, subscriber_id: int, scope: str) -> str:
-    digest = hmac.new(secret, f"{purpose}|{subscriber_id}|{scope}".encode(), hashlib.sha256).digest()
+    digest = hmac.digest(secret, f"{purpose}|{subscriber_id}|{scope}".encode(), "sha256")
     return base64.urlsafe_b64encode(digest).decode()[:_MAC_CHARS]
 
 

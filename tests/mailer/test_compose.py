@@ -13,6 +13,7 @@ from mailer.compose import SLOTS, MessageTemplate, Personal, Rendered, _Base64Sp
 from mailer.errors import InvalidHeader, SettingsError
 from mailer.headers import Identity
 from mailer.settings import load_settings
+from mailer.transport import wire_format
 
 DATE = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 SLOT_NAMES = [n for n in SLOTS if n not in ("to", "msgid")]
@@ -60,6 +61,9 @@ def test_fast_path_equals_reference(identity: Identity, name: str | None, body: 
     assert parts(fast) == parts(slow)
     assert all(len(line) <= 998 for line in fast.split(b"\r\n"))  # RFC 5322 line limit
     assert fast.isascii() and b"\n" not in fast.replace(b"\r\n", b"")
+    # what lets the transport send it as it is (``canonical``): CRLF only, a final CRLF, and no
+    # line starting with "." -- the SMTP wire form adds nothing but the final "."
+    assert wire_format(fast) == fast + b".\r\n"
 
 
 @given(

@@ -85,16 +85,31 @@ async def test_sent_digests_verify_with_dkimpy_and_sign_the_list_headers(
         assert not dkimpy.verify(added, dnsfunc=dns_for(key_pem))  # over-signed: no second List-Id
 
 
-async def test_a_process_pool_signs_the_same_way(key_pem: bytes) -> None:
+@pytest.mark.parametrize("processes", [1, 0], ids=["process pool", "threads"])
+async def test_a_signing_pool_signs_the_same_way(key_pem: bytes, processes: int) -> None:
     signer = dkim.Signer(SELECTOR, DOMAIN, key_pem)
-    pool = dkim.SigningPool(signer, processes=1)
-    message = b"From: a@news.example.com\r\nTo: b@example.org\r\nSubject: x\r\n\r\nbody\r\n"
+    pool = dkim.SigningPool(signer, processes=processes)
+    messages = [
+        b"From: a@news.example.com\r\nTo: b@example.org\r\nSubject: x\r\n\r\nbody\r\n",
+        b"From: a@news.example.com\nTo: c@example.org\nSubject: lone line ends\n\nbody  with\tspaces \n",
+    ]
     try:
-        signed = await pool.sign(message, 1_790_000_000)
+        one = await pool.sign(messages[0], 1_790_000_000)
+        many = await pool.sign_many(messages, 1_790_000_000)
+        canonical = await pool.sign_many(messages[:1], 1_790_000_000, canonical=True)
     finally:
         pool.close()
-    assert signed == signer.sign(message, 1_790_000_000)  # RSA PKCS#1 v1.5 is deterministic
-    assert dkimpy.verify(signed, dnsfunc=dns_for(key_pem))
+    expected = [signer.sign(m, 1_790_000_000) for m in messages]  # RSA PKCS#1 v1.5 is deterministic
+    assert [one] == canonical == expected[:1] and many == expected
+    assert all(dkimpy.verify(m, dnsfunc=dns_for(key_pem)) for m in many)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"Zq9+/", b" ", b"  ", b"\t", b"\r\n", b"\n", b"\r"]), max_size=40))
+def test_the_shortcut_in_body_canonicalisation_changes_nothing(pieces: list[bytes]) -> None:
+    body = b"".join(pieces)
+    reference = dkim._WSP.sub(b" ", dkim._WSP_EOL.sub(b"\r\n", body)).rstrip(b"\r\n")
+    assert dkim.canonical_body(body) == (reference + b"\r\n" if reference else b"")
 
 
 header_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40)

@@ -44,9 +44,9 @@ class SlowTransport(MemoryTransport):
         super().__init__()
         self.release = asyncio.Event()
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> Outcome:
+    async def send(self, sender: str, recipient: str, data: bytes, *, canonical: bool = False) -> Outcome:
         await self.release.wait()
-        return await super().send(sender, recipient, data)
+        return await super().send(sender, recipient, data, canonical=canonical)
 
 
 async def test_at_most_n_transactions_per_domain_at_once() -> None:

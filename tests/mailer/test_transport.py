@@ -8,6 +8,7 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiosmtplib
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from cryptography import x509
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from mailer.outcomes import Verdict
+from mailer.pipelining import PipeliningProtocol
 from mailer.send_limits import LimitedTransport
 from mailer.service import Service
 from mailer.settings import parse_smtp_url
@@ -125,3 +127,123 @@ async def test_the_service_waits_ten_minutes_after_data(service: Service) -> Non
     assert transport.inner.data_timeout == 600.0  # RFC 5321, not aiosmtplib's 60 s default
     assert transport.inner.timeout == 60.0
     assert transport.domains.limit == service.settings.domain_concurrency
+
+
+def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    writes: list[bytes] = []
+    original = PipeliningProtocol.write
+
+    def write(self: PipeliningProtocol, data: bytes) -> None:
+        writes.append(data)
+        original(self, data)
+
+    monkeypatch.setattr(PipeliningProtocol, "write", write)
+    return writes
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_mail_rcpt_and_data_go_in_one_write_where_the_server_offers_pipelining(
+    pipelining: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = _count_writes(monkeypatch)
+    with SMTPServer(pipelining=pipelining) as server:
+        transport = SMTPTransport(parse_smtp_url(server.url), pool_size=1)
+        try:
+            for n in range(5):
+                assert (await transport.send("b@news.example.com", f"r{n}@example.org", MESSAGE)).verdict is Verdict.SENT
+        finally:
+            await transport.close()
+        assert [r.rcpt_tos for r in server.received] == [(f"r{n}@example.org",) for n in range(5)]
+        assert server.handler.connections == 1
+    writes = [w for w in writes if w != b"QUIT\r\n"]
+    envelopes = [w for w in writes if w.startswith(b"MAIL FROM:")]
+    assert len(envelopes) == 5
+    if pipelining:
+        assert all(w.endswith(b"\r\nDATA\r\n") and b"RCPT TO:" in w for w in envelopes)
+        assert len(writes) == 5 * 2  # the envelope, then the message
+    else:
+        assert all(w.count(b"\r\n") == 1 for w in envelopes)
+        assert len(writes) == 5 * 4  # MAIL, RCPT, DATA, the message
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+async def test_a_refusal_inside_a_pipelined_envelope_leaves_the_connection_usable(
+    smtp_server: SMTPServer, pipelining: bool
+) -> None:
+    smtp_server.handler.pipelining = pipelining
+    smtp_server.reject("gone@example.org")
+    smtp_server.fail("mail", 451)
+    transport = SMTPTransport(parse_smtp_url(smtp_server.url), pool_size=1)
+    try:
+        refused_sender = await transport.send("b@news.example.com", "r1@example.org", MESSAGE)
+        refused_rcpt = await transport.send("b@news.example.com", "gone@example.org", MESSAGE)
+        accepted = await transport.send("b@news.example.com", "r2@example.org", MESSAGE)
+    finally:
+        await transport.close()
+    assert (refused_sender.verdict, refused_sender.code) == (Verdict.RETRY, 451)
+    assert refused_sender.message.startswith("MAIL:")
+    assert (refused_rcpt.verdict, refused_rcpt.code) == (Verdict.FAILED, 550)
+    assert refused_rcpt.message.startswith("RCPT:")  # the first refusal counts, not DATA's 503 after it
+    assert accepted.verdict is Verdict.SENT
+    assert [r.rcpt_tos for r in smtp_server.received] == [("r2@example.org",)]
+    assert smtp_server.handler.connections == 1  # RSET after each refusal, the same connection
+
+
+async def test_an_address_that_would_break_the_command_is_refused_before_sending(smtp_server: SMTPServer) -> None:
+    transport = SMTPTransport(parse_smtp_url(smtp_server.url))
+    try:
+        outcome = await transport.send("b@news.example.com", "x@example.org>\r\nRCPT TO:<y@example.org", MESSAGE)
+        after = await transport.send("b@news.example.com", "r@example.org", MESSAGE)
+    finally:
+        await transport.close()
+    assert outcome.verdict is Verdict.FAILED and "cannot be put in an SMTP command" in outcome.message
+    assert after.verdict is Verdict.SENT and [r.rcpt_tos for r in smtp_server.received] == [("r@example.org",)]
+
+
+def _odd_messages() -> list[bytes]:
+    return [
+        MESSAGE,
+        b"Subject: lone line ends\n\nfirst\nsecond\rthird\r\n",
+        b"Subject: dots\r\n\r\n.\r\n..two\r\n.three",  # dot lines, and no final line end
+        "Subject: =?utf-8?b?2KPYrtio2KfYsQ==?=\r\n\r\nنص عربي\r\n".encode(),
+    ]
+
+
+async def _composed_digest(tmp_path: Path) -> bytes:
+    from mailer.compose import MessageTemplate, Personal
+    from mailer.headers import Identity
+    from mailer.render import ArticleView, DigestView, Renderer
+    from mailer.settings import load_settings
+
+    settings = load_settings(data_dir=tmp_path, base_url="https://news.example.com",
+                             sender_address="newsletter@news.example.com")
+    identity = Identity.for_list(settings, "daily")
+    now = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
+    view = DigestView("daily", now.date(), (ArticleView(id=1, title="عنوان", url="https://news.example.com/1",
+                                                          summary=".سطر يبدأ بنقطة\nثم سطر", section="سياسة"),))
+    template = MessageTemplate.build(Renderer(settings).digest(view, identity), identity, now)
+    return template.personalise(Personal(to="r@example.org", message_id="e1.s1", token="1.daily." + "x" * 22,
+                                         pref_token="1.pref." + "x" * 22, name="قارئ .1"))
+
+
+async def test_what_arrives_is_byte_identical_to_aiosmtplibs_sendmail(tmp_path: Path) -> None:
+    digest = await _composed_digest(tmp_path)
+    cases = [(digest, True)] + [(m, False) for m in _odd_messages()]
+    with SMTPServer() as server:
+        transport = SMTPTransport(parse_smtp_url(server.url))
+        reference = aiosmtplib.SMTP(hostname=server.host, port=server.port, start_tls=False)
+        await reference.connect()
+        try:
+            for data, canonical in cases:
+                await reference.sendmail("b@news.example.com", ["r@example.org"], data)
+                outcome = await transport.send("b@news.example.com", "r@example.org", data, canonical=canonical)
+                assert outcome.verdict is Verdict.SENT
+        finally:
+            await reference.quit()
+            await transport.close()
+        received = server.received
+    assert len(received) == 2 * len(cases)
+    for n in range(len(cases)):
+        by_sendmail, by_us = received[2 * n], received[2 * n + 1]
+        assert by_us.data == by_sendmail.data
+        assert (by_us.mail_from, by_us.rcpt_tos) == (by_sendmail.mail_from, by_sendmail.rcpt_tos)

@@ -8,7 +8,7 @@ from hypothesis import given
 
 from mailer.arabic import BIDI_CONTROLS
 from mailer.errors import InvalidAddress
-from subscribers.addresses import NO_SMTPUTF8, check
+from subscribers.addresses import NO_SMTPUTF8, canonical, check
 
 IDN = "user@مثال.عراق"
 IDN_ASCII = "user@xn--mgbh0fb.xn--mgbtx2b"
@@ -86,3 +86,27 @@ def test_accepted_addresses_are_stable(email: str) -> None:
     again = check(address.normalized)
     assert again == address
     assert not any(ch in address.normalized for ch in BIDI_CONTROLS | {"\r", "\n"})
+
+
+def _validated_canonical(address: str) -> str:
+    """What ``canonical`` computed before its shortcut for plain ASCII addresses: the oracle."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address.strip(), check_deliverability=False, allow_smtputf8=True).normalized.lower()
+    except EmailNotValidError:
+        return address.strip().lower()
+
+
+@given(
+    local=st.text(st.sampled_from("aZ09!#$%&'*+/=?^_`{|}~.-"), min_size=1, max_size=70),
+    labels=st.lists(st.text(st.sampled_from("aZ09-"), min_size=0, max_size=12), min_size=1, max_size=4),
+)
+def test_the_shortcut_for_plain_addresses_agrees_with_email_validator(local: str, labels: list[str]) -> None:
+    address = f"{local}@{'.'.join(labels)}"
+    assert canonical(address) == _validated_canonical(address)
+
+
+@pytest.mark.parametrize("address", [IDN, IDN_ASCII, "User@XN--MGBH0FB.xn--mgbtx2b", "Reader@Example.ORG "])
+def test_canonical_forms_of_known_addresses(address: str) -> None:
+    assert canonical(address) == _validated_canonical(address)

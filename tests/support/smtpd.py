@@ -48,12 +48,15 @@ class RecordingHandler:
         self.delay = 0.0  # seconds to wait before answering DATA
         self.unknown_users: set[str] = set()  # RCPT to these always gets 550 5.1.1
         self.connections = 0  # EHLO/HELO greetings seen: one per connection
+        self.pipelining = True  # offer PIPELINING (RFC 2920) as Postfix does; aiosmtpd reads it fine
 
     async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     async def handle_HELO(self, server: SMTP, session: Any, envelope: Any, hostname: str) -> str:
@@ -121,10 +124,12 @@ class RecordingHandler:
 class SMTPServer:
     """``with SMTPServer() as server:`` ... ``server.port``, ``server.received``, ``server.fail``."""
 
-    def __init__(self, host: str = "127.0.0.1", *, port: int | None = None, **controller: Any) -> None:
+    def __init__(self, host: str = "127.0.0.1", *, port: int | None = None, pipelining: bool = True,
+                 **controller: Any) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.handler = RecordingHandler()
+        self.handler.pipelining = pipelining
         self._options = controller
         self.controller: Controller | None = None
         self.running = False

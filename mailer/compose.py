@@ -133,7 +133,8 @@ def build_message(
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(fill(rendered.text, values), cte="base64")
     msg.add_alternative(fill(rendered.html, values), subtype="html", cte="base64")
-    msg.get_payload()[1].__delitem__("MIME-Version")  # add_alternative repeats it in the part
+    for part in msg.iter_parts():  # add_alternative repeats MIME-Version in the html part
+        del part["MIME-Version"]
     return msg
 
 

@@ -245,12 +245,7 @@ async def record(
     for columns, params in groups.items():
         stmt = (
             update(table)
-            .where(
-                table.c.id == bindparam("b_id"),
-                table.c.status == "sending",
-                table.c.lease_owner == owner,
-                table.c.attempts == bindparam("b_attempts"),
-            )
+            .where(*_still_ours(owner))
             .values({c: bindparam(f"v_{c}") for c in columns})
         )
         outcome: Any = await connection.execute(stmt, params)
@@ -266,6 +261,17 @@ async def record(
         )
     }
     return [(result, str(values["status"])) for result, values in states if ours.get(result.row.id) == values["history"]]
+
+
+def _still_ours(owner: str) -> tuple[Any, ...]:
+    """The compare-and-set of every batched write to a claimed row: still ``sending``, by this
+    owner, in the attempt it claimed (bound per row as ``b_id`` and ``b_attempts``)."""
+    return (
+        _OUTBOX.c.id == bindparam("b_id"),
+        _OUTBOX.c.status == "sending",
+        _OUTBOX.c.lease_owner == owner,
+        _OUTBOX.c.attempts == bindparam("b_attempts"),
+    )
 
 
 async def renew(
@@ -293,12 +299,7 @@ async def release(session: AsyncSession, owner: str, rows: list[Claimed]) -> Non
     table = _OUTBOX
     stmt = (
         update(table)
-        .where(
-            table.c.id == bindparam("b_id"),
-            table.c.status == "sending",
-            table.c.lease_owner == owner,
-            table.c.attempts == bindparam("b_attempts"),
-        )
+        .where(*_still_ours(owner))
         .values(status="pending", lease_owner=None, lease_expires_at=None, attempts=table.c.attempts - 1)
     )
     connection = await session.connection()
@@ -378,7 +379,8 @@ async def counts(session: AsyncSession, edition_ids: list[int] | None = None) ->
         stmt = stmt.where(OutboxMessage.edition_id.in_(edition_ids))
     out: dict[int, dict[str, int]] = {}
     for edition_id, status, n in await session.execute(stmt.group_by(OutboxMessage.edition_id, OutboxMessage.status)):
-        out.setdefault(edition_id, {})[status] = n
+        if edition_id is not None:
+            out.setdefault(edition_id, {})[status] = n
     return out
 
 

@@ -36,9 +36,8 @@ async def page_without_js() -> AsyncIterator[object]:
             await browser.close()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the page does not depend on it
 async def test_share_page_works_without_javascript(share_app: ShareApp, page_without_js, database_url: str) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the page does not depend on the database")
     page = page_without_js
     h = await share_app()
     article_id = await h.article()

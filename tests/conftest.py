@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,6 +21,12 @@ from tests.support.smtpd import SMTPServer
 
 PG_URL = os.environ.get("MAILER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("MAILER_TEST_REQUIRE_PG") == "1"
+CHROMIUM = os.environ.get("MAILER_TEST_CHROMIUM", "/usr/bin/chromium")
+REQUIRE_BROWSER = os.environ.get("MAILER_TEST_REQUIRE_BROWSER") == "1"
+CHROMIUM_ARGS = [  # as root, headless, and never reaching for Google's services
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
 SECRET = "test-secret-" + "x" * 40
 API_TOKEN = "test-api-token"
 
@@ -172,3 +179,22 @@ async def live_app(service: Service) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's chromium driven by Playwright's async API, so the app under test keeps being
+    served by the same event loop while the browser waits on it."""
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        message = f"no chromium at {CHROMIUM} (Debian package 'chromium')"
+        if REQUIRE_BROWSER:
+            pytest.fail(f"a browser is required (MAILER_TEST_REQUIRE_BROWSER=1) but there is {message}")
+        pytest.skip(message)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()

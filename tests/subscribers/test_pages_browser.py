@@ -3,8 +3,6 @@ subscribe, confirm and preferences forms work by clicking."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,27 +14,12 @@ from tests.subscribers.helpers import link, status_of
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-async def page() -> AsyncIterator[Any]:
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("MAILER_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is required (MAILER_TEST_REQUIRE_BROWSER=1)")
-        pytest.skip(f"no {CHROMIUM}")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield await browser.new_page(locale="ar")
-        finally:
-            await browser.close()
+async def page(browser: Any) -> AsyncIterator[Any]:
+    yield await browser.new_page(locale="ar")
 
 
 async def direction(page: Any, selector: str) -> str:

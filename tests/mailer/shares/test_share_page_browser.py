@@ -3,37 +3,21 @@ the honeypot, sends the form and shows a refusal with the reader's input kept.""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
 from tests.mailer.shares.conftest import Harness
 
 ShareApp = Callable[..., Awaitable[Harness]]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-async def page_without_js() -> AsyncIterator[object]:
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("MAILER_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is required (MAILER_TEST_REQUIRE_BROWSER=1)")
-        pytest.skip(f"no {CHROMIUM}")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = await browser.new_context(java_script_enabled=False, locale="ar")
-        try:
-            yield await context.new_page()
-        finally:
-            await browser.close()
+async def page_without_js(browser: Any) -> AsyncIterator[Any]:
+    context = await browser.new_context(java_script_enabled=False, locale="ar")
+    yield await context.new_page()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the page does not depend on it

@@ -6,25 +6,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 
 from mailer import demo, ingest, outbox
-from mailer.commands.shares import app as shares_app
+from mailer.commands import delivery, editors, preview, shares, subscribers
+from mailer.commands.common import console, err, run, settings_of
 from mailer.devmailbox import read_mailbox
 from mailer.errors import MailerError
 from mailer.models import Edition
 from mailer.service import Service
-from mailer.settings import LISTS, Settings, load_settings
-
-T = TypeVar("T")
+from mailer.settings import LISTS, Settings
 
 app = typer.Typer(help="Arabic RTL newsletter digests and share-to-friend mail.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -33,10 +29,12 @@ mailbox_app = typer.Typer(help="The built-in development mailbox.", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(digest_app, name="digest")
 app.add_typer(mailbox_app, name="mailbox")
-app.add_typer(shares_app, name="shares")
+app.add_typer(shares.app, name="shares")
+app.add_typer(subscribers.app, name="subscribers")
+app.add_typer(editors.app, name="editors")
+app.command("preview")(preview.preview)
+delivery.register(app)
 
-console = Console()
-err = Console(stderr=True)
 
 
 @app.callback()
@@ -48,36 +46,6 @@ def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log at DEBUG level."),
 ) -> None:
     ctx.obj = {"config": config, "verbose": verbose}
-
-
-def settings_of(ctx: typer.Context, **overrides: Any) -> Settings:
-    try:
-        settings = load_settings(ctx.obj["config"], **overrides)
-    except MailerError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    level = "DEBUG" if ctx.obj["verbose"] else settings.log_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiosqlite", "alembic", "apscheduler.executors.default", "mail.log", "httpx", "flufl.bounce"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    return settings
-
-
-def run(settings: Settings, job: Callable[[Service], Awaitable[T]]) -> T:
-    """Start a service, run ``job`` on it, close it; a ``MailerError`` ends with a clear message."""
-
-    async def go() -> T:
-        svc = await Service(settings).start()
-        try:
-            return await job(svc)
-        finally:
-            await svc.close()
-
-    try:
-        return asyncio.run(go())
-    except MailerError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
 
 
 @db_app.command("upgrade")
@@ -208,13 +176,6 @@ def mailbox_show(
         console.print(f"HTML part written to {html}")
 
 
-from mailer.commands import editors as editors_commands  # noqa: E402  (they import this module)
-from mailer.commands import preview as preview_commands  # noqa: E402
-
-app.add_typer(editors_commands.app, name="editors")
-app.command("preview")(preview_commands.preview)
-
-
 @app.command("settings")
 def settings_command(ctx: typer.Context) -> None:
     """Print the effective settings (secrets hidden) and where each may be set."""
@@ -328,19 +289,8 @@ async def _announce_demo(svc: Service) -> None:
         await asyncio.sleep(0.5)
 
 
-def _register() -> None:
-    from mailer.commands import delivery, subscribers
-
-    app.add_typer(subscribers.app, name="subscribers")
-    delivery.register(app)
-
-
-_register()
-
-
 def main() -> None:
     app()
-
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from mailer.commands.common import console, err, run, settings_of
 from mailer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ def worker_command(
     Run any number of workers on any number of machines sharing the database. Rows of a worker
     that died are taken over once their lease expires. SIGTERM or Ctrl-C stops after the batch.
     """
-    from mailer.cli import settings_of
 
     settings = settings_of(ctx)
     asyncio.run(_work(settings, name, poll))
@@ -69,7 +69,6 @@ def dkim_keygen(
 ) -> None:
     """Write a new RSA private key and print the DNS TXT record to publish for it."""
     from mailer import dkim
-    from mailer.cli import console, err, settings_of
 
     settings = settings_of(ctx)
     domain = domain or settings.mail_domain
@@ -107,7 +106,6 @@ def bounces_process(
     from rich.table import Table
 
     from mailer import bounces
-    from mailer.cli import console, err, run, settings_of
     from mailer.mailboxes import open_source, parse_mailbox_url
     from mailer.service import Service
 

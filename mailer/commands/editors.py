@@ -5,17 +5,15 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from mailer.commands.common import console, err, run, settings_of
 from mailer import editors
 from mailer.errors import MailerError, NotFound
 from mailer.models import Editor, EditorSession
 from mailer.service import Service
 
-console = Console()
-err = Console(stderr=True)
 
 app: typer.Typer = typer.Typer(help="Editor accounts for the preview pages.", no_args_is_help=True)
 
@@ -40,7 +38,6 @@ def add(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
 ) -> None:
     """Add an editor; asks for the password twice (at least 10 characters)."""
-    from mailer.cli import run, settings_of  # here, not above: mailer.cli imports this module
 
     settings = settings_of(ctx)
     password = _password(password_stdin)
@@ -60,7 +57,6 @@ def passwd(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
 ) -> None:
     """Set a new password; every session of that editor ends at once."""
-    from mailer.cli import run, settings_of  # here, not above: mailer.cli imports this module
 
     settings = settings_of(ctx)
     password = _password(password_stdin)
@@ -79,7 +75,6 @@ def passwd(
 @app.command("list")
 def list_editors(ctx: typer.Context) -> None:
     """Editors with their address and how many live sessions they have."""
-    from mailer.cli import run, settings_of  # here, not above: mailer.cli imports this module
 
     settings = settings_of(ctx)
 
@@ -102,7 +97,6 @@ def list_editors(ctx: typer.Context) -> None:
 @app.command("remove")
 def remove(ctx: typer.Context, name: str = typer.Argument(..., help="The editor's login name.")) -> None:
     """Remove an editor and end their sessions."""
-    from mailer.cli import run, settings_of  # here, not above: mailer.cli imports this module
 
     settings = settings_of(ctx)
 

@@ -7,15 +7,14 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mailer.commands.common import console, run, settings_of
 from mailer.checks import Check, part_text
 from mailer.compose import to_bytes
 from mailer.previews import Preview, Previews
 from mailer.service import Service
 
-console = Console()
 STYLE = {"ok": "green", "info": "blue", "warn": "yellow", "error": "red"}
 DEFAULT_REF = {"digest": "daily"}
 
@@ -33,7 +32,6 @@ def preview(
     spam: bool = typer.Option(True, "--spam/--no-spam", help="Run SpamAssassin when installed."),
 ) -> None:
     """Show an e-mail as it will be sent: headers, checks, and the HTML or .eml as files."""
-    from mailer.cli import run, settings_of  # here, not above: mailer.cli imports this module
 
     settings = settings_of(ctx)
     options = {k: v for k, v in (("as", as_), ("variant", variant)) if v}

@@ -7,6 +7,7 @@ from datetime import timedelta
 import typer
 from rich.table import Table
 
+from mailer.commands.common import console, run, settings_of
 from mailer import share_records
 from mailer.service import Service
 
@@ -20,7 +21,6 @@ def stats_command(
     limit: int = typer.Option(20, "--limit", min=1, help="How many articles to list, most shared first."),
 ) -> None:
     """Shares per article (queued, delivered, refused) and refusals per reason."""
-    from mailer.cli import console, run, settings_of  # imported here: mailer.cli imports this module
 
     settings = settings_of(ctx)
 

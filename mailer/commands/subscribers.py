@@ -6,28 +6,24 @@ from __future__ import annotations
 import asyncio
 import csv
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 
+from mailer.commands.common import console, err, fail, run, settings_of
 from mailer import outbox
 from mailer.devmailbox import maildir_path
 from mailer.errors import InvalidInput, NotFound
 from mailer.models import OutboxMessage
 from mailer.notices import Notifier
 from mailer.service import Service
-from mailer.settings import Settings
 from subscribers import flows, importer, store, suppression
 from subscribers.addresses import check
 from subscribers.models import STATUSES, Confirmation, Subscriber
-
-T = TypeVar("T")
 
 app = typer.Typer(help="Subscribers: import, export, look up, remove and forget.", no_args_is_help=True)
 
@@ -35,28 +31,9 @@ CHUNK = 500
 STATUS_HELP = f"Only subscribers in this status: {', '.join(STATUSES)}."
 
 
-def _cli() -> ModuleType:
-    from mailer import cli  # imported late: mailer.cli registers this module
-
-    return cli
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    return _cli().settings_of(ctx)  # type: ignore[no-any-return]
-
-
-def _run(settings: Settings, job: Callable[[Service], Awaitable[T]]) -> T:
-    return _cli().run(settings, job)  # type: ignore[no-any-return]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    _cli().err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
-
-
 def _check_status(status: str | None) -> None:
     if status is not None and status not in STATUSES:
-        raise _fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
+        fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
 
 
 @app.command("import")
@@ -76,9 +53,8 @@ def import_command(
     transaction. Importing the same file again changes nothing. Exits with 1 when any row was bad.
     """
     if not file.is_file():
-        raise _fail(f"FILE: {str(file)!r} does not exist")
-    settings = _settings(ctx)
-    console, err = _cli().console, _cli().err
+        fail(f"FILE: {str(file)!r} does not exist")
+    settings = settings_of(ctx)
 
     async def job(svc: Service) -> tuple[importer.Parsed, importer.Applied]:
         async with svc.db.transaction() as session:
@@ -100,7 +76,7 @@ def import_command(
                     progress.advance(task, len(chunk))
         return parsed, total
 
-    parsed, applied = _run(settings, job)
+    parsed, applied = run(settings, job)
     for problem in sorted(parsed.problems + applied.skipped, key=lambda p: p.line):
         err.print(f"[yellow]{problem}[/yellow]", highlight=False, soft_wrap=True)
     console.print(
@@ -127,7 +103,7 @@ def export_command(
     undoes it.
     """
     _check_status(status)
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
 
     async def job(svc: Service) -> int:
         out = file.open("w", encoding="utf-8", newline="") if file else sys.stdout
@@ -151,9 +127,9 @@ def export_command(
             if file:
                 out.close()
 
-    count = _run(settings, job)
+    count = run(settings, job)
     if file:
-        _cli().console.print(f"{count} subscribers written to {file}")
+        console.print(f"{count} subscribers written to {file}")
 
 
 @app.command("list")
@@ -165,23 +141,23 @@ def list_command(
 ) -> None:
     """List subscribers in id order, a page at a time."""
     _check_status(status)
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
 
     async def job(svc: Service) -> list[Subscriber]:
         async with svc.db.transaction() as session:
             return await store.page(session, status=status, after_id=after, limit=limit)
 
     table = Table("id", "email", "name", "status", "frequency", "source", "created")
-    for sub in _run(settings, job):
+    for sub in run(settings, job):
         table.add_row(str(sub.id), sub.email, sub.name or "", sub.status, sub.frequency, sub.source or "",
                       sub.created_at.strftime("%Y-%m-%d %H:%M"))
-    _cli().console.print(table)
+    console.print(table)
 
 
 @app.command("show")
 def show_command(ctx: typer.Context, address: str = typer.Argument(..., help="The subscriber's address.")) -> None:
     """Show one subscriber: status, choices, suppression, open links, latest messages."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
 
     async def job(svc: Service) -> tuple[Subscriber | None, list[str], str | None, int, list[Any]]:
         async with svc.db.transaction() as session:
@@ -201,11 +177,10 @@ def show_command(ctx: typer.Context, address: str = typer.Argument(..., help="Th
             )).all())
             return sub, sorted(names.get(i, str(i)) for i in chosen), reason, pending, rows
 
-    sub, sections, reason, pending, rows = _run(settings, job)
-    console = _cli().console
+    sub, sections, reason, pending, rows = run(settings, job)
     if sub is None:
         extra = f" (suppressed: {reason})" if reason else ""
-        raise _fail(f"ADDRESS: no subscriber with that address{extra}", 1)
+        fail(f"ADDRESS: no subscriber with that address{extra}", 1)
     table = Table("field", "value", show_header=False)
     for field, value in (
         ("id", sub.id), ("email", sub.email), ("smtp address", sub.email_ascii or sub.email),
@@ -231,7 +206,7 @@ def remove_command(ctx: typer.Context, address: str = typer.Argument(..., help="
     For a request by phone or letter: no more mail goes to the address; the record stays.
     To erase the person, use `forget`.
     """
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
 
     async def job(svc: Service) -> str:
         async with svc.db.transaction() as session:
@@ -241,8 +216,8 @@ def remove_command(ctx: typer.Context, address: str = typer.Argument(..., help="
             await flows.unsubscribe(session, sub.id, svc.clock())
             return sub.email
 
-    email = _run(settings, job)
-    _cli().console.print(f"{email} unsubscribed and suppressed")
+    email = run(settings, job)
+    console.print(f"{email} unsubscribed and suppressed")
 
 
 @app.command("forget")
@@ -259,18 +234,18 @@ def forget_command(
     try:
         check(address)
     except InvalidInput as exc:
-        raise _fail(f"ADDRESS: {exc.message.removeprefix('email: ')}") from None
+        fail(f"ADDRESS: {exc.message.removeprefix('email: ')}")
     if not yes:
         typer.confirm(f"Erase everything about {address}? This cannot be undone", abort=True)
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
 
     async def job(svc: Service) -> flows.Forgotten:
         async with svc.db.transaction() as session:
             return await flows.forget(session, address, erase=outbox.erase)
 
-    forgotten = _run(settings, job)
+    forgotten = run(settings, job)
     who = "subscriber erased" if forgotten.subscriber_id else "no subscriber had that address"
-    _cli().console.print(f"{who}; {forgotten.erased} outbox rows cleared; "
+    console.print(f"{who}; {forgotten.erased} outbox rows cleared; "
                          "the address hash is on the suppression list", soft_wrap=True)
 
 
@@ -288,16 +263,16 @@ def unsubscribe_mail_command(
     """
     from mailer.unsubscribe_mail import process_maildir
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     path = maildir or maildir_path(settings.data_dir)
 
     async def job(svc: Service) -> None:
         while True:
             done = await process_maildir(svc, path)
             if done.unsubscribed or done.invalid or not watch:
-                _cli().console.print(f"{done.unsubscribed} unsubscribed, {done.invalid} without a valid token")
+                console.print(f"{done.unsubscribed} unsubscribed, {done.invalid} without a valid token")
             if not watch:
                 return
             await asyncio.sleep(watch)
 
-    _run(settings, job)
+    run(settings, job)

@@ -104,13 +104,6 @@ class Settings(BaseSettings):
     bounce_mailbox: str | None = None
     bounce_threshold: int = 6
 
-    @field_validator("smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold")
-    @classmethod
-    def _delivery_positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError(f"{value!r} must be greater than zero")
-        return value
-
     @field_validator("send_rate", "dkim_processes")
     @classmethod
     def _delivery_not_negative(cls, value: float | None) -> float | None:
@@ -241,16 +234,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a storage of the limits library (memory://, redis://HOST)")
         return value
 
-    @field_validator(
-        "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
-        "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
-    )
-    @classmethod
-    def _share_positive(cls, value: int) -> int:
-        if value <= 0:
-            raise ValueError(f"{value!r} must be greater than zero")
-        return value
-
     @field_validator("share_min_fill_seconds")
     @classmethod
     def _share_fill(cls, value: float) -> float:
@@ -353,16 +336,13 @@ class Settings(BaseSettings):
                              "'import secrets; print(secrets.token_urlsafe(32))')")
         return value
 
-    @field_validator("editor_session_hours", "spam_check_timeout")
-    @classmethod
-    def _editor_positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError(f"{value!r} must be greater than zero")
-        return value
-
-    @field_validator(
+    @field_validator(  # every count, size and duration that zero or less would make meaningless
         "smtp_timeout", "smtp_data_timeout", "send_batch_size", "lease_seconds",
         "stale_after_minutes", "max_articles",
+        "smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold",
+        "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
+        "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
+        "editor_session_hours", "spam_check_timeout",
     )
     @classmethod
     def _positive(cls, value: float) -> float:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailer import arabic, outbox
 from mailer.compose import SLOTS, MessageTemplate, Personal, Rendered, build_message, to_bytes
 from mailer.headers import Identity
+from mailer.lru import LRU
 from mailer.render import Renderer
 from mailer.settings import Settings
 from subscribers import tokens
@@ -71,7 +72,7 @@ class Notifier:
         self.settings = settings
         self.renderer = renderer
         self._rendered: dict[tuple[str, str], Rendered] = {}
-        self._templates: dict[tuple[str, str, datetime], MessageTemplate] = {}
+        self._templates: LRU[tuple[str, str, datetime], MessageTemplate] = LRU(16)
 
     def rendered(self, kind: str, list_name: str) -> Rendered:
         key = (kind, list_name)
@@ -81,14 +82,10 @@ class Notifier:
 
     def _template(self, kind: str, list_name: str, at: datetime) -> MessageTemplate:
         key = (kind, list_name, at)
-        if key not in self._templates:
-            if len(self._templates) >= 16:
-                self._templates.clear()
-            self._templates[key] = MessageTemplate.build(
-                self.rendered(kind, list_name), Identity.for_list(self.settings, list_name), at,
-                list_headers=LIST_HEADERS[kind],
-            )
-        return self._templates[key]
+        return self._templates.get(key) or self._templates.put(key, MessageTemplate.build(
+            self.rendered(kind, list_name), Identity.for_list(self.settings, list_name), at,
+            list_headers=LIST_HEADERS[kind],
+        ))
 
     def message(self, notice: Notice) -> tuple[bytes, str]:
         """The message bytes and the Message-ID of one notice."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +36,7 @@ from mailer.db import Database
 from mailer.editions import ALL_SECTIONS, variant_key, variant_sections
 from mailer.errors import Conflict, InvalidInput, NotFound
 from mailer.headers import LIST_LABELS, Identity
+from mailer.lru import LRU
 from mailer.models import Article, Edition, EditionArticle, EditionVariant, Section
 from mailer.render import DigestView, Renderer
 from mailer.settings import Settings
@@ -55,18 +55,11 @@ class PreviewRenderer:
 
     def __init__(self, renderer: Renderer, size: int = 32) -> None:
         self.renderer = renderer
-        self.size = size
-        self._cache: OrderedDict[str, Rendered] = OrderedDict()
+        self._cache: LRU[str, Rendered] = LRU(size)
 
     def _cached(self, key: str, make: Callable[[], Rendered]) -> Rendered:
         digest = hashlib.sha256(key.encode()).hexdigest()
-        if digest in self._cache:
-            self._cache.move_to_end(digest)
-            return self._cache[digest]
-        rendered = self._cache[digest] = make()
-        if len(self._cache) > self.size:
-            self._cache.popitem(last=False)
-        return rendered
+        return self._cache.get(digest) or self._cache.put(digest, make())
 
     def digest(self, view: DigestView, identity: Identity) -> Rendered:
         return self._cached(repr(("digest", view, identity)), lambda: self.renderer.digest(view, identity))
@@ -418,7 +411,7 @@ class Previews:
     def __post_init__(self) -> None:
         self.cache = PreviewRenderer(self.renderer)
         self.registry = {k.name: k for k in self.kinds}
-        self._spam: OrderedDict[str, SpamResult] = OrderedDict()
+        self._spam: LRU[str, SpamResult] = LRU(self.spam_cache_size)
 
     def kind(self, name: str) -> PreviewKind:
         found = self.registry.get(name)
@@ -462,11 +455,10 @@ class Previews:
 
     async def spam(self, data: bytes) -> SpamResult:
         key = hashlib.sha256(data).hexdigest()
-        if key in self._spam:
-            return self._spam[key]
+        cached = self._spam.get(key)
+        if cached is not None:
+            return cached
         result = await spam_score(data, self.settings.spamassassin_command, self.settings.spam_check_timeout)
-        if result.status in ("scored", "missing"):
-            self._spam[key] = result
-            if len(self._spam) > self.spam_cache_size:
-                self._spam.popitem(last=False)
+        if result.status in ("scored", "missing"):  # a timeout or an error is worth another try
+            self._spam.put(key, result)
         return result

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailer import outbox, share_records
 from mailer.arabic import digits
 from mailer.captcha import captcha_for
+from mailer.lru import LRU
 from mailer.compose import Rendered, to_bytes
 from mailer.errors import MailerError
 from mailer.models import Article, Section
@@ -98,8 +98,7 @@ class ShareDesk:
         self.ip_limits = RateLimiter.parse(s.share_ip_limits)
         self.sender_limits = RateLimiter.parse(s.share_sender_limits)
         self.captcha = captcha_for(s)
-        self.cache_size = cache_size
-        self._content: OrderedDict[tuple[int, str, bool], Rendered] = OrderedDict()
+        self._content: LRU[tuple[int, str, bool], Rendered] = LRU(cache_size)
 
     # the form --------------------------------------------------------------------------
 
@@ -132,12 +131,9 @@ class ShareDesk:
         key = (shareable.view.id, shareable.version, with_note)
         content = self._content.get(key)
         if content is None:
-            content = render_share(self.svc.renderer, self.identity, shareable.view, with_note=with_note)
-            self._content[key] = content
-            if len(self._content) > self.cache_size:
-                self._content.popitem(last=False)
-        else:
-            self._content.move_to_end(key)
+            content = self._content.put(
+                key, render_share(self.svc.renderer, self.identity, shareable.view, with_note=with_note)
+            )
         return content
 
     # a request -------------------------------------------------------------------------

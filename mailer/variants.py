@@ -4,7 +4,6 @@ message and previews of past editions show exactly what went out."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
 
 from sqlalchemy import select
@@ -14,6 +13,7 @@ from mailer.compose import MessageTemplate, Rendered
 from mailer.db import insert
 from mailer.editions import article_rows, variant_sections
 from mailer.headers import Identity
+from mailer.lru import LRU
 from mailer.models import Edition, EditionVariant
 from mailer.render import ArticleView, DigestView, Renderer
 from mailer.settings import Settings
@@ -68,19 +68,13 @@ class TemplateCache:
     def __init__(self, settings: Settings, renderer: Renderer, size: int = 64) -> None:
         self.settings = settings
         self.renderer = renderer
-        self.size = size
-        self._templates: OrderedDict[tuple[int, str], MessageTemplate] = OrderedDict()
+        self._templates: LRU[tuple[int, str], MessageTemplate] = LRU(size)
 
     async def get(self, session: AsyncSession, edition: Edition, key: str) -> MessageTemplate:
-        cache_key = (edition.id, key)
-        template = self._templates.get(cache_key)
+        template = self._templates.get((edition.id, key))
         if template is None:
             content = await rendered_variant(session, self.settings, self.renderer, edition, key)
             date: datetime = edition.started_at or edition.scheduled_at
             template = MessageTemplate.build(content, Identity.for_list(self.settings, edition.list_name), date)
-            self._templates[cache_key] = template
-            if len(self._templates) > self.size:
-                self._templates.popitem(last=False)
-        else:
-            self._templates.move_to_end(cache_key)
+            self._templates.put((edition.id, key), template)
         return template

@@ -100,20 +100,8 @@ def message_row(
     )
 
 
-async def enqueue_message(
-    session: AsyncSession,
-    *,
-    kind: str,
-    recipient: str,
-    payload: bytes,
-    message_id: str,
-    now: datetime,
-    subscriber_id: int | None = None,
-    priority: int = URGENT_PRIORITY,
-) -> int:
-    """A one-off message (share, confirmation, test) composed in advance."""
-    row = message_row(kind=kind, recipient=recipient, payload=payload, message_id=message_id, now=now,
-                      subscriber_id=subscriber_id, priority=priority)
+async def enqueue(session: AsyncSession, row: OutboxMessage) -> int:
+    """Add one ``message_row`` and return its id (to enqueue many, ``add`` them and flush once)."""
     session.add(row)
     await session.flush()
     return row.id

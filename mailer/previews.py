@@ -292,6 +292,13 @@ async def digest_preview(ctx: PreviewContext, edition_id: int, options: Mapping[
     )
 
 
+def _number(ref: str, what: str, public_message: str) -> int:
+    """A ``ref`` that names a row by its number."""
+    if not ref.isdigit():
+        raise InvalidInput("ref", f"{ref!r} is not {what}", public_message=public_message)
+    return int(ref)
+
+
 class UpcomingDigest:
     name = "digest"
     label = "العدد القادم من النشرة"
@@ -309,9 +316,8 @@ class PastEdition:
     ref_label = "رقم العدد"
 
     async def build(self, ctx: PreviewContext, ref: str, options: Mapping[str, str]) -> Preview:
-        if not ref.isdigit():
-            raise InvalidInput("ref", f"{ref!r} is not an edition number", public_message="رقم العدد غير صالح.")
-        return await digest_preview(ctx, int(ref), options, upcoming=False)
+        edition_id = _number(ref, "an edition number", "رقم العدد غير صالح.")
+        return await digest_preview(ctx, edition_id, options, upcoming=False)
 
 
 @dataclass(frozen=True)
@@ -350,13 +356,12 @@ class SharePreview:
     ref_label = "رقم الخبر"
 
     async def build(self, ctx: PreviewContext, ref: str, options: Mapping[str, str]) -> Preview:
-        if not ref.isdigit():
-            raise InvalidInput("ref", f"{ref!r} is not an article id", public_message="رقم الخبر غير صالح.")
+        article_id = _number(ref, "an article id", "رقم الخبر غير صالح.")
         async with ctx.db.transaction() as session:
             row = (await session.execute(
                 select(Article, Section.name)
                 .outerjoin(Section, Section.id == Article.section_id)
-                .where(Article.id == int(ref))
+                .where(Article.id == article_id)
             )).first()
         if row is None:
             raise NotFound(f"no article {ref!r}", public_message="لا يوجد خبر بهذا الرقم.")

@@ -22,7 +22,7 @@ from mailer.db import Database, utcnow
 from mailer.dkim import SigningPool
 from mailer.editions import variant_key
 from mailer.headers import Identity
-from mailer.models import Article, Edition, EditionArticle
+from mailer.models import Edition
 from mailer.outbox import Claimed, Result
 from mailer.outcomes import Verdict
 from mailer.render import Renderer
@@ -285,7 +285,7 @@ class Sender:
                 select(Edition).where(Edition.id.in_({r.edition_id for r in rows if r.edition_id}))
             )
         }
-        present = {eid: await _present_sections(session, eid) for eid in editions}
+        present = {eid: await self.templates.sections(session, eid) for eid in editions}
         prepared = []
         for row in rows:
             reason = blocked.get(row.recipient)
@@ -352,12 +352,3 @@ async def _recipients(session: AsyncSession, ids: set[int]) -> dict[int, _Recipi
         select(Subscriber.id, Subscriber.name, Subscriber.status).where(Subscriber.id.in_(ids))
     )
     return {sid: _Recipient(sid, name, status, frozenset(chosen.get(sid, ()))) for sid, name, status in rows}
-
-
-async def _present_sections(session: AsyncSession, edition_id: int) -> frozenset[int | None]:
-    rows = await session.scalars(
-        select(Article.section_id)
-        .join(EditionArticle, EditionArticle.article_id == Article.id)
-        .where(EditionArticle.edition_id == edition_id, EditionArticle.excluded.is_(False))
-    )
-    return frozenset(rows.all())

@@ -225,9 +225,9 @@ class ShareDesk:
                 stop=stop_token(self.settings.secret, key), date=now, message_id=local,
                 note=note, reply_to=reply_to,
             )
-            outbox_id = await outbox.enqueue_message(
-                session, kind="share", recipient=to, payload=to_bytes(msg), message_id=message_id, now=now,
-            )
+            outbox_id = await outbox.enqueue(session, outbox.message_row(
+                kind="share", recipient=to, payload=to_bytes(msg), message_id=message_id, now=now,
+            ))
             record.outbox_id = outbox_id
         return Accepted(record.id, outbox_id, message_id)
 

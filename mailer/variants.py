@@ -14,7 +14,7 @@ from mailer.db import insert
 from mailer.editions import article_rows, variant_sections
 from mailer.headers import Identity
 from mailer.lru import LRU
-from mailer.models import Edition, EditionVariant
+from mailer.models import Article, Edition, EditionArticle, EditionVariant
 from mailer.render import ArticleView, DigestView, Renderer
 from mailer.settings import Settings
 
@@ -69,6 +69,20 @@ class TemplateCache:
         self.settings = settings
         self.renderer = renderer
         self._templates: LRU[tuple[int, str], MessageTemplate] = LRU(size)
+        self._sections: LRU[int, frozenset[int | None]] = LRU(size)
+
+    async def sections(self, session: AsyncSession, edition_id: int) -> frozenset[int | None]:
+        """The sections of an edition's articles, which decide each subscriber's variant; read
+        once per edition (its articles no longer change once it is being sent)."""
+        present = self._sections.get(edition_id)
+        if present is None:
+            rows = await session.scalars(
+                select(Article.section_id)
+                .join(EditionArticle, EditionArticle.article_id == Article.id)
+                .where(EditionArticle.edition_id == edition_id, EditionArticle.excluded.is_(False))
+            )
+            present = self._sections.put(edition_id, frozenset(rows.all()))
+        return present
 
     async def get(self, session: AsyncSession, edition: Edition, key: str) -> MessageTemplate:
         template = self._templates.get((edition.id, key))

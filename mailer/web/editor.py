@@ -214,9 +214,9 @@ async def test_send(
     now = svc.clock()
     data, message_id = previews_of(request).test_message(preview, to=who.email, editor=who.name, now=now)
     async with svc.db.transaction() as session:
-        row_id = await outbox.enqueue_message(
-            session, kind="test", recipient=who.email, payload=data, message_id=message_id, now=now
-        )
+        row_id = await outbox.enqueue(session, outbox.message_row(
+            kind="test", recipient=who.email, payload=data, message_id=message_id, now=now,
+        ))
     svc.wake.set()
     return RedirectResponse(f"/editor/preview/{kind}?{_query(preview, options, test=row_id)}", status_code=303)
 

@@ -141,10 +141,9 @@ async def test_pooled_connections_survive_a_server_restart_without_a_retry_delay
     smtp_server.start()
     async with service.db.transaction() as session:
         for n in range(4):
-            await outbox.enqueue_message(
-                session, kind="test", recipient=f"second{n}@example.org", message_id=f"t{n}",
+            await outbox.enqueue(session, outbox.message_row(kind="test", recipient=f"second{n}@example.org", message_id=f"t{n}",
                 payload=b"Subject: test\r\n\r\nhello\r\n", now=clock.now,
-            )
+            ))
     assert await service.sender.drain() == {"sent": 4}  # reconnected at once, no retry delay
     assert len(smtp_server.received) == 10
 

@@ -174,8 +174,8 @@ async def test_a_test_send_is_marked_and_is_not_an_edition_send(
     preview = await previews.build(service.db, "digest", "daily", {}, clock.now)
     data, message_id = previews.test_message(preview, to="sara@news.example.com", editor="sara", now=clock.now)
     async with service.db.transaction() as session:
-        await outbox.enqueue_message(session, kind="test", recipient="sara@news.example.com", payload=data,
-                                     message_id=message_id, now=clock.now)
+        await outbox.enqueue(session, outbox.message_row(kind="test", recipient="sara@news.example.com", payload=data,
+                                     message_id=message_id, now=clock.now))
     assert await service.sender.drain() == {"sent": 1}
     msg = smtp_server.received[0].message
     assert msg[TEST_HEADER] == "test send requested by editor sara" and msg["Message-ID"] == message_id
@@ -243,8 +243,8 @@ async def test_share_and_notice_previews_are_the_mail_their_senders_compose(
 
     data, message_id = previews.test_message(share, to="sara@news.example.com", editor="sara", now=clock.now)
     async with service.db.transaction() as session:
-        await outbox.enqueue_message(session, kind="test", recipient="sara@news.example.com", payload=data,
-                                     message_id=message_id, now=clock.now)
+        await outbox.enqueue(session, outbox.message_row(kind="test", recipient="sara@news.example.com", payload=data,
+                                     message_id=message_id, now=clock.now))
     assert await service.sender.drain() == {"sent": 1}
     assert smtp_server.received[0].message[TEST_HEADER] == "test send requested by editor sara"
 

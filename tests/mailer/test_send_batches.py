@@ -29,10 +29,9 @@ async def _messages(
 ) -> list[int]:
     async with service.db.transaction() as session:
         return [
-            await outbox.enqueue_message(
-                session, kind="test", recipient=f"{prefix}{n}@example.org", payload=b"Subject: x\r\n\r\nx\r\n",
+            await outbox.enqueue(session, outbox.message_row(kind="test", recipient=f"{prefix}{n}@example.org", payload=b"Subject: x\r\n\r\nx\r\n",
                 message_id=f"<{prefix}{n}@news.example.com>", now=service.clock(), priority=priority,
-            )
+            ))
             for n in range(count)
         ]
 

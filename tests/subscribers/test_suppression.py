@@ -18,10 +18,9 @@ from tests.support.smtpd import SMTPServer
 
 async def enqueue_share(svc: Service, recipient: str) -> int:
     async with svc.db.transaction() as session:
-        return await outbox.enqueue_message(
-            session, kind="share", recipient=recipient, message_id=f"<share.{recipient}@x>",
+        return await outbox.enqueue(session, outbox.message_row(kind="share", recipient=recipient, message_id=f"<share.{recipient}@x>",
             payload=f"To: {recipient}\r\nSubject: test\r\n\r\nhello\r\n".encode(), now=svc.clock(),
-        )
+        ))
 
 
 async def statuses(svc: Service) -> dict[str, tuple[str, str | None]]:

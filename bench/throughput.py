@@ -102,7 +102,7 @@ def _user_exists(name: str) -> bool:
 
 def articles_feed() -> bytes:
     sys.path.insert(0, str(ROOT))
-    from mailer import demo
+    from mailer.articles import demo
 
     return demo.demo_feed("https://news.example.com", datetime.now(UTC))
 
@@ -111,10 +111,10 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     """A real edition for N subscribers, from planning to every row sent."""
     from sqlalchemy import func, insert, select
 
-    from mailer import ingest
-    from mailer.models import OutboxMessage
-    from mailer.service import Service
-    from mailer.settings import load_settings
+    from mailer.articles import ingest
+    from mailer.core.models import OutboxMessage
+    from mailer.delivery.service import Service
+    from mailer.core.settings import load_settings
     from subscribers.models import Subscriber
 
     extra = json.loads(args.settings or "{}")
@@ -164,7 +164,9 @@ async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
     import premailer
     from markupsafe import Markup
 
-    from mailer import arabic, ingest
+    from mailer.core import arabic
+
+    from mailer.articles import ingest
 
     now = datetime.now(UTC)
     articles = ingest.parse_feed(articles_feed(), now=now).articles
@@ -223,11 +225,11 @@ def _dkimpy_signer(key_file: str) -> Any:
 
 def message_size(port: int) -> int:
     """Bytes of one digest as the project composes it (the ceiling sends this many)."""
-    from mailer.compose import MessageTemplate, Personal
-    from mailer.headers import Identity
-    from mailer.render import ArticleView, DigestView, Renderer
-    from mailer.settings import load_settings
-    from mailer import ingest
+    from mailer.compose.message import MessageTemplate, Personal
+    from mailer.core.headers import Identity
+    from mailer.compose.render import ArticleView, DigestView, Renderer
+    from mailer.core.settings import load_settings
+    from mailer.articles import ingest
 
     settings = load_settings(data_dir=Path(tempfile.mkdtemp()), secret_key=SECRET, sender_address=FROM,
                              base_url="https://news.example.com")

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from mailer.arabic import has_bidi_controls
-from mailer.errors import InvalidAddress
+from mailer.core.arabic import has_bidi_controls
+from mailer.core.errors import InvalidAddress
 
 BAD_ADDRESS = "عنوان البريد الإلكتروني غير صالح، يرجى التحقق منه."
 NO_SMTPUTF8 = "لا يمكننا حالياً إرسال البريد إلى عنوان يحتوي على حروف غير لاتينية قبل @."

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.errors import Conflict, InvalidInput
-from mailer.settings import Settings
+from mailer.core.errors import Conflict, InvalidInput
+from mailer.core.settings import Settings
 from subscribers import store, suppression, tokens
 from subscribers.addresses import Address, check
 from subscribers.models import Confirmation, Subscriber

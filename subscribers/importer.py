@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.errors import InvalidInput
-from mailer.settings import Settings
+from mailer.core.errors import InvalidInput
+from mailer.core.settings import Settings
 from subscribers import flows, store, suppression
 from subscribers.addresses import Address, check
 from subscribers.models import Subscriber

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailer.db import Base, UTCDateTime, utcnow
+from mailer.core.db import Base, UTCDateTime, utcnow
 
 STATUSES = ("pending", "confirmed", "paused", "unsubscribed", "bounced", "forgotten")
 FREQUENCIES = ("daily", "weekly")

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import column, delete, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.arabic import BIDI_CONTROLS
-from mailer.errors import InvalidInput
+from mailer.core.arabic import BIDI_CONTROLS
+from mailer.core.errors import InvalidInput
 from subscribers.addresses import Address, check
 from subscribers.models import FREQUENCIES, STATUSES, Subscriber, SubscriberSection
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.db import insert
+from mailer.core.db import insert
 from subscribers.addresses import canonical
 from subscribers.models import Suppression
 

@@ -10,7 +10,7 @@ import hmac
 import re
 import secrets
 
-from mailer.errors import InvalidInput
+from mailer.core.errors import InvalidInput
 
 _MAC_CHARS = 22  # 132 bits of HMAC-SHA256, URL-safe base64
 _TOKEN = re.compile(r"([1-9][0-9]{0,17})\.([a-z]{1,16})\.([A-Za-z0-9_-]{22})")

@@ -2,9 +2,9 @@
 
 from alembic import context
 
-import mailer.models  # noqa: F401  (registers the tables)
+import mailer.core.models  # noqa: F401  (registers the tables)
 import subscribers.models  # noqa: F401
-from mailer.db import Base
+from mailer.core.db import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

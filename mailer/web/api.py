@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
-from mailer import ingest, outbox
-from mailer.errors import InvalidInput
-from mailer.models import Edition
+from mailer.articles import ingest
+
+from mailer.delivery import outbox
+from mailer.core.errors import InvalidInput
+from mailer.core.models import Edition
 from mailer.web.deps import require_api_token, service_of
 
 router = APIRouter(prefix="/api")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from mailer.service import Service
+from mailer.delivery.service import Service
 from mailer.web import api, bounces, editor, errors, public, subscription
 from mailer.web.pages import Pages
 from mailer.web.share import router as share_router

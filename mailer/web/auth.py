@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mailer import editors
-from mailer.editors import SignedIn
-from mailer.errors import Forbidden, InvalidInput, Unauthorized
+from mailer.editor import accounts
+from mailer.editor.accounts import SignedIn
+from mailer.core.errors import Forbidden, InvalidInput, Unauthorized
 from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
 from mailer.web.security import cookie_options, editor_page, local_path
@@ -36,7 +36,7 @@ async def require_editor(request: Request) -> SignedIn:
     svc = service_of(request)
     token = request.cookies.get(SESSION_COOKIE, "")
     async with svc.db.transaction() as session:
-        who = await editors.signed_in(session, token, svc.clock())
+        who = await accounts.signed_in(session, token, svc.clock())
     if who is None:
         raise Unauthorized("no valid editor session", public_message=NEED_LOGIN)
     if request.method not in ("GET", "HEAD"):
@@ -73,7 +73,7 @@ async def login_form(request: Request, next: str | None = None) -> HTMLResponse:
 async def login(
     request: Request,
     name: Annotated[str, Form(max_length=200)],
-    password: Annotated[str, Form(max_length=editors.MAX_PASSWORD)],
+    password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
     csrf: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/editor",  # noqa: A002
 ) -> Response:
@@ -84,8 +84,8 @@ async def login(
     now = svc.clock()
     try:
         async with svc.db.transaction() as session:
-            editor = await editors.authenticate(session, name, password)
-            token = await editors.start_session(
+            editor = await accounts.authenticate(session, name, password)
+            token = await accounts.start_session(
                 session, editor, now, timedelta(hours=svc.settings.editor_session_hours)
             )
     except Unauthorized as exc:
@@ -101,7 +101,7 @@ async def login(
 async def logout(request: Request, who: Editor) -> Response:
     svc = service_of(request)
     async with svc.db.transaction() as session:
-        await editors.end_session(session, who.session_id)
+        await accounts.end_session(session, who.session_id)
     response = RedirectResponse("/editor/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, **cookie_options(request, svc.settings.base_url))
     return response
@@ -117,9 +117,9 @@ async def password_form(request: Request, who: Editor) -> HTMLResponse:
 async def change_password(
     request: Request,
     who: Editor,
-    current: Annotated[str, Form(max_length=editors.MAX_PASSWORD)],
-    new: Annotated[str, Form(max_length=editors.MAX_PASSWORD)],
-    repeat: Annotated[str, Form(max_length=editors.MAX_PASSWORD)],
+    current: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
+    new: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
+    repeat: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
 ) -> Response:
     """A new password signs the editor out everywhere else; this browser gets a new session."""
     svc = service_of(request)
@@ -129,9 +129,9 @@ async def change_password(
             raise InvalidInput("repeat", "the two new passwords differ",
                                public_message="كلمتا المرور الجديدتان غير متطابقتين.")
         async with svc.db.transaction() as session:
-            editor = await editors.authenticate(session, who.name, current)
-            await editors.set_password(session, editor.id, new, now)
-            token = await editors.start_session(
+            editor = await accounts.authenticate(session, who.name, current)
+            await accounts.set_password(session, editor.id, new, now)
+            token = await accounts.start_session(
                 session, editor, now, timedelta(hours=svc.settings.editor_session_hours)
             )
     except (Unauthorized, InvalidInput) as exc:

@@ -6,8 +6,8 @@ import hmac
 
 from fastapi import Request
 
-from mailer.errors import Unauthorized
-from mailer.service import Service
+from mailer.core.errors import Unauthorized
+from mailer.delivery.service import Service
 
 
 def service_of(request: Request) -> Service:

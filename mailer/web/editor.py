@@ -16,14 +16,16 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from mailer import curation, outbox
-from mailer.checks import part_text
-from mailer.compose import to_bytes
-from mailer.editions import period_key
-from mailer.headers import LIST_LABELS
-from mailer.models import Article, Edition, OutboxMessage
-from mailer.previews import Preview, Previews, local_time_text
-from mailer.settings import LISTS
+from mailer.editions import curation
+
+from mailer.delivery import outbox
+from mailer.editor.checks import part_text
+from mailer.compose.message import to_bytes
+from mailer.editions.planning import period_key
+from mailer.core.headers import LIST_LABELS
+from mailer.core.models import Article, Edition, OutboxMessage
+from mailer.editor.previews import Preview, Previews, local_time_text
+from mailer.core.settings import LISTS
 from mailer.web import auth
 from mailer.web.auth import Editor
 from mailer.web.pages import pages_of

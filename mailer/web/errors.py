@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from mailer.web.pages import pages_of
-from mailer.errors import (
+from mailer.core.errors import (
     Conflict,
     Forbidden,
     InvalidInput,

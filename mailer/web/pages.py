@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from mailer.render import template_environment
-from mailer.settings import Settings
+from mailer.compose.render import template_environment
+from mailer.core.settings import Settings
 
 
 def pages_of(request: Request) -> Pages:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from mailer.headers import LIST_LABELS
+from mailer.core.headers import LIST_LABELS
 from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
 from subscribers import flows, tokens

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from mailer.errors import InvalidInput, MailerError, NotFound
-from mailer.share_checks import FIELDS, HONEYPOT
-from mailer.share_tokens import check_stop_token
-from mailer.shares import ShareDesk
+from mailer.core.errors import InvalidInput, MailerError, NotFound
+from mailer.shares.checks import FIELDS, HONEYPOT
+from mailer.shares.tokens import check_stop_token
+from mailer.shares.desk import ShareDesk
 from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
 from mailer.web.errors import headers_for, status_for, wants_json

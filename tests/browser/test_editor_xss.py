@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from mailer import ingest
-from mailer.service import Service
+from mailer.articles import ingest
+from mailer.delivery.service import Service
 from tests.browser.test_editor_preview import FIRE, frame, sign_in
 from tests.conftest import Clock
 from tests.support import factories

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from mailer.models import Edition, OutboxMessage
-from mailer.service import Service
+from mailer.core.models import Edition, OutboxMessage
+from mailer.delivery.service import Service
 from subscribers import store
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bounces"

@@ -8,7 +8,7 @@ from datetime import date
 
 from hypothesis import given, strategies as st
 
-from mailer import arabic
+from mailer.core import arabic
 
 TAG = re.compile(r"</?span[^>]*>")
 

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from mailer import bounces
-from mailer.cli import app
-from mailer.errors import SettingsError
-from mailer.mailboxes import ImapSource, MaildirSource, Pop3Source, parse_mailbox_url
-from mailer.models import BounceEvent
-from mailer.service import Service
-from mailer.settings import Settings
+from mailer.events import bounces
+from mailer.cli.main import app
+from mailer.core.errors import SettingsError
+from mailer.events.mailboxes import ImapSource, MaildirSource, Pop3Source, parse_mailbox_url
+from mailer.core.models import BounceEvent
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
 from tests.conftest import Clock
 from tests.mailer.bounce_samples import EXPECTED, sample, sent_edition
 from tests.support import dovecot
@@ -108,7 +108,7 @@ def test_the_command_reads_a_maildir(tmp_path: Path, monkeypatch: pytest.MonkeyP
         monkeypatch.setenv(key, value)
 
     async def setup() -> None:
-        from mailer.settings import load_settings
+        from mailer.core.settings import load_settings
 
         svc = await Service(load_settings()).start()
         try:

@@ -17,7 +17,7 @@ def mailer(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> sub
     environment.update({"MAILER_DEVMAILBOX_PORT": "0", "MAILER_LOG_LEVEL": "WARNING", "COLUMNS": "200"})
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "mailer.cli", *args], cwd=tmp_path, env=environment,
+        [sys.executable, "-m", "mailer.cli.main", *args], cwd=tmp_path, env=environment,
         capture_output=True, text=True, timeout=120,
     )
 
@@ -34,7 +34,7 @@ def test_demo_puts_a_digest_in_the_development_mailbox(tmp_path: Path) -> None:
     result = mailer(tmp_path, "demo")
     assert result.returncode == 0, result.stderr
     assert "1 message(s)" in result.stdout
-    assert (tmp_path / "mailer.db").exists()  # the embedded default: SQLite in the working directory
+    assert (tmp_path / "mailer.core.db").exists()  # the embedded default: SQLite in the working directory
     listing = mailer(tmp_path, "mailbox", "list")
     assert "reader@example.com" in listing.stdout
     shown = mailer(tmp_path, "mailbox", "show", "1", "--html", "digest.html")

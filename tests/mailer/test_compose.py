@@ -9,11 +9,11 @@ from email import message_from_bytes, policy
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mailer.compose import SLOTS, MessageTemplate, Personal, Rendered, _Base64Splice, build_message, to_bytes
-from mailer.errors import InvalidHeader, SettingsError
-from mailer.headers import Identity
-from mailer.settings import load_settings
-from mailer.transport import wire_format
+from mailer.compose.message import SLOTS, MessageTemplate, Personal, Rendered, _Base64Splice, build_message, to_bytes
+from mailer.core.errors import InvalidHeader, SettingsError
+from mailer.core.headers import Identity
+from mailer.core.settings import load_settings
+from mailer.delivery.transport import wire_format
 
 DATE = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 SLOT_NAMES = [n for n in SLOTS if n not in ("to", "msgid")]

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailer.db import utcnow
-from mailer.models import Edition, OutboxMessage
-from mailer.service import Service
-from mailer.settings import Settings
+from mailer.core.db import utcnow
+from mailer.core.models import Edition, OutboxMessage
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
 from tests.support.smtpd import SMTPServer
 from tests.support.workers import Worker, big_edition, status_counts
 

@@ -1,4 +1,4 @@
-"""The next edition as a draft an editor can curate, and ``editions.plan`` respecting that draft
+"""The next edition as a draft an editor can curate, and ``planning.plan`` respecting that draft
 at fire time: the editor's order and exclusions are kept, later articles are added."""
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from mailer import curation, editions, ingest
-from mailer.errors import Conflict, NotFound
-from mailer.models import Article, Edition, EditionArticle
-from mailer.service import Service
+from mailer.editions import curation, planning
+
+from mailer.articles import ingest
+from mailer.core.errors import Conflict, NotFound
+from mailer.core.models import Article, Edition, EditionArticle
+from mailer.delivery.service import Service
 from tests.conftest import Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
@@ -236,4 +238,4 @@ async def test_unknown_list_is_not_found(service: Service) -> None:
     async with service.db.transaction() as session:
         with pytest.raises(NotFound):
             await curation.open_upcoming(session, service.settings, "hourly", service.clock())
-    assert editions.period_start(service.settings, "daily", FIRE) == FIRE - timedelta(days=1)
+    assert planning.period_start(service.settings, "daily", FIRE) == FIRE - timedelta(days=1)

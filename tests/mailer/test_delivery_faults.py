@@ -7,9 +7,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from mailer import outbox, verp
-from mailer.models import BounceEvent, Edition, OutboxMessage
-from mailer.service import Service
+from mailer.delivery import outbox, verp
+from mailer.core.models import BounceEvent, Edition, OutboxMessage
+from mailer.delivery.service import Service
 from subscribers.models import Subscriber
 from tests.conftest import SECRET, Clock
 from tests.support import factories
@@ -223,7 +223,7 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_overwrite_the_row(
     await service.sender.recover()
     async with service.db.transaction() as session:
         (fresh,) = await outbox.claim(session, "slow-worker", clock.now, lease=lease, limit=1)
-    from mailer.outcomes import Outcome, Verdict
+    from mailer.delivery.outcomes import Outcome, Verdict
 
     async with service.db.transaction() as session:
         late = await outbox.record(session, "slow-worker", [outbox.Result(stale, Outcome(Verdict.FAILED, 550))], clock.now)

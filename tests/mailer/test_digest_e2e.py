@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 import httpx
 from sqlalchemy import select
 
-from mailer import ingest
-from mailer.service import Service
+from mailer.articles import ingest
+from mailer.delivery.service import Service
 from subscribers.models import Subscriber
 from tests.conftest import Clock
 from tests.support import factories
@@ -152,7 +152,7 @@ async def test_premailer_runs_once_per_variant(
     import jinja2
     import premailer
 
-    from mailer import compose
+    from mailer.compose import message
 
     calls: Counter[str] = Counter()
 
@@ -164,9 +164,9 @@ async def test_premailer_runs_once_per_variant(
 
     monkeypatch.setattr(premailer.Premailer, "transform", counting("premailer", premailer.Premailer.transform))
     monkeypatch.setattr(jinja2.Template, "render", counting("jinja2", jinja2.Template.render))
-    monkeypatch.setattr(compose, "build_message", counting("EmailMessage", compose.build_message))
-    monkeypatch.setattr(compose.MessageTemplate, "personalise",
-                        counting("personalise", compose.MessageTemplate.personalise))
+    monkeypatch.setattr(compose, "build_message", counting("EmailMessage", message.build_message))
+    monkeypatch.setattr(message.MessageTemplate, "personalise",
+                        counting("personalise", message.MessageTemplate.personalise))
     await factories.ingest_items(service, 2, clock.now, section="سياسة")
     parsed = ingest.parse_feed(factories.rss([factories.item(9, clock.now, section="رياضة")]), now=clock.now)
     async with service.db.transaction() as session:

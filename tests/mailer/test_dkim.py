@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 from typer.testing import CliRunner
 
-from mailer import dkim
-from mailer.cli import app
-from mailer.errors import SettingsError
-from mailer.service import Service
-from mailer.settings import Settings
+from mailer.delivery import dkim
+from mailer.cli.main import app
+from mailer.core.errors import SettingsError
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
 from tests.conftest import Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from mailer import ingest
-from mailer.errors import InvalidFeed, InvalidInput
-from mailer.models import Article
-from mailer.service import Service
+from mailer.articles import ingest
+from mailer.core.errors import InvalidFeed, InvalidInput
+from mailer.core.models import Article
+from mailer.delivery.service import Service
 from tests.conftest import API_TOKEN, Clock
 from tests.support import factories
 
@@ -95,7 +95,7 @@ def test_sanitising_drops_scripts_and_keeps_arabic_exactly() -> None:
 
 
 def test_the_site_fixture_round_trips(tmp_path) -> None:
-    from mailer import demo
+    from mailer.articles import demo
 
     parsed = ingest.parse_feed(demo.demo_feed("https://news.example.com", NOW), now=NOW)
     assert not parsed.problems

@@ -1,6 +1,6 @@
 """The cache behind every per-process cache of rendered content keeps the most recently used."""
 
-from mailer.lru import LRU
+from mailer.core.lru import LRU
 
 
 def test_the_least_recently_used_goes_first() -> None:

@@ -7,9 +7,9 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import mailer.models  # noqa: F401  (registers the tables)
+import mailer.core.models  # noqa: F401  (registers the tables)
 import subscribers.models  # noqa: F401
-from mailer.db import Base, Database
+from mailer.core.db import Base, Database
 
 
 def _differences(connection: Any) -> list[Any]:

@@ -11,9 +11,9 @@ from email.parser import BytesParser
 
 import pytest
 
-from mailer.notices import RENDERERS, Notifier
-from mailer.render import Renderer
-from mailer.settings import Settings
+from mailer.compose.notices import RENDERERS, Notifier
+from mailer.compose.render import Renderer
+from mailer.core.settings import Settings
 from subscribers import tokens
 from subscribers.flows import Notice
 

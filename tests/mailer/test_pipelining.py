@@ -13,7 +13,7 @@ import aiosmtplib
 import pytest
 from aiosmtplib.errors import SMTPReadTimeoutError, SMTPResponseException, SMTPServerDisconnected
 
-from mailer.pipelining import PipeliningProtocol, adopt
+from mailer.delivery.pipelining import PipeliningProtocol, adopt
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -10,14 +10,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailer import curation, ingest, outbox
-from mailer.checks import part_text
-from mailer.compose import Personal, to_bytes
-from mailer.errors import Conflict, InvalidAddress, NotFound
-from mailer.headers import Identity
-from mailer.models import Article, EditionVariant
-from mailer.previews import TEST_HEADER, PreviewContext, Previews, TripletInput, TripletKind, default_kinds
-from mailer.service import Service
+from mailer.editions import curation
+
+from mailer.articles import ingest
+
+from mailer.delivery import outbox
+from mailer.editor.checks import part_text
+from mailer.compose.message import Personal, to_bytes
+from mailer.core.errors import Conflict, InvalidAddress, NotFound
+from mailer.core.headers import Identity
+from mailer.core.models import Article, EditionVariant
+from mailer.editor.previews import TEST_HEADER, PreviewContext, Previews, TripletInput, TripletKind, default_kinds
+from mailer.delivery.service import Service
 from subscribers import tokens
 from tests.conftest import Clock
 from tests.support import factories
@@ -225,7 +229,7 @@ async def test_other_kinds_plug_in_with_a_few_lines(
 async def test_share_and_notice_previews_are_the_mail_their_senders_compose(
     service: Service, clock: Clock, smtp_server: SMTPServer
 ) -> None:
-    from mailer import share_mail
+    from mailer.shares import mail
 
     await factories.ingest_items(service, 1, clock.now)
     previews = previews_for(service)
@@ -233,7 +237,7 @@ async def test_share_and_notice_previews_are_the_mail_their_senders_compose(
     shown = previews.shown(share)
     async with service.db.transaction() as session:
         article = await session.get(Article, 1)
-    expected = share_mail.preview_share(service.settings, service.renderer, share_mail.article_view(article, "سياسة"),
+    expected = mail.preview_share(service.settings, service.renderer, mail.article_view(article, "سياسة"),
                                         date=share.date, recipient=shown["To"].addresses[0].addr_spec)
     assert part_text(shown, "html") == part_text(expected, "html")
     assert shown["From"].addresses[0].addr_spec == service.settings.sender_address

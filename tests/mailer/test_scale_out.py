@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from mailer.cli import app
-from mailer.errors import SettingsError
-from mailer.models import Edition, OutboxMessage
-from mailer.service import Service
-from mailer.settings import Settings
+from mailer.cli.main import app
+from mailer.core.errors import SettingsError
+from mailer.core.models import Edition, OutboxMessage
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
 from tests.conftest import API_TOKEN, Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
@@ -69,7 +69,7 @@ def test_the_editions_command_shows_the_counts(tmp_path: Path, monkeypatch: pyte
         server.reject("gone@example.org")
 
         async def setup() -> None:
-            from mailer.settings import load_settings
+            from mailer.core.settings import load_settings
 
             svc = await Service(load_settings()).start()
             try:

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from mailer.models import Edition, OutboxMessage
-from mailer.schedule import DigestScheduler, last_fire, next_fire, previous_fire
-from mailer.service import Service
-from mailer.settings import Settings
+from mailer.core.models import Edition, OutboxMessage
+from mailer.editions.schedule import DigestScheduler, last_fire, next_fire, previous_fire
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
 from tests.conftest import Clock
 from tests.support import factories
 

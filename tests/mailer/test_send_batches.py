@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from mailer import outbox
-from mailer.models import OutboxMessage
-from mailer.outcomes import Outcome, Verdict
-from mailer.service import Service
-from mailer.settings import Settings
-from mailer.transport import MemoryTransport
+from mailer.delivery import outbox
+from mailer.core.models import OutboxMessage
+from mailer.delivery.outcomes import Outcome, Verdict
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
+from mailer.delivery.transport import MemoryTransport
 from tests.conftest import Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer

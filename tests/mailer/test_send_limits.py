@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from mailer.outcomes import Outcome, Verdict
-from mailer.send_limits import LimitedTransport, Pace
-from mailer.transport import MemoryTransport
+from mailer.delivery.outcomes import Outcome, Verdict
+from mailer.delivery.limits import LimitedTransport, Pace
+from mailer.delivery.transport import MemoryTransport
 
 
 async def test_the_pace_spaces_callers_evenly() -> None:

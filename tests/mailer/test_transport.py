@@ -16,12 +16,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mailer.outcomes import Verdict
-from mailer.pipelining import PipeliningProtocol
-from mailer.send_limits import LimitedTransport
-from mailer.service import Service
-from mailer.settings import parse_smtp_url
-from mailer.transport import SMTPTransport
+from mailer.delivery.outcomes import Verdict
+from mailer.delivery.pipelining import PipeliningProtocol
+from mailer.delivery.limits import LimitedTransport
+from mailer.delivery.service import Service
+from mailer.core.settings import parse_smtp_url
+from mailer.delivery.transport import SMTPTransport
 from tests.support.smtpd import SMTPServer
 
 MESSAGE = b"From: a@news.example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\n.leading dot\r\nbody\r\n"
@@ -210,10 +210,10 @@ def _odd_messages() -> list[bytes]:
 
 
 async def _composed_digest(tmp_path: Path) -> bytes:
-    from mailer.compose import MessageTemplate, Personal
-    from mailer.headers import Identity
-    from mailer.render import ArticleView, DigestView, Renderer
-    from mailer.settings import load_settings
+    from mailer.compose.message import MessageTemplate, Personal
+    from mailer.core.headers import Identity
+    from mailer.compose.render import ArticleView, DigestView, Renderer
+    from mailer.core.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path, base_url="https://news.example.com",
                              sender_address="newsletter@news.example.com")

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from mailer import ingest
-from mailer.service import Service
+from mailer.articles import ingest
+from mailer.delivery.service import Service
 from subscribers.models import Subscriber
 from tests.support import factories
 from tests.support.smtpd import Received

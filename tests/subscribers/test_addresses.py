@@ -6,8 +6,8 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given
 
-from mailer.arabic import BIDI_CONTROLS
-from mailer.errors import InvalidAddress
+from mailer.core.arabic import BIDI_CONTROLS
+from mailer.core.errors import InvalidAddress
 from subscribers.addresses import NO_SMTPUTF8, canonical, check
 
 IDN = "user@مثال.عراق"

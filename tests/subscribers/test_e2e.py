@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from mailer.service import Service
+from mailer.delivery.service import Service
 from tests.conftest import Clock
 from tests.mailer.test_digest_e2e import Tags
 from tests.subscribers.helpers import link, news, one_click_path, status_of, to

@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy import MetaData, String, Text, func, select
 from typer.testing import CliRunner
 
-from mailer.service import Service
+from mailer.delivery.service import Service
 from subscribers import suppression
 from subscribers.models import Suppression
 from tests.conftest import Clock

@@ -10,9 +10,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from mailer import outbox
-from mailer.models import OutboxMessage
-from mailer.service import Service
+from mailer.delivery import outbox
+from mailer.core.models import OutboxMessage
+from mailer.delivery.service import Service
 from subscribers import flows, importer, store
 from subscribers.models import Subscriber
 from tests.conftest import Clock

@@ -10,9 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-import mailer.models  # noqa: F401  (registers the tables)
+import mailer.core.models  # noqa: F401  (registers the tables)
 import subscribers.models  # noqa: F401
-from mailer.db import Base, Database, alembic_config
+from mailer.core.db import Base, Database, alembic_config
 
 
 def _differences(connection: Connection) -> list[Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mailer.service import Service
+from mailer.delivery.service import Service
 from tests.conftest import Clock
 from tests.subscribers.helpers import link, status_of
 from tests.support import factories

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from mailer.service import Service
+from mailer.delivery.service import Service
 from subscribers import store
 from tests.conftest import Clock
 from tests.subscribers.helpers import link, news, status_of, subscriber_row, to

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mailer import outbox
-from mailer.models import OutboxMessage
-from mailer.notices import Notifier
-from mailer.service import Service
+from mailer.delivery import outbox
+from mailer.core.models import OutboxMessage
+from mailer.compose.notices import Notifier
+from mailer.delivery.service import Service
 from subscribers import flows, suppression
 from tests.conftest import Clock
 from tests.subscribers.helpers import status_of, to

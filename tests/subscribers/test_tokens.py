@@ -7,8 +7,8 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis import given
 
-from mailer.errors import InvalidInput
-from mailer.service import Service
+from mailer.core.errors import InvalidInput
+from mailer.delivery.service import Service
 from subscribers import tokens
 from tests.conftest import SECRET, Clock
 from tests.subscribers.helpers import link, status_of

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 from typer.testing import CliRunner
 
-from mailer.devmailbox import DevMailbox, maildir_path
-from mailer.service import Service
+from mailer.delivery.devmailbox import DevMailbox, maildir_path
+from mailer.delivery.service import Service
 from tests.conftest import Clock
 from tests.subscribers.helpers import status_of
 from tests.support import factories

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from typer.testing import CliRunner
 
-from mailer.cli import app
-from mailer.settings import Settings
+from mailer.cli.main import app
+from mailer.core.settings import Settings
 from tests.conftest import SECRET
 
 

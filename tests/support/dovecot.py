@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailer.devmailbox import free_port
+from mailer.delivery.devmailbox import free_port
 
 DOVECOT = "/usr/sbin/dovecot"
 USER, PASSWORD = "bounces", "bounce-secret"

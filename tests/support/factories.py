@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
-from mailer import editors, ingest
-from mailer.models import Editor
-from mailer.service import Service
+from mailer.editor import accounts
+
+from mailer.articles import ingest
+from mailer.core.models import Editor
+from mailer.delivery.service import Service
 from subscribers import store
 from subscribers.models import Subscriber
 
@@ -56,4 +58,4 @@ EDITOR_PASSWORD = "correct horse battery"
 async def editor(svc: Service, name: str = "sara", email: str = "sara@news.example.com",
                  password: str = EDITOR_PASSWORD) -> Editor:
     async with svc.db.transaction() as session:
-        return await editors.add(session, name, email, password, svc.clock())
+        return await accounts.add(session, name, email, password, svc.clock())

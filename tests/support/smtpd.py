@@ -15,7 +15,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
-from mailer.devmailbox import free_port
+from mailer.delivery.devmailbox import free_port
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from mailer.models import Edition, OutboxMessage
-from mailer.service import Service
-from mailer.settings import Settings
+from mailer.core.models import Edition, OutboxMessage
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
 from subscribers.models import Subscriber
 from tests.support import factories
 
-WORKER = [sys.executable, "-c", "from mailer.cli import main; main()", "worker"]
+WORKER = [sys.executable, "-c", "from mailer.cli.main import main; main()", "worker"]
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

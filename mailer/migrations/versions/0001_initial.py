@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import mailer.db
+import mailer.core.db
 
 revision: str = '0001_initial'
 down_revision: str | None = None

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import mailer.db
+import mailer.core.db
 
 revision: str = "0002_subscribers"
 down_revision: str | None = "0004_shares"

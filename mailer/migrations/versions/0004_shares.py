@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import mailer.db
+import mailer.core.db
 
 revision: str = "0004_shares"
 down_revision: str | None = "0001_initial"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import mailer.db
+import mailer.core.db
 
 revision: str = "0005_editors"
 down_revision: str | None = "0003_delivery"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner, Result
 
-from mailer import editors
-from mailer.cli import app
-from mailer.service import Service
+from mailer.editor import accounts
+from mailer.cli.main import app
+from mailer.delivery.service import Service
 from tests.conftest import API_TOKEN, SECRET, Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
@@ -49,12 +49,12 @@ async def test_editors_add_list_passwd(service: Service, tmp_path: Path) -> None
     assert "sara" in listed.output and "sara@news.example.com" in listed.output and "omar" not in listed.output
 
     async with service.db.transaction() as session:
-        sara = await editors.authenticate(session, "sara", "correct horse battery")
-        token = await editors.start_session(session, sara, service.clock(), timedelta(hours=1))
+        sara = await accounts.authenticate(session, "sara", "correct horse battery")
+        token = await accounts.start_session(session, sara, service.clock(), timedelta(hours=1))
     changed = await mailer(cfg, "editors", "passwd", "sara", "--password-stdin", stdin="another long passphrase\n")
     assert changed.exit_code == 0, changed.output
     async with service.db.transaction() as session:
-        assert await editors.signed_in(session, token, service.clock()) is None
+        assert await accounts.signed_in(session, token, service.clock()) is None
     missing = await mailer(cfg, "editors", "passwd", "nobody", "--password-stdin", stdin="another long passphrase\n")
     assert missing.exit_code == 1 and "nobody" in missing.output
 

@@ -13,11 +13,11 @@ import pytest
 import uvicorn
 from sqlalchemy import func, select
 
-from mailer import ingest
-from mailer.devmailbox import free_port
-from mailer.models import OutboxMessage, ShareRecord
-from mailer.service import Service
-from mailer.settings import Settings
+from mailer.articles import ingest
+from mailer.delivery.devmailbox import free_port
+from mailer.core.models import OutboxMessage, ShareRecord
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
 from mailer.web.app import create_app
 from tests.conftest import Clock
 from tests.support.smtpd import Received, SMTPServer

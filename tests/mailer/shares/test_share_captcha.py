@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mailer.devmailbox import free_port
+from mailer.delivery.devmailbox import free_port
 from tests.mailer.shares.conftest import Harness
 
 ShareApp = Callable[..., Awaitable[Harness]]

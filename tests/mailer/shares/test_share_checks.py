@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailer.arabic import BIDI_CONTROLS
-from mailer.share_checks import (
+from mailer.core.arabic import BIDI_CONTROLS
+from mailer.shares.checks import (
     ShareInputRefused,
     address_key,
     canonical_address,
@@ -21,7 +21,7 @@ from mailer.share_checks import (
     client_key,
     parse_fields,
 )
-from mailer.share_tokens import check_form_token, check_stop_token, form_token, stop_token
+from mailer.shares.tokens import check_form_token, check_stop_token, form_token, stop_token
 
 SECRET = b"s" * 40
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)

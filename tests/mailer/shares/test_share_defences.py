@@ -161,7 +161,7 @@ async def test_unknown_article_id(share_app: ShareApp) -> None:
 
 
 async def test_unknown_article_id_with_its_own_token(share_app: ShareApp) -> None:
-    from mailer.share_tokens import form_token
+    from mailer.shares.tokens import form_token
 
     h = await share_app()
     token = form_token(h.svc.settings.secret, 4242, h.clock.now)
@@ -173,7 +173,7 @@ async def test_unknown_article_id_with_its_own_token(share_app: ShareApp) -> Non
 
 
 async def test_unpublished_article(share_app: ShareApp) -> None:
-    from mailer.share_tokens import form_token
+    from mailer.shares.tokens import form_token
 
     h = await share_app()
     article_id = await h.article(status="unpublished")

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 from sqlalchemy import select
 
-from mailer.models import Article, ShareOptOut
+from mailer.core.models import Article, ShareOptOut
 from subscribers.suppression import address_hash
 from tests.mailer.shares.conftest import ARABIC, Harness
 from tests.support import factories

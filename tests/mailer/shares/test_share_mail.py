@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mailer.compose import to_bytes
-from mailer.errors import InvalidHeader
-from mailer.render import ArticleView, Renderer
-from mailer.settings import Settings
-from mailer.share_mail import compose_share, preview_share, render_share, share_identity
+from mailer.compose.message import to_bytes
+from mailer.core.errors import InvalidHeader
+from mailer.compose.render import ArticleView, Renderer
+from mailer.core.settings import Settings
+from mailer.shares.mail import compose_share, preview_share, render_share, share_identity
 
 DATE = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 ARTICLE = ArticleView(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from mailer.db import Base, Database, alembic_config
+from mailer.core.db import Base, Database, alembic_config
 
 TABLES = {"shares", "share_optouts"}
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from typer.testing import CliRunner
 
-from mailer import ingest
-from mailer.cli import app
-from mailer.errors import MailerError
-from mailer.service import Service
-from mailer.settings import Settings
-from mailer.share_tokens import form_token
-from mailer.shares import ShareDesk
+from mailer.articles import ingest
+from mailer.cli.main import app
+from mailer.core.errors import MailerError
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
+from mailer.shares.tokens import form_token
+from mailer.shares.desk import ShareDesk
 from tests.conftest import SECRET, Clock
 from tests.support.smtpd import SMTPServer
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from mailer.errors import RateLimited
-from mailer.service import Service
-from mailer.settings import Settings
-from mailer.share_tokens import form_token
-from mailer.shares import ShareDesk
+from mailer.core.errors import RateLimited
+from mailer.delivery.service import Service
+from mailer.core.settings import Settings
+from mailer.shares.tokens import form_token
+from mailer.shares.desk import ShareDesk
 from tests.conftest import Clock
 from tests.mailer.shares.conftest import Harness
 from tests.support.smtpd import SMTPServer

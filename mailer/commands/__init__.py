@@ -1,1 +1,0 @@
-"""Sub-commands of ``mailer``, one module per feature, registered in ``mailer.cli``."""

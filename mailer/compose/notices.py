@@ -1,0 +1,120 @@
+"""One-off subscriber mail (confirmation, welcome, address-change confirmation): the ``notify``
+the subscriber flows are given. It composes the message and enqueues it in the flow's own
+transaction, so a mail exists if and only if the change that asked for it was committed.
+
+Each kind has a small pure function returning its ``Rendered`` (with slot markers for the
+personal parts), which editor previews call too. The confirmation link travels in the ``token``
+slot, since a confirmation carries no unsubscribe link.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailer.core import arabic
+
+from mailer.delivery import outbox
+from mailer.compose.message import SLOTS, MessageTemplate, Personal, Rendered, build_message, to_bytes
+from mailer.core.headers import Identity
+from mailer.core.lru import LRU
+from mailer.compose.render import Renderer
+from mailer.core.settings import Settings
+from subscribers import tokens
+from subscribers.flows import Notice
+
+
+def confirm_url(settings: Settings, token: str) -> str:
+    return f"{settings.base_url}/c/{token}"
+
+
+def _hours(settings: Settings) -> str:
+    return arabic.digits(str(settings.confirm_expiry_hours), settings.digits)
+
+
+def confirm_rendered(renderer: Renderer, identity: Identity) -> Rendered:
+    """The double opt-in mail: a link to a page whose button confirms."""
+    s = renderer.settings
+    context = {"confirm_url": confirm_url(s, SLOTS["token"]), "expiry_hours": _hours(s),
+               "preheader": "خطوة واحدة باقية: أكّد اشتراكك."}
+    return renderer.render("confirm", identity, context)
+
+
+def confirm_address_rendered(renderer: Renderer, identity: Identity) -> Rendered:
+    """Sent to the new address when a subscriber changes theirs."""
+    s = renderer.settings
+    context = {"confirm_url": confirm_url(s, SLOTS["token"]), "expiry_hours": _hours(s),
+               "preheader": "أكّد عنوان بريدك الجديد لنرسل إليه النشرة."}
+    return renderer.render("confirm_address", identity, context)
+
+
+def welcome_rendered(renderer: Renderer, identity: Identity) -> Rendered:
+    """After confirming: what they will get, and the preferences and unsubscribe links."""
+    return renderer.render("welcome", identity, {"preheader": "تم تأكيد اشتراكك، أهلاً بك."})
+
+
+RENDERERS: dict[str, Callable[[Renderer, Identity], Rendered]] = {
+    "confirm": confirm_rendered,
+    "confirm_address": confirm_address_rendered,
+    "welcome": welcome_rendered,
+}
+LIST_HEADERS = {"confirm": False, "confirm_address": False, "welcome": True}
+
+
+class Notifier:
+    """``await notifier(session, notice)``: compose and enqueue. Each kind and list is rendered
+    (and its CSS inlined) once per process, and built into a ``MessageTemplate`` once per send
+    time, so a bulk import only fills slots; an address that needs SMTPUTF8 takes the reference
+    path (``build_message``)."""
+
+    def __init__(self, settings: Settings, renderer: Renderer) -> None:
+        self.settings = settings
+        self.renderer = renderer
+        self._rendered: dict[tuple[str, str], Rendered] = {}
+        self._templates: LRU[tuple[str, str, datetime], MessageTemplate] = LRU(16)
+
+    def rendered(self, kind: str, list_name: str) -> Rendered:
+        key = (kind, list_name)
+        if key not in self._rendered:
+            self._rendered[key] = RENDERERS[kind](self.renderer, Identity.for_list(self.settings, list_name))
+        return self._rendered[key]
+
+    def _template(self, kind: str, list_name: str, at: datetime) -> MessageTemplate:
+        key = (kind, list_name, at)
+        return self._templates.get(key) or self._templates.put(key, MessageTemplate.build(
+            self.rendered(kind, list_name), Identity.for_list(self.settings, list_name), at,
+            list_headers=LIST_HEADERS[kind],
+        ))
+
+    def message(self, notice: Notice) -> tuple[bytes, str]:
+        """The message bytes and the Message-ID of one notice."""
+        secret = self.settings.secret
+        if notice.kind == "welcome":
+            token = tokens.unsubscribe_token(secret, notice.subscriber_id, notice.list_name)
+        else:
+            token = notice.token or ""
+        local = f"{notice.kind.replace('_', '-')}.s{notice.subscriber_id}.{secrets.token_hex(6)}"
+        personal = Personal(
+            to=notice.recipient, message_id=local, token=token,
+            pref_token=tokens.preferences_token(secret, notice.subscriber_id), name=notice.name,
+        )
+        identity = Identity.for_list(self.settings, notice.list_name)
+        if notice.recipient.isascii():
+            data = self._template(notice.kind, notice.list_name, notice.at).personalise(personal)
+        else:
+            msg = build_message(self.rendered(notice.kind, notice.list_name), identity, notice.at,
+                                personal, list_headers=LIST_HEADERS[notice.kind])
+            data = to_bytes(msg)
+        return data, identity.message_id(local)
+
+    async def __call__(self, session: AsyncSession, notice: Notice) -> None:
+        """Enqueue in the caller's transaction; the row is written with the next flush or commit,
+        so an import of thousands writes them in batches."""
+        data, message_id = self.message(notice)
+        session.add(outbox.message_row(
+            kind=notice.kind, recipient=notice.recipient, payload=data, message_id=message_id,
+            now=notice.at, subscriber_id=notice.subscriber_id, priority=outbox.URGENT_PRIORITY,
+        ))

@@ -1,0 +1,156 @@
+"""Jinja2 rendering of e-mail triplets (subject, text, html), then CSS inlining once per variant.
+
+Templates live in ``templates/email``: ``{kind}.subject.txt``, ``{kind}.txt`` and ``{kind}.html``,
+with a per-list override found first (``email/{list}/{kind}.html``) and an operator's directory
+(``MAILER_TEMPLATES_DIR``) searched before the built-in one. Rendering happens in Jinja2's
+sandbox with autoescape on for HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+
+import mailer
+from mailer.core import arabic
+from mailer.compose.message import SLOTS, Rendered, scrub_markers
+from mailer.core.headers import Identity
+from mailer.compose.inline import inline_css
+from mailer.core.settings import Settings
+
+
+def builtin_templates() -> Path:
+    """``templates/`` of the source tree, or its copy inside an installed wheel."""
+    installed = Path(mailer.__file__).parent / "_templates"
+    return installed if installed.is_dir() else Path(mailer.__file__).parents[1] / "templates"
+
+
+def template_environment(settings: Settings) -> ImmutableSandboxedEnvironment:
+    dirs = [builtin_templates()]
+    if settings.templates_dir is not None:
+        dirs.insert(0, settings.templates_dir)
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader([str(d) for d in dirs]),
+        autoescape=select_autoescape(["html"], default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["bidi"] = lambda text: Markup(arabic.bidi_html(str(text)))
+    env.filters["digits"] = lambda text: arabic.digits(str(text), settings.digits)
+    return env
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """An article as the templates see it; strings are scrubbed of slot markers."""
+
+    id: int
+    title: str
+    url: str
+    summary: str = ""
+    image_url: str | None = None
+    image_alt: str | None = None
+    section: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("title", "summary", "image_alt", "section"):
+            value = getattr(self, name)
+            if value:
+                object.__setattr__(self, name, scrub_markers(value))
+
+
+@dataclass(frozen=True)
+class DigestView:
+    list_name: str
+    day: date
+    articles: tuple[ArticleView, ...]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+_SPACES = re.compile(r"\s+")
+_ARABIC_START = re.compile(r"[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
+
+
+class Renderer:
+    """Renders e-mail kinds for one installation; holds the Jinja2 environment and the CSS."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.env = template_environment(settings)
+
+    @cached_property
+    def css(self) -> str:
+        source, _, _ = self.env.loader.get_source(self.env, "email/styles.css")  # type: ignore[union-attr]
+        return source
+
+    def _template(self, kind: str, list_name: str | None, suffix: str) -> Any:
+        names = [f"email/{kind}.{suffix}"]
+        if list_name:
+            names.insert(0, f"email/{list_name}/{kind}.{suffix}")
+        return self.env.select_template(names)
+
+    def common(self, identity: Identity) -> dict[str, Any]:
+        return {
+            "site": {"name": self.settings.site_name, "url": self.settings.base_url},
+            "list": {"name": identity.list_name, "label": identity.list_label},
+        }
+
+    def render(
+        self, kind: str, identity: Identity, context: Mapping[str, Any], *, list_name: str | None = None
+    ) -> Rendered:
+        """One triplet with slot markers for the personal parts; premailer runs here, once."""
+        ctx = {**self.common(identity), **context}
+        personal = {
+            "unsubscribe_url": identity.unsubscribe_url(SLOTS["token"]),
+            "preferences_url": identity.preferences_url(SLOTS["pref"]),
+        }
+        subject = self._template(kind, list_name, "subject.txt").render(
+            **ctx, personal={**personal, "name": SLOTS["name_text"]}
+        )
+        subject = _SPACES.sub(" ", subject).strip()
+        if not _ARABIC_START.match(subject):
+            subject = arabic.RLM + subject  # keeps the subject right-to-left in every inbox
+        text = self._template(kind, list_name, "txt").render(
+            **ctx, subject=subject, personal={**personal, "name": SLOTS["name_text"]}
+        )
+        html = self._template(kind, list_name, "html").render(
+            **ctx, subject=subject, personal={**personal, "name": SLOTS["name_html"]}
+        )
+        return Rendered(subject=subject, html=inline_css(html, self.css), text=arabic.bidi_text(text))
+
+    def digest(self, view: DigestView, identity: Identity) -> Rendered:
+        s = self.settings
+        context = {
+            "articles": view.articles,
+            "edition": {
+                "date_text": arabic.gregorian_date(view.day, locale=s.date_locale, style=s.digits),
+                "date_short": arabic.digits(
+                    f"{view.day.day} {_month_name(view.day, s.date_locale)} {view.day.year}", s.digits
+                ),
+                "hijri_text": (
+                    arabic.hijri_date(view.day, offset_days=s.hijri_offset_days, style=s.digits)
+                    if s.hijri
+                    else ""
+                ),
+            },
+            "preheader": "أبرز العناوين: " + " · ".join(a.title for a in view.articles[:3]),
+            **view.extra,
+        }
+        return self.render("digest", identity, context, list_name=view.list_name)
+
+
+def _month_name(day: date, locale: str) -> str:
+    from babel.dates import get_month_names
+
+    return str(get_month_names("wide", locale=locale)[day.month])

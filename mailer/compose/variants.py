@@ -1,0 +1,94 @@
+"""Edition variants: rendered and inlined once, stored, then built into a ``MessageTemplate`` once
+per process. Every worker sends the stored content, so all recipients of a variant get the same
+message and previews of past editions show exactly what went out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailer.compose.message import MessageTemplate, Rendered
+from mailer.core.db import insert
+from mailer.editions.planning import article_rows, variant_sections
+from mailer.core.headers import Identity
+from mailer.core.lru import LRU
+from mailer.core.models import Article, Edition, EditionArticle, EditionVariant
+from mailer.compose.render import ArticleView, DigestView, Renderer
+from mailer.core.settings import Settings
+
+
+async def digest_view(session: AsyncSession, settings: Settings, edition: Edition, key: str) -> DigestView:
+    sections = variant_sections(key)
+    articles = tuple(
+        ArticleView(
+            id=a.id, title=a.title, url=a.url, summary=a.summary_text, image_url=a.image_url,
+            image_alt=a.image_alt, section=section_name,
+        )
+        for a, section_name in await article_rows(session, edition.id)
+        if sections is None or a.section_id in sections
+    )
+    return DigestView(edition.list_name, edition.scheduled_at.astimezone(settings.tz).date(), articles)
+
+
+async def rendered_variant(
+    session: AsyncSession, settings: Settings, renderer: Renderer, edition: Edition, key: str
+) -> Rendered:
+    """The stored content of a variant, rendering and storing it first if nobody has yet."""
+    stored = await stored_variant(session, edition.id, key)
+    if stored is None:
+        view = await digest_view(session, settings, edition, key)
+        content = renderer.digest(view, Identity.for_list(settings, edition.list_name))
+        await session.execute(
+            insert(session, EditionVariant)
+            .values(edition_id=edition.id, variant_key=key, subject=content.subject,
+                    html=content.html, text=content.text)
+            .on_conflict_do_nothing(index_elements=["edition_id", "variant_key"])
+        )
+        stored = await stored_variant(session, edition.id, key)
+        assert stored is not None
+    return stored
+
+
+async def stored_variant(session: AsyncSession, edition_id: int, key: str) -> Rendered | None:
+    row = (
+        await session.execute(
+            select(EditionVariant.subject, EditionVariant.html, EditionVariant.text).where(
+                EditionVariant.edition_id == edition_id, EditionVariant.variant_key == key
+            )
+        )
+    ).first()
+    return Rendered(*row) if row else None
+
+
+class TemplateCache:
+    """The per-process cache of built templates, most recently used kept."""
+
+    def __init__(self, settings: Settings, renderer: Renderer, size: int = 64) -> None:
+        self.settings = settings
+        self.renderer = renderer
+        self._templates: LRU[tuple[int, str], MessageTemplate] = LRU(size)
+        self._sections: LRU[int, frozenset[int | None]] = LRU(size)
+
+    async def sections(self, session: AsyncSession, edition_id: int) -> frozenset[int | None]:
+        """The sections of an edition's articles, which decide each subscriber's variant; read
+        once per edition (its articles no longer change once it is being sent)."""
+        present = self._sections.get(edition_id)
+        if present is None:
+            rows = await session.scalars(
+                select(Article.section_id)
+                .join(EditionArticle, EditionArticle.article_id == Article.id)
+                .where(EditionArticle.edition_id == edition_id, EditionArticle.excluded.is_(False))
+            )
+            present = self._sections.put(edition_id, frozenset(rows.all()))
+        return present
+
+    async def get(self, session: AsyncSession, edition: Edition, key: str) -> MessageTemplate:
+        template = self._templates.get((edition.id, key))
+        if template is None:
+            content = await rendered_variant(session, self.settings, self.renderer, edition, key)
+            date: datetime = edition.started_at or edition.scheduled_at
+            template = MessageTemplate.build(content, Identity.for_list(self.settings, edition.list_name), date)
+            self._templates.put((edition.id, key), template)
+        return template

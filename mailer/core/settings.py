@@ -1,0 +1,471 @@
+"""The one settings object: defaults < TOML file < ``MAILER_*`` environment < command-line flags."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from mailer.core.errors import SettingsError
+
+ENV_PREFIX = "MAILER_"
+_TOML_PATH: ContextVar[Path | None] = ContextVar("_TOML_PATH", default=None)
+
+TlsMode = Literal["none", "starttls", "implicit"]
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """A relay parsed from ``MAILER_SMTP_URL``."""
+
+    host: str
+    port: int
+    tls: TlsMode
+    username: str | None
+    password: str | None
+
+    def __repr__(self) -> str:  # never print the password
+        return f"SmtpConfig(host={self.host!r}, port={self.port}, tls={self.tls!r})"
+
+
+def parse_smtp_url(url: str) -> SmtpConfig:
+    """``smtp://`` (plain), ``smtp+starttls://`` or ``smtps://`` (implicit TLS); ``?tls=`` overrides."""
+    parts = urlsplit(url)
+    schemes: dict[str, TlsMode] = {"smtp": "none", "smtp+starttls": "starttls", "smtps": "implicit"}
+    if parts.scheme not in schemes:
+        raise ValueError(f"scheme {parts.scheme!r} is not one of smtp, smtp+starttls, smtps")
+    tls = schemes[parts.scheme]
+    query = parse_qs(parts.query)
+    if "tls" in query:
+        wanted = query["tls"][-1]
+        if wanted not in ("none", "starttls", "implicit"):
+            raise ValueError(f"tls {wanted!r} is not one of none, starttls, implicit")
+        tls = wanted  # type: ignore[assignment]
+    if not parts.hostname:
+        raise ValueError("the host is missing")
+    try:
+        port = parts.port
+    except ValueError:
+        raw = parts.netloc.rsplit(":", 1)[-1]
+        raise ValueError(f"port {raw!r} is not an integer") from None
+    if port is None:
+        port = 465 if tls == "implicit" else 587 if tls == "starttls" else 25
+    return SmtpConfig(
+        host=parts.hostname,
+        port=port,
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Frozen: build a new one rather than change it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
+    )
+
+    # storage
+    database_url: str = "sqlite+aiosqlite:///mailer.core.db"
+    data_dir: Path = Path("mailer-data")
+
+    # delivery
+    smtp_url: str | None = None
+    smtp_timeout: float = 60.0
+    smtp_data_timeout: float = 600.0
+    send_batch_size: int = 500
+    lease_seconds: int = 300
+
+    # delivery engine: pool, retries, rate limits, DKIM, VERP and bounces
+    smtp_pool_size: int = 8
+    retry_lifetime_hours: float = 72.0
+    send_rate: float = 0.0  # messages per second per worker process; 0: no limit
+    domain_concurrency: int = 10
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_key_file: Path | None = None
+    dkim_processes: int | None = None  # None: one signing process per core
+    bounce_address: str | None = None
+    bounce_mailbox: str | None = None
+    bounce_threshold: int = 6
+
+    @field_validator("send_rate", "dkim_processes")
+    @classmethod
+    def _delivery_not_negative(cls, value: float | None) -> float | None:
+        if value is not None and value < 0:
+            raise ValueError(f"{value!r} must be zero or more")
+        return value
+
+    @field_validator("dkim_selector", "dkim_domain")
+    @classmethod
+    def _dkim_label(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", value):
+            raise ValueError(f"{value!r} is not a DNS name (letters, digits, '-' and '.')")
+        return value or None
+
+    @field_validator("dkim_key_file")
+    @classmethod
+    def _dkim_key(cls, value: Path | None, info: Any) -> Path | None:
+        if (value is None) != (info.data.get("dkim_selector") is None):  # selector is validated first
+            raise ValueError("DKIM needs both MAILER_DKIM_SELECTOR and MAILER_DKIM_KEY_FILE, or neither")
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a file (make one with `mailer dkim keygen`)")
+        return value
+
+    @field_validator("bounce_address")
+    @classmethod
+    def _bounce_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "+" in value.split("@", 1)[0]:
+            raise ValueError(f"{value!r} must not contain '+': VERP adds '+token' to it")
+        try:
+            return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"{value!r} is not a valid ASCII address: {exc}") from None
+
+    @field_validator("bounce_mailbox")
+    @classmethod
+    def _bounce_mailbox(cls, value: str | None) -> str | None:
+        if value:
+            from mailer.events.mailboxes import parse_mailbox_url  # pure parsing, no I/O
+
+            parse_mailbox_url(value)
+        return value or None
+
+    @property
+    def dkim_signing_domain(self) -> str:
+        return self.dkim_domain or self.mail_domain
+
+    @property
+    def return_path(self) -> str:
+        return self.bounce_address or f"bounces@{self.mail_domain}"
+
+    # identity
+    site_name: str = "أخبار الموقع"
+    base_url: str = "http://127.0.0.1:8000"
+    sender_address: str = "newsletter@example.com"
+    sender_name: str | None = None
+    unsubscribe_address: str | None = None
+
+    # digests
+    timezone: str = "Asia/Baghdad"
+    daily_cron: str = "0 7 * * *"
+    weekly_cron: str = "0 7 * * 5"
+    stale_after_minutes: int = 120
+    max_articles: int = 20
+    digits: Literal["latin", "arabic"] = "latin"
+    date_locale: str = "ar"
+    hijri: bool = False
+    hijri_offset_days: int = 0
+    templates_dir: Path | None = None
+
+    # security
+    secret_key: SecretStr | None = None
+    api_token: SecretStr | None = None
+
+    # subscribers
+    confirm_expiry_hours: int = 48
+    confirm_interval_hours: int = 24
+    smtputf8: bool | None = None
+
+    # editors
+    editor_session_hours: float = 12.0
+    spamassassin_command: str = "spamassassin"
+    spam_check_timeout: float = 20.0
+
+    # processes
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    devmailbox_host: str = "127.0.0.1"
+    devmailbox_port: int = 8025
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # shares: "send this article to a friend" (mailer/shares.py)
+    share_ip_limits: str = "5/minute;30/day"
+    share_sender_limits: str = "10/hour;30/day"
+    share_rate_storage: str = "memory://"
+    share_recipient_article_per_day: int = 1
+    share_recipient_per_day: int = 3
+    share_global_per_hour: int = 300
+    share_min_fill_seconds: float = 3.0
+    share_form_max_age_minutes: int = 720
+    share_name_max_length: int = 40
+    share_note_enabled: bool = False
+    share_note_max_length: int = 140
+    share_captcha: Literal["none", "hcaptcha", "turnstile", "recaptcha"] = "none"
+    share_captcha_site_key: str | None = None
+    share_captcha_secret: SecretStr | None = None
+    share_captcha_verify_url: str | None = None
+
+    @field_validator("share_ip_limits", "share_sender_limits")
+    @classmethod
+    def _share_limits(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '5/minute;30/day'") from None
+        return value
+
+    @field_validator("share_rate_storage")
+    @classmethod
+    def _share_storage(cls, value: str) -> str:
+        from limits.storage import SCHEMES  # type: ignore[attr-defined]
+
+        scheme = value.split("://", 1)[0]
+        if "://" not in value or f"async+{scheme}" not in SCHEMES:
+            raise ValueError(f"{value!r} is not a storage of the limits library (memory://, redis://HOST)")
+        return value
+
+    @field_validator("share_min_fill_seconds")
+    @classmethod
+    def _share_fill(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"{value!r} must not be negative")
+        return value
+
+    @field_validator("share_captcha_secret")
+    @classmethod
+    def _share_captcha_keys(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        provider = info.data.get("share_captcha", "none")
+        if provider != "none" and not (value and info.data.get("share_captcha_site_key")):
+            raise ValueError(
+                f"MAILER_SHARE_CAPTCHA is {provider!r}: set this and MAILER_SHARE_CAPTCHA_SITE_KEY too"
+            )
+        return value
+
+    @field_validator("share_captcha_verify_url")
+    @classmethod
+    def _share_captcha_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = _TOML_PATH.get()
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_smtp_url(value)
+        return value or None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value.startswith("postgresql://"):
+            value = "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+")):
+            raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://HOST/DB")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or a fragment")
+        if not value.isascii():
+            raise ValueError("must be ASCII: write an internationalised host in its xn-- form")
+        return value.rstrip("/")
+
+    @field_validator("sender_address", "unsubscribe_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"{value!r} is not a valid address: {exc}") from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone (e.g. Asia/Baghdad)") from None
+        return value
+
+    @field_validator("daily_cron", "weekly_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from mailer.editions.schedule import parse_cron  # the one module that imports APScheduler
+
+        parse_cron(value, "UTC")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (try: python -c "
+                             "'import secrets; print(secrets.token_urlsafe(32))')")
+        return value
+
+    @field_validator(  # every count, size and duration that zero or less would make meaningless
+        "smtp_timeout", "smtp_data_timeout", "send_batch_size", "lease_seconds",
+        "stale_after_minutes", "max_articles",
+        "smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold",
+        "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
+        "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
+        "editor_session_hours", "spam_check_timeout",
+    )
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"{value!r} must be greater than zero")
+        return value
+
+    @field_validator("confirm_expiry_hours", "confirm_interval_hours")
+    @classmethod
+    def _hours(cls, value: int) -> int:
+        if not 1 <= value <= 24 * 365:
+            raise ValueError(f"{value!r} must be between 1 and 8760 hours")
+        return value
+
+    @field_validator("web_port", "devmailbox_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError(f"{value} is not a TCP port (0-65535)")
+        return value
+
+    @field_validator("site_name", "sender_name")
+    @classmethod
+    def _display_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must not contain line breaks or control characters (it goes into From:)")
+        return value
+
+    # derived values ---------------------------------------------------------------
+
+    @property
+    def smtp(self) -> SmtpConfig | None:
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def from_name(self) -> str:
+        return self.sender_name or self.site_name
+
+    @property
+    def mail_domain(self) -> str:
+        return self.sender_address.rsplit("@", 1)[1]
+
+    @property
+    def unsubscribe_mailto(self) -> str:
+        return self.unsubscribe_address or f"unsubscribe@{self.mail_domain}"
+
+    @property
+    def secret(self) -> bytes:
+        if self.secret_key is None:
+            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY", "is not set")
+        return self.secret_key.get_secret_value().encode()
+
+    @property
+    def relay_smtputf8(self) -> bool:
+        """Whether addresses with a non-ASCII local part can be delivered: the development
+        mailbox supports SMTPUTF8; a configured relay only when ``smtputf8`` says so."""
+        return self.smtputf8 if self.smtputf8 is not None else self.smtp_url is None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def cron_for(self, list_name: str) -> str:
+        return {"daily": self.daily_cron, "weekly": self.weekly_cron}[list_name]
+
+
+LISTS = ("daily", "weekly")
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _explain(exc: ValidationError) -> SettingsError:
+    problems = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else "settings"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "is not a known setting"
+        problems.append((env_name(field), message))
+    key, message = problems[0]
+    if len(problems) > 1:
+        message += "; " + "; ".join(f"{k}: {m}" for k, m in problems[1:])
+    return SettingsError(key, message)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from every source; a bad value raises a ``SettingsError`` naming it.
+
+    With no ``secret_key`` anywhere, one is generated once and kept in ``data_dir`` so that
+    links in mail already sent keep working after a restart.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError(f"{ENV_PREFIX}CONFIG", f"file {str(config_file)!r} does not exist")
+    token = _TOML_PATH.set(config_file)
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise _explain(exc) from None
+    except ValueError as exc:  # e.g. a TOML syntax error
+        raise SettingsError(f"{ENV_PREFIX}CONFIG", str(exc)) from None
+    finally:
+        _TOML_PATH.reset(token)
+    if settings.secret_key is None:
+        settings = settings.model_copy(update={"secret_key": SecretStr(_stored_secret(settings))})
+    return settings
+
+
+def _stored_secret(settings: Settings) -> str:
+    path = settings.data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value

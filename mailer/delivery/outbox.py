@@ -1,0 +1,400 @@
+"""The durable outbox: the only module with claim SQL.
+
+A row moves ``pending -> sending -> sent | failed | unknown | skipped | dead`` (and back to
+``pending`` for a retry). Every move is a compare-and-set on (status, lease owner, attempt), so a
+worker whose lease expired cannot overwrite what another worker did since. The checkpoint is
+written after the SMTP reply, never at claim time. A lease that expires (its worker died) puts the
+row back to ``pending``; the third time, the row is dead-lettered with its history. Whether an
+edition is finished is a query, never a counter in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailer.core.db import insert
+from mailer.core.models import Edition, OutboxMessage
+from mailer.delivery.outcomes import Outcome, Verdict, backoff
+from subscribers.models import Subscriber
+
+DIGEST_PRIORITY = 10
+URGENT_PRIORITY = 0  # shares, confirmations, tests: ahead of any digest
+OPEN = ("pending", "sending")
+FINAL = ("sent", "failed", "unknown", "skipped", "dead")
+DEAD_AFTER_RECOVERIES = 3  # a row whose lease expired this often is poison: dead-letter it
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    kind: str
+    edition_id: int | None
+    subscriber_id: int | None
+    recipient: str
+    attempts: int
+    message_id: str | None
+    payload: bytes | None
+    created_at: datetime
+    history: str
+    priority: int = DIGEST_PRIORITY
+
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)  # the table itself: executemany, no ORM per row
+
+_CLAIM_COLUMNS = (
+    OutboxMessage.id, OutboxMessage.kind, OutboxMessage.edition_id, OutboxMessage.subscriber_id,
+    OutboxMessage.recipient, OutboxMessage.attempts, OutboxMessage.message_id,
+    OutboxMessage.payload, OutboxMessage.created_at, OutboxMessage.history, OutboxMessage.priority,
+)
+
+
+async def enqueue_edition(session: AsyncSession, edition: Edition, now: datetime) -> int:
+    """One row per confirmed subscriber of the edition's list; a second call adds nothing."""
+    source = select(
+        literal("digest"),
+        literal(edition.id),
+        Subscriber.id,
+        func.coalesce(Subscriber.email_ascii, Subscriber.email),
+        literal(DIGEST_PRIORITY),
+        literal("pending"),
+        literal(0),
+        literal("[]"),
+        literal(now, OutboxMessage.next_attempt_at.type),
+        literal(now, OutboxMessage.created_at.type),
+    ).where(Subscriber.status == "confirmed", Subscriber.frequency == edition.list_name)
+    stmt = (
+        insert(session, OutboxMessage)
+        .from_select(
+            ["kind", "edition_id", "subscriber_id", "recipient", "priority", "status", "attempts",
+             "history", "next_attempt_at", "created_at"],
+            source,
+        )
+        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    )
+    result: Any = await session.execute(stmt)
+    return int(result.rowcount or 0)
+
+
+def message_row(
+    *,
+    kind: str,
+    recipient: str,
+    payload: bytes,
+    message_id: str,
+    now: datetime,
+    subscriber_id: int | None = None,
+    priority: int = URGENT_PRIORITY,
+) -> OutboxMessage:
+    """The row of a one-off message; ``session.add`` it to enqueue many with one flush."""
+    return OutboxMessage(
+        kind=kind, recipient=recipient, payload=payload, message_id=message_id,
+        subscriber_id=subscriber_id, priority=priority, status="pending", attempts=0,
+        history="[]", next_attempt_at=now, created_at=now,
+    )
+
+
+async def enqueue(session: AsyncSession, row: OutboxMessage) -> int:
+    """Add one ``message_row`` and return its id (to enqueue many, ``add`` them and flush once)."""
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
+def _claimable(now: datetime) -> Any:
+    sending_edition = exists().where(Edition.id == OutboxMessage.edition_id, Edition.status == "sending")
+    return and_(
+        OutboxMessage.status == "pending",
+        OutboxMessage.next_attempt_at <= now,
+        or_(OutboxMessage.edition_id.is_(None), sending_edition),
+    )
+
+
+async def claim(
+    session: AsyncSession, owner: str, now: datetime, *, lease: timedelta, limit: int
+) -> list[Claimed]:
+    """Take up to ``limit`` due rows for ``owner`` until ``now + lease``, most urgent first."""
+    pick = (
+        select(OutboxMessage.id)
+        .where(_claimable(now))
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .limit(limit)
+    )
+    chosen: Any = pick.scalar_subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        # several workers on several machines: each skips the rows another has locked. The pick
+        # is a MATERIALIZED CTE: as a plain IN (subquery) the planner may run it once per outer
+        # row, and with SKIP LOCKED each run finds other rows: more than ``limit`` get claimed.
+        picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+        chosen = select(picked.c.id)
+    stmt = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(chosen), OutboxMessage.status == "pending")
+        .values(
+            status="sending",
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .returning(*_CLAIM_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).all()
+    # RETURNING gives no order: most urgent first within the batch too (a share before digests)
+    return sorted((Claimed(**row._mapping) for row in rows), key=lambda c: (c.priority, c.id))
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one claimed row; ``skip_reason`` set means it was not sent on purpose."""
+
+    row: Claimed
+    outcome: Outcome | None = None
+    skip_reason: str | None = None
+
+
+def _next_state(result: Result, owner: str, now: datetime, lifetime: timedelta) -> dict[str, Any]:
+    row = result.row
+    history = json.loads(row.history or "[]")
+    entry: dict[str, Any] = {"at": now.isoformat(), "attempt": row.attempts, "worker": owner}
+    values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+    if result.skip_reason is not None:
+        entry["skipped"] = result.skip_reason
+        values.update(status="skipped", last_error=result.skip_reason)
+    else:
+        outcome = result.outcome
+        assert outcome is not None
+        entry.update(code=outcome.code, verdict=outcome.verdict.value, message=outcome.message[:300])
+        values.update(last_code=outcome.code, last_error=outcome.message[:2000] or None)
+        if outcome.verdict is Verdict.SENT:
+            values.update(status="sent", sent_at=now)
+        elif outcome.verdict is Verdict.RETRY and now - row.created_at < lifetime:
+            values.update(status="pending", next_attempt_at=now + backoff(row.attempts))
+        elif outcome.verdict is Verdict.RETRY:
+            values.update(status="failed", last_error=f"gave up after {lifetime}: {outcome.message}")
+        elif outcome.verdict is Verdict.UNKNOWN and not _had_unknown(history):
+            # maybe delivered, maybe not: one more try, with the same Message-ID, and no more
+            values.update(status="pending", next_attempt_at=now + backoff(row.attempts))
+        else:
+            values["status"] = outcome.verdict.value  # failed | unknown
+    values["history"] = json.dumps([*history, entry], ensure_ascii=False)
+    return values
+
+
+def _had_unknown(history: list[dict[str, Any]]) -> bool:
+    return any(entry.get("verdict") == Verdict.UNKNOWN.value for entry in history)
+
+
+async def record(
+    session: AsyncSession,
+    owner: str,
+    results: list[Result],
+    now: datetime,
+    *,
+    lifetime: timedelta = timedelta(days=3),
+) -> list[tuple[Result, str]]:
+    """Write a batch of outcomes in one transaction; returns those this owner still held, each
+    with the status it got.
+
+    A result whose row was recovered (and perhaps claimed again) since is not written: every
+    UPDATE is a compare-and-set on (status, lease owner, attempt). Rows that change the same
+    columns go in one statement executed for all of them (executemany)."""
+    if not results:
+        return []
+    table = _OUTBOX
+    postgres = session.get_bind().dialect.name == "postgresql"
+    ids = [r.row.id for r in results]
+    if postgres:
+        # lock the rows this owner still holds: nobody can take them over until we commit, so
+        # exactly these are written (asyncpg reports no row counts for executemany)
+        held = {
+            row_id: attempts
+            for row_id, attempts in await session.execute(
+                select(table.c.id, table.c.attempts)
+                .where(table.c.id.in_(ids), table.c.status == "sending", table.c.lease_owner == owner)
+                .with_for_update()
+            )
+        }
+        results = [r for r in results if held.get(r.row.id) == r.row.attempts]
+    states = [(result, _next_state(result, owner, now, lifetime)) for result in results]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for result, values in states:
+        row = {f"v_{k}": v for k, v in values.items()}
+        row.update(b_id=result.row.id, b_attempts=result.row.attempts)
+        groups.setdefault(tuple(sorted(values)), []).append(row)
+    changed = 0
+    connection = await session.connection()
+    for columns, params in groups.items():
+        stmt = (
+            update(table)
+            .where(*_still_ours(owner))
+            .values({c: bindparam(f"v_{c}") for c in columns})
+        )
+        outcome: Any = await connection.execute(stmt, params)
+        changed += outcome.rowcount if outcome.rowcount is not None and outcome.rowcount >= 0 else 0
+    if postgres or changed == len(states):
+        return [(result, str(values["status"])) for result, values in states]
+    # Another worker took some rows over between our claim and now (their lease had expired):
+    # a row is ours if it carries exactly the history we wrote (it names this owner and attempt).
+    ours = {
+        row_id: history
+        for row_id, history in await session.execute(
+            select(table.c.id, table.c.history).where(table.c.id.in_([r.row.id for r, _ in states]))
+        )
+    }
+    return [(result, str(values["status"])) for result, values in states if ours.get(result.row.id) == values["history"]]
+
+
+def _still_ours(owner: str) -> tuple[Any, ...]:
+    """The compare-and-set of every batched write to a claimed row: still ``sending``, by this
+    owner, in the attempt it claimed (bound per row as ``b_id`` and ``b_attempts``)."""
+    return (
+        _OUTBOX.c.id == bindparam("b_id"),
+        _OUTBOX.c.status == "sending",
+        _OUTBOX.c.lease_owner == owner,
+        _OUTBOX.c.attempts == bindparam("b_attempts"),
+    )
+
+
+async def renew(
+    session: AsyncSession, owner: str, rows: list[Claimed], now: datetime, *, lease: timedelta
+) -> int:
+    """Extend the lease of rows still being sent, so a slow server does not make them look abandoned."""
+    result: Any = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_([r.id for r in rows]),
+            OutboxMessage.status == "sending",
+            OutboxMessage.lease_owner == owner,
+        )
+        .values(lease_expires_at=now + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def release(session: AsyncSession, owner: str, rows: list[Claimed]) -> None:
+    """Give back rows claimed but not sent (the worker is stopping, or failed before sending):
+    ``pending`` again at once, the attempt not counted; a compare-and-set like ``record``."""
+    if not rows:
+        return
+    table = _OUTBOX
+    stmt = (
+        update(table)
+        .where(*_still_ours(owner))
+        .values(status="pending", lease_owner=None, lease_expires_at=None, attempts=table.c.attempts - 1)
+    )
+    connection = await session.connection()
+    await connection.execute(stmt, [{"b_id": r.id, "b_attempts": r.attempts} for r in rows])
+
+
+@dataclass(frozen=True)
+class Recovered:
+    pending: int = 0
+    dead: int = 0
+
+
+async def recover_expired(
+    session: AsyncSession, now: datetime, *, limit: int = 1000, dead_after: int = DEAD_AFTER_RECOVERIES
+) -> Recovered:
+    """Rows whose lease expired (their worker died or hung) go back to ``pending``, now.
+
+    The row may have reached the server before its worker died: that is the in-flight window of
+    possible duplicates. A row that has been recovered ``dead_after`` times goes to ``dead``."""
+    pick = (
+        select(OutboxMessage.id, OutboxMessage.lease_owner, OutboxMessage.attempts,
+               OutboxMessage.recoveries, OutboxMessage.history, OutboxMessage.lease_expires_at)
+        .where(OutboxMessage.status == "sending", OutboxMessage.lease_expires_at < now)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)  # two recoverers never fight over a row
+    pending = dead = 0
+    for row_id, owner, attempts, recoveries, history, expired_at in (await session.execute(pick)).all():
+        entry = {"at": now.isoformat(), "attempt": attempts, "worker": owner,
+                 "lease_expired": expired_at.isoformat() if expired_at else None}
+        values: dict[str, Any] = {
+            "recoveries": recoveries + 1, "lease_owner": None, "lease_expires_at": None,
+            "history": json.dumps([*json.loads(history or "[]"), entry], ensure_ascii=False),
+        }
+        if recoveries + 1 >= dead_after:
+            values.update(status="dead", last_error=f"lease expired {recoveries + 1} times")
+        else:
+            values.update(status="pending", next_attempt_at=now)
+        result: Any = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id, OutboxMessage.status == "sending",
+                   OutboxMessage.lease_owner == owner, OutboxMessage.attempts == attempts)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount:
+            if values["status"] == "dead":
+                dead += 1
+            else:
+                pending += 1
+    return Recovered(pending, dead)
+
+
+async def finish_editions(session: AsyncSession, now: datetime) -> list[int]:
+    """Mark sent every sending edition with no row pending or sending; returns their ids."""
+    open_rows = exists().where(
+        OutboxMessage.edition_id == Edition.id, OutboxMessage.status.in_(OPEN)
+    )
+    stmt = (
+        update(Edition)
+        .where(Edition.status == "sending", ~open_rows)
+        .values(status="sent", finished_at=now)
+        .returning(Edition.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def counts(session: AsyncSession, edition_ids: list[int] | None = None) -> dict[int, dict[str, int]]:
+    """Rows per status for each edition: the progress that every view of an edition shows."""
+    stmt = select(OutboxMessage.edition_id, OutboxMessage.status, func.count()).where(
+        OutboxMessage.edition_id.is_not(None)
+    )
+    if edition_ids is not None:
+        stmt = stmt.where(OutboxMessage.edition_id.in_(edition_ids))
+    out: dict[int, dict[str, int]] = {}
+    for edition_id, status, n in await session.execute(stmt.group_by(OutboxMessage.edition_id, OutboxMessage.status)):
+        if edition_id is not None:
+            out.setdefault(edition_id, {})[status] = n
+    return out
+
+
+async def erase(session: AsyncSession, addresses: Iterable[str], subscriber_id: int | None = None) -> int:
+    """Forget a person in the outbox: rows to any form of their address (or to their subscriber id)
+    keep their status, so edition counts stay right, but lose the address, the composed message,
+    its Message-ID and the SMTP replies that may quote it; unsent rows are cancelled."""
+    forms = set(addresses)
+    # SQLite's lower() folds only ASCII: compare both as given and lower-cased
+    match = or_(
+        OutboxMessage.recipient.in_(sorted(forms)),
+        func.lower(OutboxMessage.recipient).in_(sorted({a.lower() for a in forms})),
+    )
+    if subscriber_id is not None:
+        match = or_(match, OutboxMessage.subscriber_id == subscriber_id)
+    await session.execute(
+        update(OutboxMessage)
+        .where(match, OutboxMessage.status.in_(OPEN))
+        .values(status="skipped", lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    result: Any = await session.execute(
+        update(OutboxMessage)
+        .where(match)
+        .values(recipient="", payload=None, message_id=None, last_error=None, history="[]",
+                subscriber_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)

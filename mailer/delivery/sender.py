@@ -1,0 +1,356 @@
+"""The sender is only the loop: claim a batch, compose its bytes, send, classify, record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mailer.events import bounces
+
+from mailer.delivery import outbox, verp
+from mailer.compose.message import Personal, build_message, to_bytes
+from mailer.core.db import Database, utcnow
+from mailer.delivery.dkim import SigningPool
+from mailer.editions.planning import variant_key
+from mailer.core.headers import Identity
+from mailer.core.models import Edition
+from mailer.delivery.outbox import Claimed, Result
+from mailer.delivery.outcomes import Verdict
+from mailer.compose.render import Renderer
+from mailer.core.settings import Settings
+from mailer.delivery.transport import Transport
+from mailer.compose.variants import TemplateCache, rendered_variant
+from subscribers import flows, suppression, tokens
+from subscribers.models import Subscriber, SubscriberSection
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    row: Claimed
+    data: bytes | None = None
+    skip_reason: str | None = None
+    canonical: bool = False  # CRLF only, no line starting with "." (MessageTemplate's bytes)
+
+
+class _Recipient(NamedTuple):
+    id: int
+    name: str | None
+    status: str
+    sections: frozenset[int]
+
+
+@dataclass
+class _Batch:
+    rows: list[Claimed]
+    prepared: list[Prepared]
+    renewal: asyncio.Task[None]  # renews the rows' lease until they have been sent
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+
+
+SIGN_CHUNK = 32  # messages per trip to a signing worker
+
+
+class Sender:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        transport: Transport,
+        renderer: Renderer,
+        *,
+        owner: str | None = None,
+        clock: Clock = utcnow,
+        signing: SigningPool | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.transport = transport
+        self.renderer = renderer
+        self.owner = owner or worker_name()
+        self.clock = clock
+        self.signing = signing
+        self.templates = TemplateCache(settings, renderer)
+        self.lease = timedelta(seconds=settings.lease_seconds)
+        self.lifetime = timedelta(hours=settings.retry_lifetime_hours)
+
+    async def run_batch(self) -> Counter[str]:
+        """One claim-send-record round; returns what happened to each claimed row."""
+        batch = await self._claim()
+        if batch is None:
+            await self._settle()
+            return Counter()
+        return await self._deliver(batch)
+
+    async def drain(
+        self,
+        progress: Callable[[Counter[str]], None] | None = None,
+        *,
+        until: Callable[[], bool] | None = None,
+    ) -> Counter[str]:
+        """Send until nothing is due, or ``until()`` says so between batches; returns the totals.
+
+        The next batch is claimed and prepared while the current one is being sent, so the SMTP
+        connections never wait for the database. Its rows are not sent before the current batch
+        is recorded: what a crash can repeat is still one batch."""
+        totals: Counter[str] = Counter()
+        upcoming: asyncio.Task[_Batch | None] | None = asyncio.create_task(self._claim())
+        try:
+            while upcoming is not None:
+                batch = await upcoming
+                upcoming = None
+                if batch is None:
+                    await self._settle()
+                    break
+                if until is None or not until():
+                    upcoming = asyncio.create_task(self._claim())
+                counts = await self._deliver(batch)
+                totals.update(counts)
+                if progress is not None:
+                    progress(counts)
+        finally:
+            if upcoming is not None:  # an error or a cancellation: give the claimed rows back
+                await self._abandon(upcoming)
+        return totals
+
+    async def _claim(self) -> _Batch | None:
+        """Claim a batch, start renewing its lease, and compose its messages."""
+        async with self.db.transaction() as session:
+            claimed = await outbox.claim(
+                session, self.owner, self.clock(), lease=self.lease, limit=self.settings.send_batch_size
+            )
+        if not claimed:
+            return None
+        renewal = asyncio.create_task(self._renew(claimed))
+        try:
+            async with self.db.transaction() as session:
+                prepared = await self._prepare(session, claimed)
+        except BaseException:
+            await _stop(renewal)
+            raise
+        return _Batch(claimed, prepared, renewal)
+
+    async def _deliver(self, batch: _Batch) -> Counter[str]:
+        """Send a claimed batch, then record every outcome in one transaction."""
+        try:
+            results = await self._send_all(batch.prepared)
+        finally:
+            await _stop(batch.renewal)
+        async with self.db.transaction() as session:
+            now = self.clock()
+            written = await outbox.record(session, self.owner, results, now, lifetime=self.lifetime)
+            await self._bounces(session, written, now)
+            await outbox.finish_editions(session, now)
+        return Counter(
+            r.skip_reason and "skipped" or (r.outcome.verdict.value if r.outcome else "?") for r in results
+        )
+
+    async def _abandon(self, upcoming: asyncio.Task[_Batch | None]) -> None:
+        """A batch claimed ahead that will not be sent goes back in line now, not when its lease
+        expires (if the database can be reached; else recovery puts it back later)."""
+        try:
+            batch = await upcoming  # let the claim finish: cancelled half-way, its rows would wait
+        except Exception:  # the claim failed: nothing to give back
+            return
+        if batch is None:
+            return
+        await _stop(batch.renewal)
+        try:
+            async with self.db.transaction() as session:
+                await outbox.release(session, self.owner, batch.rows)
+        except Exception:
+            log.warning("could not give back %d claimed rows; they return when their lease expires",
+                        len(batch.rows), exc_info=True)
+
+    async def _settle(self) -> None:
+        # Two workers finishing their last batches at once each see the other's rows still
+        # "sending" and neither marks the edition sent; an idle worker settles it.
+        async with self.db.transaction() as session:
+            await outbox.finish_editions(session, self.clock())
+
+    async def recover(self) -> outbox.Recovered:
+        """Put rows whose worker died back in line (and dead-letter poison rows)."""
+        async with self.db.transaction() as session:
+            now = self.clock()
+            recovered = await outbox.recover_expired(session, now)
+            if recovered.dead:
+                await outbox.finish_editions(session, now)
+        if recovered.pending or recovered.dead:
+            log.warning("recovered %d rows with expired leases, %d dead-lettered", recovered.pending, recovered.dead)
+        return recovered
+
+    async def _renew(self, rows: list[Claimed]) -> None:
+        """Renew the batch's lease every third of it until it has been sent."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            try:
+                async with self.db.transaction() as session:
+                    await outbox.renew(session, self.owner, rows, self.clock(), lease=self.lease)
+            except Exception:  # the next try may work; the batch itself must go on
+                log.warning("could not renew the lease of %d rows", len(rows), exc_info=True)
+
+    async def _bounces(self, session: AsyncSession, written: list[tuple[Result, str]], now: datetime) -> None:
+        """A 5xx reply is a hard bounce for the subscriber (scored like a DSN)."""
+        for result, status in written:
+            outcome = result.outcome
+            if status == "failed" and outcome is not None and outcome.verdict is Verdict.FAILED:
+                target = bounces.Target(result.row.recipient, result.row.subscriber_id, result.row.id)
+                await bounces.record(session, self.settings, target, "hard", now, source="smtp",
+                                     detail=f"{outcome.code} {outcome.message}")
+
+    async def _send_all(self, prepared: list[Prepared]) -> list[Result]:
+        """Send a batch in order over ``smtp_pool_size`` lanes (one pooled connection each), so
+        urgent rows go first; DKIM signatures are made in chunks off the event loop, ahead of
+        the lanes."""
+        results: list[Result | None] = [None] * len(prepared)
+        signed = self._sign_ahead(prepared)
+        # VERP: the envelope sender names the row, so a bounce names its recipient
+        secret, base = self.settings.secret, self.settings.return_path
+        order = iter(range(len(prepared)))
+        debug = log.isEnabledFor(logging.DEBUG)  # asked once a batch, not once a message
+
+        async def lane() -> None:
+            for i in order:
+                item = prepared[i]
+                if item.data is None:
+                    results[i] = Result(item.row, skip_reason=item.skip_reason or "nothing to send")
+                    continue
+                data = item.data
+                if i in signed:
+                    chunk, offset = signed[i]
+                    data = (await chunk)[offset]
+                sender = verp.address(secret, base, item.row.id)
+                outcome = await self.transport.send(sender, item.row.recipient, data, canonical=item.canonical)
+                if debug:
+                    log.debug("outbox %s to %s: %s", item.row.id, item.row.recipient, outcome)
+                results[i] = Result(item.row, outcome=outcome)
+
+        lanes = [asyncio.create_task(lane()) for _ in range(min(self.settings.smtp_pool_size, len(prepared)))]
+        try:
+            await asyncio.gather(*lanes)
+        finally:
+            # after an error in one lane the others stop too: nothing goes on being sent that
+            # would not be recorded
+            for task in lanes:
+                task.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+            for chunk in {chunk for chunk, _ in signed.values()}:
+                chunk.cancel()
+        return [r for r in results if r is not None]
+
+    def _sign_ahead(self, prepared: list[Prepared]) -> dict[int, tuple[asyncio.Future[list[bytes]], int]]:
+        """Start signing every message of the batch, a chunk per trip to a signing worker; maps
+        a message's index to its chunk and its place in it."""
+        if self.signing is None:
+            return {}
+        timestamp = int(self.clock().timestamp())
+        todo = [i for i, p in enumerate(prepared) if p.data is not None]
+        where: dict[int, tuple[asyncio.Future[list[bytes]], int]] = {}
+        for start in range(0, len(todo), SIGN_CHUNK):
+            indexes = todo[start : start + SIGN_CHUNK]
+            messages = [prepared[i].data or b"" for i in indexes]
+            canonical = all(prepared[i].canonical for i in indexes)
+            chunk = asyncio.ensure_future(self.signing.sign_many(messages, timestamp, canonical=canonical))
+            where.update((i, (chunk, offset)) for offset, i in enumerate(indexes))
+        return where
+
+    async def _prepare(self, session: AsyncSession, rows: list[Claimed]) -> list[Prepared]:
+        # right before sending: the suppression list and the subscriber's status, for every kind
+        blocked = await suppression.reasons(session, {r.recipient for r in rows})
+        recipients = await _recipients(session, {r.subscriber_id for r in rows if r.subscriber_id})
+        editions = {
+            e.id: e
+            for e in await session.scalars(
+                select(Edition).where(Edition.id.in_({r.edition_id for r in rows if r.edition_id}))
+            )
+        }
+        present = {eid: await self.templates.sections(session, eid) for eid in editions}
+        prepared = []
+        for row in rows:
+            reason = blocked.get(row.recipient)
+            recipient = recipients.get(row.subscriber_id or 0)
+            if reason is not None and suppression.blocks(reason, row.kind):
+                prepared.append(Prepared(row, skip_reason="suppressed"))
+            elif row.subscriber_id is not None and row.kind in flows.RECEIVES and recipient is None:
+                prepared.append(Prepared(row, skip_reason="subscriber removed"))
+            elif recipient is not None and not flows.may_receive(row.kind, recipient.status):
+                prepared.append(Prepared(row, skip_reason=f"subscriber is {recipient.status}"))
+            elif row.payload is not None:
+                prepared.append(Prepared(row, data=row.payload))
+            elif row.edition_id is None or row.edition_id not in editions:
+                prepared.append(Prepared(row, skip_reason="no content"))
+            else:
+                prepared.append(
+                    await self._digest(session, row, editions[row.edition_id], recipient, present[row.edition_id])
+                )
+        return prepared
+
+    async def _digest(
+        self,
+        session: AsyncSession,
+        row: Claimed,
+        edition: Edition,
+        recipient: _Recipient | None,
+        present: frozenset[int | None],
+    ) -> Prepared:
+        if recipient is None:
+            return Prepared(row, skip_reason="subscriber removed")
+        key = variant_key(recipient.sections, present)
+        if not key:
+            return Prepared(row, skip_reason="no articles in the chosen sections")
+        secret = self.settings.secret
+        personal = Personal(
+            to=row.recipient,
+            message_id=f"e{edition.id}.s{recipient.id}",
+            token=tokens.unsubscribe_token(secret, recipient.id, edition.list_name),
+            pref_token=tokens.preferences_token(secret, recipient.id),
+            name=recipient.name,
+        )
+        if row.recipient.isascii():
+            template = await self.templates.get(session, edition, key)
+            return Prepared(row, data=template.personalise(personal), canonical=True)
+        # an internationalised address needs SMTPUTF8 headers: the reference path
+        content = await rendered_variant(session, self.settings, self.renderer, edition, key)
+        identity = Identity.for_list(self.settings, edition.list_name)
+        msg = build_message(content, identity, edition.started_at or edition.scheduled_at, personal)
+        return Prepared(row, data=to_bytes(msg))
+
+
+async def _recipients(session: AsyncSession, ids: set[int]) -> dict[int, _Recipient]:
+    """The subscribers of a batch with the sections each chose: two queries, plain rows."""
+    if not ids:
+        return {}
+    chosen: dict[int, set[int]] = {}
+    for sid, section in await session.execute(
+        select(SubscriberSection.subscriber_id, SubscriberSection.section_id).where(
+            SubscriberSection.subscriber_id.in_(ids)
+        )
+    ):
+        chosen.setdefault(sid, set()).add(section)
+    rows = await session.execute(
+        select(Subscriber.id, Subscriber.name, Subscriber.status).where(Subscriber.id.in_(ids))
+    )
+    return {sid: _Recipient(sid, name, status, frozenset(chosen.get(sid, ()))) for sid, name, status in rows}

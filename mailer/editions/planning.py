@@ -1,0 +1,252 @@
+"""Editions: which articles go into a list's digest for one scheduled time, and for whom.
+
+``plan`` is idempotent: the (list, period) key is unique, and the status moves out of ``draft``
+by compare-and-set, so a second trigger, a restart or a second scheduler on another machine
+never makes a second edition or enqueues twice. An edition whose time is further in the past
+than ``stale_after_minutes`` is held for an editor instead of being sent.
+
+An edition's articles are refreshed while it is a draft (``refresh_articles``): untouched, it is
+simply the newest articles of its window; once an editor has curated it, their choice, order and
+exclusions are kept and only articles that arrived since are added after them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from mailer.delivery import outbox
+from mailer.core.db import insert
+from mailer.core.models import Article, Edition, EditionArticle, Section
+from mailer.editions.schedule import previous_fire
+from mailer.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALL_SECTIONS = "all"
+
+
+def period_key(fire: datetime, settings: Settings) -> str:
+    """The period an edition covers, named by its scheduled time in the site's time zone."""
+    return fire.astimezone(settings.tz).strftime("%Y-%m-%dT%H:%M")
+
+
+def period_start(settings: Settings, list_name: str, fire: datetime) -> datetime:
+    """Where the window of the edition scheduled at ``fire`` begins: the list's previous fire."""
+    since = previous_fire(settings.cron_for(list_name), settings.timezone, fire)
+    return since or fire - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    edition: Edition
+    action: str  # sending | held | empty | exists
+    enqueued: int = 0
+
+    def describe(self) -> str:
+        e = self.edition
+        text = {
+            "sending": f"edition {e.id} ({e.list_name} {e.period_key}) is being sent to {self.enqueued} subscribers",
+            "held": f"edition {e.id} ({e.list_name} {e.period_key}) is held: {e.status_reason}",
+            "empty": f"edition {e.id} ({e.list_name} {e.period_key}) has no new articles: nothing to send",
+            "exists": f"edition {e.id} ({e.list_name} {e.period_key}) already exists ({e.status}): nothing to do",
+        }
+        return text[self.action]
+
+
+async def select_articles(
+    session: AsyncSession, list_name: str, since: datetime, until: datetime, limit: int
+) -> list[int]:
+    """Published articles of the window that no earlier edition of this list carried."""
+    already_sent = exists().where(
+        EditionArticle.article_id == Article.id,
+        EditionArticle.excluded.is_(False),
+        EditionArticle.edition_id == Edition.id,
+        Edition.list_name == list_name,
+        Edition.status.in_(("sending", "sent")),
+    )
+    stmt = (
+        select(Article.id)
+        .where(
+            Article.status == "published",
+            Article.published_at > since,
+            Article.published_at <= until,
+            ~already_sent,
+        )
+        .order_by(Article.published_at.desc(), Article.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def refresh_articles(
+    session: AsyncSession, edition: Edition, since: datetime, until: datetime, limit: int
+) -> None:
+    """Bring a draft's articles up to date with what has been published in its window.
+
+    Untouched by an editor, the draft is the newest ``limit`` articles, newest first, exactly
+    as if it were made now. Once curated, the editor's rows stay as they are (order, and the
+    excluded ones stay excluded, so they never come back); articles that have since been
+    withdrawn or sent in another edition of the list are taken out, and newly published ones
+    are added after the editor's choice while there is room.
+    """
+    rows = list(
+        await session.scalars(
+            select(EditionArticle)
+            .where(EditionArticle.edition_id == edition.id)
+            .order_by(EditionArticle.position)
+        )
+    )
+    candidates = await select_articles(session, edition.list_name, since, until, limit)
+    if edition.curated_at is None:
+        if [r.article_id for r in rows] != candidates:
+            await session.execute(delete(EditionArticle).where(EditionArticle.edition_id == edition.id))
+            session.add_all(
+                EditionArticle(edition_id=edition.id, article_id=article_id, position=position)
+                for position, article_id in enumerate(candidates)
+            )
+            await session.flush()
+        return
+    gone = await _no_longer_eligible(session, edition, [r.article_id for r in rows if not r.excluded])
+    if gone:
+        await session.execute(
+            delete(EditionArticle).where(
+                EditionArticle.edition_id == edition.id, EditionArticle.article_id.in_(gone)
+            )
+        )
+    known = {r.article_id for r in rows}
+    room = limit - sum(1 for r in rows if not r.excluded and r.article_id not in gone)
+    new = [a for a in candidates if a not in known][: max(room, 0)]
+    start = max((r.position for r in rows), default=-1) + 1
+    session.add_all(
+        EditionArticle(edition_id=edition.id, article_id=article_id, position=start + offset)
+        for offset, article_id in enumerate(new)
+    )
+    await session.flush()
+
+
+async def _no_longer_eligible(session: AsyncSession, edition: Edition, article_ids: list[int]) -> set[int]:
+    """Of ``article_ids``, those withdrawn or already carried by another sent edition of the list."""
+    if not article_ids:
+        return set()
+    other = aliased(EditionArticle)
+    sent_elsewhere = exists().where(
+        other.article_id == Article.id,
+        other.excluded.is_(False),
+        other.edition_id == Edition.id,
+        Edition.id != edition.id,
+        Edition.list_name == edition.list_name,
+        Edition.status.in_(("sending", "sent")),
+    )
+    stmt = select(Article.id).where(
+        Article.id.in_(article_ids), (Article.status != "published") | sent_elsewhere
+    )
+    return set((await session.scalars(stmt)).all())
+
+
+async def get_or_create(
+    session: AsyncSession, list_name: str, key: str, fire: datetime, now: datetime
+) -> tuple[Edition, bool]:
+    stmt = (
+        insert(session, Edition)
+        .values(list_name=list_name, period_key=key, scheduled_at=fire, status="draft", created_at=now)
+        .on_conflict_do_nothing(index_elements=["list_name", "period_key"])
+        .returning(Edition.id)
+    )
+    created = (await session.execute(stmt)).scalar() is not None
+    edition = (
+        await session.scalars(
+            select(Edition)
+            .where(Edition.list_name == list_name, Edition.period_key == key)
+            .with_for_update()  # editors' changes to a draft wait for a plan in progress
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return edition, created
+
+
+async def move(session: AsyncSession, edition: Edition, old: str, new: str, **values: object) -> bool:
+    """Compare-and-set on the edition's status; only one caller wins each transition."""
+    result = await session.execute(
+        update(Edition)
+        .where(Edition.id == edition.id, Edition.status == old)
+        .values(status=new, **values)
+        .execution_options(synchronize_session=False)
+    )
+    moved = bool(result.rowcount)  # type: ignore[attr-defined]
+    if moved:
+        await session.refresh(edition)
+    return moved
+
+
+async def plan(
+    session: AsyncSession,
+    settings: Settings,
+    list_name: str,
+    fire: datetime,
+    now: datetime,
+    *,
+    since: datetime,
+    force: bool = False,
+    key: str | None = None,
+) -> PlanResult:
+    """Create (or find) the edition of ``list_name`` for ``fire`` and, if due, enqueue it."""
+    edition, _ = await get_or_create(session, list_name, key or period_key(fire, settings), fire, now)
+    if edition.status != "draft":
+        return PlanResult(edition, "exists")
+    await refresh_articles(session, edition, since, now, settings.max_articles)
+    if not await article_rows(session, edition.id):
+        await move(session, edition, "draft", "empty", status_reason="no new articles")
+        return PlanResult(edition, "empty")
+    stale_after = timedelta(minutes=settings.stale_after_minutes)
+    if not force and now - fire > stale_after:
+        late = int((now - fire).total_seconds() // 60)
+        reason = (f"scheduled {late // 60} h {late % 60} min ago, more than the "
+                  f"{settings.stale_after_minutes} min allowed: waiting for an editor")
+        await move(session, edition, "draft", "held", status_reason=reason)
+        log.warning("edition %s held: %s", edition.id, reason)
+        return PlanResult(edition, "held")
+    if not await move(session, edition, "draft", "sending", started_at=now):
+        return PlanResult(edition, "exists")
+    enqueued = await outbox.enqueue_edition(session, edition, now)
+    return PlanResult(edition, "sending", enqueued)
+
+
+async def release(session: AsyncSession, edition: Edition, now: datetime) -> PlanResult:
+    """An editor's go for a held (or draft) edition: enqueue it now."""
+    for old in ("held", "draft"):
+        if await move(session, edition, old, "sending", started_at=now, status_reason=None):
+            return PlanResult(edition, "sending", await outbox.enqueue_edition(session, edition, now))
+    return PlanResult(edition, "exists")
+
+
+async def article_rows(session: AsyncSession, edition_id: int) -> list[tuple[Article, str | None]]:
+    """The edition's articles in order, each with its section's name."""
+    stmt = (
+        select(Article, Section.name)
+        .join(EditionArticle, and_(EditionArticle.article_id == Article.id,
+                                   EditionArticle.edition_id == edition_id))
+        .outerjoin(Section, Section.id == Article.section_id)
+        .where(EditionArticle.excluded.is_(False))
+        .order_by(EditionArticle.position)
+    )
+    return [(article, section) for article, section in (await session.execute(stmt)).all()]
+
+
+def variant_key(chosen_sections: frozenset[int], present_sections: frozenset[int | None]) -> str:
+    """Subscribers who get the same articles share a variant; "" means nothing for them."""
+    if not chosen_sections:
+        return ALL_SECTIONS
+    return ",".join(str(s) for s in sorted(chosen_sections & {s for s in present_sections if s}))
+
+
+def variant_sections(key: str) -> frozenset[int] | None:
+    """The sections of a variant key; None means all sections."""
+    if key == ALL_SECTIONS:
+        return None
+    return frozenset(int(s) for s in key.split(",") if s)

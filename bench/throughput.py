@@ -113,8 +113,8 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
 
     from mailer.articles import ingest
     from mailer.core.models import OutboxMessage
-    from mailer.delivery.service import Service
     from mailer.core.settings import load_settings
+    from mailer.delivery.service import Service
     from subscribers.models import Subscriber
 
     extra = json.loads(args.settings or "{}")
@@ -164,9 +164,8 @@ async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
     import premailer
     from markupsafe import Markup
 
-    from mailer.core import arabic
-
     from mailer.articles import ingest
+    from mailer.core import arabic
 
     now = datetime.now(UTC)
     articles = ingest.parse_feed(articles_feed(), now=now).articles
@@ -225,11 +224,11 @@ def _dkimpy_signer(key_file: str) -> Any:
 
 def message_size(port: int) -> int:
     """Bytes of one digest as the project composes it (the ceiling sends this many)."""
-    from mailer.compose.message import MessageTemplate, Personal
-    from mailer.core.headers import Identity
-    from mailer.compose.render import ArticleView, DigestView, Renderer
-    from mailer.core.settings import load_settings
     from mailer.articles import ingest
+    from mailer.compose.message import MessageTemplate, Personal
+    from mailer.compose.render import ArticleView, DigestView, Renderer
+    from mailer.core.headers import Identity
+    from mailer.core.settings import load_settings
 
     settings = load_settings(data_dir=Path(tempfile.mkdtemp()), secret_key=SECRET, sender_address=FROM,
                              base_url="https://news.example.com")

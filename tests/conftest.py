@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from mailer.core.settings import Settings, load_settings
 from mailer.delivery.devmailbox import free_port
 from mailer.delivery.service import Service
-from mailer.core.settings import Settings, load_settings
 from tests.support.smtpd import SMTPServer
 
 PG_URL = os.environ.get("MAILER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -185,7 +185,7 @@ async def live_app(service: Service) -> AsyncIterator[str]:
 async def browser() -> AsyncIterator[Any]:
     """Debian's chromium driven by Playwright's async API, so the app under test keeps being
     served by the same event loop while the browser waits on it."""
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):  # noqa: ASYNC240  (once, at set-up)
         message = f"no chromium at {CHROMIUM} (Debian package 'chromium')"
         if REQUIRE_BROWSER:
             pytest.fail(f"a browser is required (MAILER_TEST_REQUIRE_BROWSER=1) but there is {message}")

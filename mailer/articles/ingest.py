@@ -6,6 +6,7 @@ storing is idempotent on the article's guid (or URL when the feed gives no guid)
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import hashlib
 import html
@@ -313,22 +314,27 @@ async def read_source(source: str, *, timeout: float = 30.0) -> bytes:
     """The bytes of a feed from an http(s) URL or a file path."""
     if source.startswith(("http://", "https://")):
         try:
-            async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
-                async with client.stream("GET", source) as response:
-                    response.raise_for_status()
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > MAX_FEED_BYTES:
-                            raise InvalidFeed("source", f"larger than {MAX_FEED_BYTES} bytes")
-                        chunks.append(chunk)
-                    return b"".join(chunks)
+            async with (
+                httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client,
+                client.stream("GET", source) as response,
+            ):
+                response.raise_for_status()
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_FEED_BYTES:
+                        raise InvalidFeed("source", f"larger than {MAX_FEED_BYTES} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks)
         except httpx.HTTPError as exc:
             raise InvalidFeed("source", f"could not fetch {source}: {exc}") from None
-    path = Path(source)
+    return await asyncio.to_thread(_read_file, Path(source))
+
+
+def _read_file(path: Path) -> bytes:
     if not path.is_file():
-        raise InvalidFeed("source", f"{source!r} is neither an http(s) URL nor a readable file")
+        raise InvalidFeed("source", f"{str(path)!r} is neither an http(s) URL nor a readable file")
     if path.stat().st_size > MAX_FEED_BYTES:
         raise InvalidFeed("source", f"larger than {MAX_FEED_BYTES} bytes")
     return path.read_bytes()

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 
 from mailer.core.errors import MailerError
-from mailer.delivery.service import Service
 from mailer.core.settings import Settings, load_settings
+from mailer.delivery.service import Service
 
 T = TypeVar("T")
 

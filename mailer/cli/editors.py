@@ -9,11 +9,10 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from mailer.cli.common import console, err, run, settings_of
-from mailer.editor import accounts
 from mailer.core.errors import MailerError, NotFound
 from mailer.core.models import Editor, EditorSession
 from mailer.delivery.service import Service
-
+from mailer.editor import accounts
 
 app: typer.Typer = typer.Typer(help="Editor accounts for the preview pages.", no_args_is_help=True)
 

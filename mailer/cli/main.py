@@ -14,15 +14,14 @@ from rich.table import Table
 from sqlalchemy import select
 
 from mailer.articles import demo, ingest
-
-from mailer.delivery import outbox
 from mailer.cli import delivery, editors, preview, shares, subscribers
 from mailer.cli.common import console, err, run, settings_of
-from mailer.delivery.devmailbox import read_mailbox
 from mailer.core.errors import MailerError
 from mailer.core.models import Edition
-from mailer.delivery.service import Service
 from mailer.core.settings import LISTS, Settings
+from mailer.delivery import outbox
+from mailer.delivery.devmailbox import read_mailbox
+from mailer.delivery.service import Service
 
 app = typer.Typer(help="Arabic RTL newsletter digests and share-to-friend mail.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -265,7 +264,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
             digest_scheduler.start()
             await digest_scheduler.catch_up(svc.clock())
         if demo_data:
-            asyncio.create_task(_announce_demo(svc))
+            announce = asyncio.create_task(_announce_demo(svc))  # noqa: F841  (kept until serve ends)
         config = uvicorn.Config(
             create_app(svc), host=settings.web_host, port=settings.web_port,
             log_level=settings.log_level.lower(), lifespan="off",

@@ -10,10 +10,10 @@ import typer
 from rich.table import Table
 
 from mailer.cli.common import console, run, settings_of
-from mailer.editor.checks import Check, part_text
 from mailer.compose.message import to_bytes
-from mailer.editor.previews import Preview, Previews
 from mailer.delivery.service import Service
+from mailer.editor.checks import Check, part_text
+from mailer.editor.previews import Preview, Previews
 
 STYLE = {"ok": "green", "info": "blue", "warn": "yellow", "error": "red"}
 DEFAULT_REF = {"digest": "daily"}

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from mailer.cli.common import console, run, settings_of
-from mailer.shares import records
 from mailer.delivery.service import Service
+from mailer.shares import records
 
 app = typer.Typer(help="Send-to-a-friend shares: audit the records.", no_args_is_help=True)
 

@@ -15,11 +15,11 @@ from rich.table import Table
 from sqlalchemy import select
 
 from mailer.cli.common import console, err, fail, run, settings_of
-from mailer.delivery import outbox
-from mailer.delivery.devmailbox import maildir_path
+from mailer.compose.notices import Notifier
 from mailer.core.errors import InvalidInput, NotFound
 from mailer.core.models import OutboxMessage
-from mailer.compose.notices import Notifier
+from mailer.delivery import outbox
+from mailer.delivery.devmailbox import maildir_path
 from mailer.delivery.service import Service
 from subscribers import flows, importer, store, suppression
 from subscribers.addresses import check
@@ -59,7 +59,8 @@ def import_command(
     async def job(svc: Service) -> tuple[importer.Parsed, importer.Applied]:
         async with svc.db.transaction() as session:
             sections = {name: id_ for id_, name in (await store.section_names(session)).items()}
-        parsed = importer.parse(file.read_bytes(), sections=sections, smtputf8=settings.relay_smtputf8)
+        data = await asyncio.to_thread(file.read_bytes)
+        parsed = importer.parse(data, sections=sections, smtputf8=settings.relay_smtputf8)
         total = importer.Applied()
         notify = Notifier(settings, svc.renderer)
         columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

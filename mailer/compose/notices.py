@@ -15,14 +15,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core import arabic
-
-from mailer.delivery import outbox
 from mailer.compose.message import SLOTS, MessageTemplate, Personal, Rendered, build_message, to_bytes
+from mailer.compose.render import Renderer
+from mailer.core import arabic
 from mailer.core.headers import Identity
 from mailer.core.lru import LRU
-from mailer.compose.render import Renderer
 from mailer.core.settings import Settings
+from mailer.delivery import outbox
 from subscribers import tokens
 from subscribers.flows import Notice
 

@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.compose.message import MessageTemplate, Rendered
+from mailer.compose.render import ArticleView, DigestView, Renderer
 from mailer.core.db import insert
-from mailer.editions.planning import article_rows, variant_sections
 from mailer.core.headers import Identity
 from mailer.core.lru import LRU
 from mailer.core.models import Article, Edition, EditionArticle, EditionVariant
-from mailer.compose.render import ArticleView, DigestView, Renderer
 from mailer.core.settings import Settings
+from mailer.editions.planning import article_rows, variant_sections
 
 
 async def digest_view(session: AsyncSession, settings: Settings, edition: Edition, key: str) -> DigestView:

@@ -248,7 +248,8 @@ async def record(
             select(table.c.id, table.c.history).where(table.c.id.in_([r.row.id for r, _ in states]))
         )
     }
-    return [(result, str(values["status"])) for result, values in states if ours.get(result.row.id) == values["history"]]
+    return [(result, str(values["status"])) for result, values in states
+            if ours.get(result.row.id) == values["history"]]
 
 
 def _still_ours(owner: str) -> tuple[Any, ...]:

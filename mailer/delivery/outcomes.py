@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from enum import Enum
+from enum import StrEnum
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     SENT = "sent"  # 2xx after DATA
     RETRY = "retry"  # 4xx, or the connection failed before the end of DATA
     FAILED = "failed"  # 5xx: permanent, a hard bounce for the subscriber

@@ -16,21 +16,20 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.events import bounces
-
-from mailer.delivery import outbox, verp
 from mailer.compose.message import Personal, build_message, to_bytes
+from mailer.compose.render import Renderer
+from mailer.compose.variants import TemplateCache, rendered_variant
 from mailer.core.db import Database, utcnow
-from mailer.delivery.dkim import SigningPool
-from mailer.editions.planning import variant_key
 from mailer.core.headers import Identity
 from mailer.core.models import Edition
+from mailer.core.settings import Settings
+from mailer.delivery import outbox, verp
+from mailer.delivery.dkim import SigningPool
 from mailer.delivery.outbox import Claimed, Result
 from mailer.delivery.outcomes import Verdict
-from mailer.compose.render import Renderer
-from mailer.core.settings import Settings
 from mailer.delivery.transport import Transport
-from mailer.compose.variants import TemplateCache, rendered_variant
+from mailer.editions.planning import variant_key
+from mailer.events import bounces
 from subscribers import flows, suppression, tokens
 from subscribers.models import Subscriber, SubscriberSection
 
@@ -165,7 +164,7 @@ class Sender:
             await self._bounces(session, written, now)
             await outbox.finish_editions(session, now)
         return Counter(
-            r.skip_reason and "skipped" or (r.outcome.verdict.value if r.outcome else "?") for r in results
+            (r.skip_reason and "skipped") or (r.outcome.verdict.value if r.outcome else "?") for r in results
         )
 
     async def _abandon(self, upcoming: asyncio.Task[_Batch | None]) -> None:

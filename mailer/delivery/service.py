@@ -7,18 +7,19 @@ import asyncio
 import logging
 import os
 from collections import Counter
+from contextlib import suppress
 from datetime import datetime
 
-from mailer.editions import planning
+from mailer.compose.render import Renderer
 from mailer.core.db import Database, utcnow
+from mailer.core.settings import Settings, SmtpConfig
 from mailer.delivery.devmailbox import DevMailbox, port_open
 from mailer.delivery.dkim import Signer, SigningPool
-from mailer.editions.planning import PlanResult
-from mailer.compose.render import Renderer
 from mailer.delivery.limits import LimitedTransport
 from mailer.delivery.sender import Clock, Sender
-from mailer.core.settings import Settings, SmtpConfig
 from mailer.delivery.transport import SMTPTransport, Transport
+from mailer.editions import planning
+from mailer.editions.planning import PlanResult
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +128,8 @@ class Service:
                 log.exception("sender batch failed")
             if not sent:
                 self.wake.clear()
-                try:
+                with suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), min(idle_seconds, recover_every))
-                except TimeoutError:
-                    pass
 
     async def close(self) -> None:
         if self._transport is not None:

@@ -14,9 +14,9 @@ import aiosmtplib
 from aiosmtplib.errors import SMTPHeloError, SMTPResponseException
 from aiosmtplib.response import SMTPResponse
 
+from mailer.core.settings import SmtpConfig
 from mailer.delivery.outcomes import Outcome, Verdict, classify
 from mailer.delivery.pipelining import PipeliningProtocol, adopt
-from mailer.core.settings import SmtpConfig
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class SMTPTransport:
             hostname=cfg.host,
             port=cfg.port,
             use_tls=cfg.tls == "implicit",
-            start_tls=True if cfg.tls == "starttls" else False,
+            start_tls=cfg.tls == "starttls",
             timeout=self.timeout,
             local_hostname=self.local_hostname,
             tls_context=self.tls_context,

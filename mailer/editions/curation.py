@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.editions import planning
-from mailer.editions.planning import PlanResult
 from mailer.core.errors import Conflict, NotFound
 from mailer.core.models import Edition, EditionArticle
-from mailer.editions.schedule import next_fire
 from mailer.core.settings import LISTS, Settings
+from mailer.editions import planning
+from mailer.editions.planning import PlanResult
+from mailer.editions.schedule import next_fire
 
 EDITABLE = ("draft", "held")
 STATUS_LABELS = {

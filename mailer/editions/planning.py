@@ -20,11 +20,11 @@ from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mailer.delivery import outbox
 from mailer.core.db import insert
 from mailer.core.models import Article, Edition, EditionArticle, Section
-from mailer.editions.schedule import previous_fire
 from mailer.core.settings import Settings
+from mailer.delivery import outbox
+from mailer.editions.schedule import previous_fire
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import Database
 from mailer.core.errors import InvalidAddress
-from mailer.events.mailboxes import Source
 from mailer.core.models import BounceEvent, OutboxMessage
-from mailer.events.reports import Kind, Report, parse
 from mailer.core.settings import Settings
+from mailer.events.mailboxes import Source
+from mailer.events.reports import Kind, Report, parse
 from subscribers import flows, store, suppression
 from subscribers.models import Subscriber
 

@@ -9,6 +9,7 @@ is marked seen (moved to ``cur/`` with flag ``S``), so running again does nothin
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
 import re
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Processed:
 async def process_maildir(svc: Service, path: Path) -> Processed:
     """Handle every unseen message in ``path`` that was sent to the unsubscribe address."""
     result = Processed()
-    if not path.is_dir():
+    if not await asyncio.to_thread(path.is_dir):
         raise InvalidInput("maildir", f"{str(path)!r} is not a Maildir")
     box = mailbox.Maildir(path, create=False)
     address = svc.settings.unsubscribe_mailto

@@ -25,18 +25,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.delivery import outbox
-
-from mailer.shares import records
-from mailer.core.arabic import digits
-from mailer.shares.captcha import captcha_for
-from mailer.core.lru import LRU
 from mailer.compose.message import Rendered, to_bytes
-from mailer.core.errors import MailerError
-from mailer.core.models import Article, Section
-from mailer.shares.limits import RateLimiter
 from mailer.compose.render import ArticleView
+from mailer.core.arabic import digits
+from mailer.core.errors import MailerError
+from mailer.core.lru import LRU
+from mailer.core.models import Article, Section
+from mailer.delivery import outbox
 from mailer.delivery.service import Service
+from mailer.shares import records
+from mailer.shares.captcha import captcha_for
 from mailer.shares.checks import (
     ArticleNotShareable,
     ShareInputRefused,
@@ -53,6 +51,7 @@ from mailer.shares.checks import (
     parse_fields,
     reason_of,
 )
+from mailer.shares.limits import RateLimiter
 from mailer.shares.mail import article_view, compose_share, render_share, share_identity
 from mailer.shares.tokens import check_form_token, check_stop_token, form_token, stop_token
 from subscribers import suppression
@@ -113,7 +112,8 @@ class ShareDesk:
             return (await self._shareable(session, article_id)).view
 
     async def _shareable(self, session: AsyncSession, article_id: int | str) -> _Shareable:
-        if isinstance(article_id, str) and not (article_id.isascii() and article_id.isdigit() and len(article_id) <= 12):
+        plain_number = isinstance(article_id, str) and article_id.isascii() and article_id.isdigit()
+        if isinstance(article_id, str) and not (plain_number and len(article_id) <= 12):
             raise ArticleNotShareable(f"{article_id[:40]!r} is not an article number")
         number = int(article_id)
         row = (
@@ -174,7 +174,8 @@ class ShareDesk:
                          min_fill=s.share_min_fill_seconds, max_age=timedelta(minutes=s.share_form_max_age_minutes))
         if self.captcha is not None and not await self.captcha.verify(request.captcha, client):
             raise ShareInputRefused("captcha", self.captcha.field, "the CAPTCHA was not solved",
-                                    public_message="لم نتحقق من أنك لست برنامجاً آلياً. أكمل خطوة التحقق ثم أرسل النموذج.")
+                                    public_message="لم نتحقق من أنك لست برنامجاً آلياً. "
+                                                   "أكمل خطوة التحقق ثم أرسل النموذج.")
         sender_name = check_name(request.sender_name, max_length=s.share_name_max_length)
         recipient = check_recipient(request.friend_email)
         trace.recipient_key = address_key(recipient)
@@ -270,13 +271,15 @@ class ShareDesk:
             raise ShareRateRefused(
                 "rate_recipient_article", f"article {article_id} already shared with this recipient today",
                 retry_after=same.retry_after(now, DAY),
-                public_message="أُرسل هذا الخبر إلى هذا العنوان اليوم. لا حاجة لإرساله مرة أخرى؛ أرسل خبراً آخر أو اختر صديقاً آخر.",
+                public_message="أُرسل هذا الخبر إلى هذا العنوان اليوم. لا حاجة لإرساله مرة أخرى؛ "
+                               "أرسل خبراً آخر أو اختر صديقاً آخر.",
             )
         recipient_day = await records.queued_since(session, now - DAY, recipient_key=key, exclude=own)
         if recipient_day.count >= s.share_recipient_per_day:
             raise self._rate("rate_recipient", f"{recipient_day.count} shares to this recipient in 24 hours",
                              recipient_day.retry_after(now, DAY),
-                             "وصل إلى هذا العنوان ما يكفي من الأخبار اليوم. أرسل إلى صديق آخر أو حاول بعد {hours} ساعة.")
+                             "وصل إلى هذا العنوان ما يكفي من الأخبار اليوم. "
+                             "أرسل إلى صديق آخر أو حاول بعد {hours} ساعة.")
         hour = await records.queued_since(session, now - HOUR, exclude=own)
         if hour.count >= s.share_global_per_hour:
             raise self._rate("rate_global", f"global breaker: {hour.count} shares in the last hour",

@@ -10,11 +10,11 @@ from dataclasses import replace
 from datetime import datetime
 from email.message import EmailMessage
 
-from mailer.core.arabic import bidi_html
 from mailer.compose.message import SLOTS, Personal, Rendered, build_message
+from mailer.compose.render import ArticleView, Renderer
+from mailer.core.arabic import bidi_html
 from mailer.core.headers import Identity, guard
 from mailer.core.models import Article
-from mailer.compose.render import ArticleView, Renderer
 from mailer.core.settings import Settings
 from mailer.shares.checks import address_key, check_recipient
 from mailer.shares.tokens import stop_token

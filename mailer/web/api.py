@@ -8,10 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
 from mailer.articles import ingest
-
-from mailer.delivery import outbox
 from mailer.core.errors import InvalidInput
 from mailer.core.models import Edition
+from mailer.delivery import outbox
 from mailer.web.deps import require_api_token, service_of
 
 router = APIRouter(prefix="/api")

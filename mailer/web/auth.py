@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from mailer.core.errors import Forbidden, InvalidInput, Unauthorized
 from mailer.editor import accounts
 from mailer.editor.accounts import SignedIn
-from mailer.core.errors import Forbidden, InvalidInput, Unauthorized
-from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
+from mailer.web.pages import pages_of
 from mailer.web.security import cookie_options, editor_page, local_path
 
 SESSION_COOKIE = "mailer_editor"
@@ -65,7 +65,7 @@ def _login_page(request: Request, *, next_url: str, error: str | None = None, st
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, next: str | None = None) -> HTMLResponse:  # noqa: A002
+async def login_form(request: Request, next: str | None = None) -> HTMLResponse:
     return _login_page(request, next_url=local_path(next))
 
 
@@ -75,7 +75,7 @@ async def login(
     name: Annotated[str, Form(max_length=200)],
     password: Annotated[str, Form(max_length=accounts.MAX_PASSWORD)],
     csrf: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/editor",  # noqa: A002
+    next: Annotated[str, Form(max_length=2000)] = "/editor",
 ) -> Response:
     svc = service_of(request)
     cookie = request.cookies.get(LOGIN_COOKIE, "")

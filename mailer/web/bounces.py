@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from mailer.events import bounces, reports
 from mailer.core.errors import InvalidInput
+from mailer.events import bounces, reports
 from mailer.web.deps import require_api_token, service_of
 
 router = APIRouter(prefix="/api")

@@ -16,20 +16,19 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from mailer.editions import curation
-
-from mailer.delivery import outbox
-from mailer.editor.checks import part_text
 from mailer.compose.message import to_bytes
-from mailer.editions.planning import period_key
 from mailer.core.headers import LIST_LABELS
 from mailer.core.models import Article, Edition, OutboxMessage
-from mailer.editor.previews import Preview, Previews, local_time_text
 from mailer.core.settings import LISTS
+from mailer.delivery import outbox
+from mailer.editions import curation
+from mailer.editions.planning import period_key
+from mailer.editor.checks import part_text
+from mailer.editor.previews import Preview, Previews, local_time_text
 from mailer.web import auth
 from mailer.web.auth import Editor
-from mailer.web.pages import pages_of
 from mailer.web.deps import service_of
+from mailer.web.pages import pages_of
 from mailer.web.security import editor_page, email_frame, harden, local_path
 
 router = APIRouter(prefix="/editor")

@@ -9,7 +9,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from mailer.web.pages import pages_of
 from mailer.core.errors import (
     Conflict,
     Forbidden,
@@ -19,6 +18,7 @@ from mailer.core.errors import (
     RateLimited,
     Unauthorized,
 )
+from mailer.web.pages import pages_of
 
 log = logging.getLogger(__name__)
 

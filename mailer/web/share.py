@@ -11,11 +11,11 @@ from starlette.exceptions import HTTPException
 
 from mailer.core.errors import InvalidInput, MailerError, NotFound
 from mailer.shares.checks import FIELDS, HONEYPOT
-from mailer.shares.tokens import check_stop_token
 from mailer.shares.desk import ShareDesk
-from mailer.web.pages import pages_of
+from mailer.shares.tokens import check_stop_token
 from mailer.web.deps import service_of
 from mailer.web.errors import headers_for, status_for, wants_json
+from mailer.web.pages import pages_of
 
 router = APIRouter()
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from mailer.delivery import outbox
 from mailer.core.models import OutboxMessage
-from mailer.editor.previews import TEST_HEADER
+from mailer.delivery import outbox
 from mailer.delivery.service import Service
+from mailer.editor.previews import TEST_HEADER
 from tests.browser.conftest import SCREENSHOTS, artifact
 from tests.conftest import Clock
 from tests.support import factories

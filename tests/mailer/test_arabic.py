@@ -6,7 +6,8 @@ import html
 import re
 from datetime import date
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailer.core import arabic
 

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from mailer.events import bounces
 from mailer.cli.main import app
 from mailer.core.errors import SettingsError
-from mailer.events.mailboxes import ImapSource, MaildirSource, Pop3Source, parse_mailbox_url
 from mailer.core.models import BounceEvent
-from mailer.delivery.service import Service
 from mailer.core.settings import Settings
+from mailer.delivery.service import Service
+from mailer.events import bounces
+from mailer.events.mailboxes import ImapSource, MaildirSource, Pop3Source, parse_mailbox_url
 from tests.conftest import Clock
 from tests.mailer.bounce_samples import EXPECTED, sample, sent_edition
 from tests.support import dovecot

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from mailer.events import bounces, reports
 from mailer.core.models import BounceEvent
 from mailer.delivery.service import Service
+from mailer.events import bounces, reports
 from subscribers import suppression
 from subscribers.models import Subscriber, Suppression
 from tests.conftest import API_TOKEN, SECRET, Clock

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mailer.editor.checks import SIZE_WARN_BYTES, alt_check, check_message, https_check, size_check, spam_check
 from mailer.compose.message import Personal, Rendered, build_message, to_bytes
 from mailer.core.headers import Identity
 from mailer.core.settings import Settings
+from mailer.editor.checks import SIZE_WARN_BYTES, alt_check, check_message, https_check, size_check, spam_check
 from mailer.editor.spamcheck import Rule, SpamResult, parse_report, spam_score
 
 DATE = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mailer.compose.message import SLOTS, MessageTemplate, Personal, Rendered, _Base64Splice, build_message, to_bytes
 from mailer.core.errors import InvalidHeader, SettingsError

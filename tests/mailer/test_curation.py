@@ -8,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from mailer.editions import curation, planning
-
 from mailer.articles import ingest
 from mailer.core.errors import Conflict, NotFound
 from mailer.core.models import Article, Edition, EditionArticle
 from mailer.delivery.service import Service
+from mailer.editions import curation, planning
 from tests.conftest import Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer

@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from mailer.delivery import outbox, verp
 from mailer.core.models import BounceEvent, Edition, OutboxMessage
+from mailer.delivery import outbox, verp
 from mailer.delivery.service import Service
 from subscribers.models import Subscriber
 from tests.conftest import SECRET, Clock

@@ -164,7 +164,7 @@ async def test_premailer_runs_once_per_variant(
 
     monkeypatch.setattr(premailer.Premailer, "transform", counting("premailer", premailer.Premailer.transform))
     monkeypatch.setattr(jinja2.Template, "render", counting("jinja2", jinja2.Template.render))
-    monkeypatch.setattr(compose, "build_message", counting("EmailMessage", message.build_message))
+    monkeypatch.setattr(message, "build_message", counting("EmailMessage", message.build_message))
     monkeypatch.setattr(message.MessageTemplate, "personalise",
                         counting("personalise", message.MessageTemplate.personalise))
     await factories.ingest_items(service, 2, clock.now, section="سياسة")

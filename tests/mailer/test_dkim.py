@@ -8,14 +8,16 @@ from pathlib import Path
 
 import dkim as dkimpy
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from mailer.delivery import dkim
 from mailer.cli.main import app
 from mailer.core.errors import SettingsError
-from mailer.delivery.service import Service
 from mailer.core.settings import Settings
+from mailer.delivery import dkim
+from mailer.delivery.service import Service
 from tests.conftest import Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer

@@ -9,10 +9,10 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from mailer.editor import accounts
 from mailer.core.errors import Conflict, InvalidAddress, InvalidInput, Unauthorized
 from mailer.core.models import Editor, EditorSession
 from mailer.delivery.service import Service
+from mailer.editor import accounts
 
 PASSWORD = "correct horse battery"
 HOURS = timedelta(hours=12)

@@ -68,7 +68,7 @@ def test_broken_xml_is_reported_with_its_line_and_the_rest_kept() -> None:
 
 
 def test_not_a_feed_at_all() -> None:
-    with pytest.raises(InvalidFeed, match="not .*feed"):
+    with pytest.raises(InvalidFeed, match=r"not .*feed"):
         ingest.parse_feed("هذا ليس ملف أخبار".encode(), now=NOW)
 
 

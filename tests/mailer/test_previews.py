@@ -10,18 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mailer.editions import curation
-
 from mailer.articles import ingest
-
-from mailer.delivery import outbox
-from mailer.editor.checks import part_text
 from mailer.compose.message import Personal, to_bytes
 from mailer.core.errors import Conflict, InvalidAddress, NotFound
 from mailer.core.headers import Identity
 from mailer.core.models import Article, EditionVariant
-from mailer.editor.previews import TEST_HEADER, PreviewContext, Previews, TripletInput, TripletKind, default_kinds
+from mailer.delivery import outbox
 from mailer.delivery.service import Service
+from mailer.editions import curation
+from mailer.editor.checks import part_text
+from mailer.editor.previews import TEST_HEADER, PreviewContext, Previews, TripletInput, TripletKind, default_kinds
 from subscribers import tokens
 from tests.conftest import Clock
 from tests.support import factories

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from mailer.cli.main import app
 from mailer.core.errors import SettingsError
 from mailer.core.models import Edition, OutboxMessage
-from mailer.delivery.service import Service
 from mailer.core.settings import Settings
+from mailer.delivery.service import Service
 from tests.conftest import API_TOKEN, Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
@@ -37,7 +37,7 @@ async def test_two_schedulers_at_once_make_one_edition(
             assert await session.scalar(select(func.count()).select_from(Edition)) == 1
             assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 20
         totals = await asyncio.gather(first.sender.drain(), second.sender.drain())
-        assert sum((t.get("sent", 0) for t in totals)) == 20
+        assert sum(t.get("sent", 0) for t in totals) == 20
     finally:
         await first.close()
         await second.close()

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from mailer.core.models import Edition, OutboxMessage
-from mailer.editions.schedule import DigestScheduler, last_fire, next_fire, previous_fire
-from mailer.delivery.service import Service
 from mailer.core.settings import Settings
+from mailer.delivery.service import Service
+from mailer.editions.schedule import DigestScheduler, last_fire, next_fire, previous_fire
 from tests.conftest import Clock
 from tests.support import factories
 

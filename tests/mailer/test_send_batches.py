@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from mailer.delivery import outbox
 from mailer.core.models import OutboxMessage
+from mailer.core.settings import Settings
+from mailer.delivery import outbox
 from mailer.delivery.outcomes import Outcome, Verdict
 from mailer.delivery.service import Service
-from mailer.core.settings import Settings
 from mailer.delivery.transport import MemoryTransport
 from tests.conftest import Clock
 from tests.support import factories
@@ -58,7 +58,7 @@ async def test_a_batch_is_written_at_once_but_only_where_this_worker_still_holds
     outcomes = [Outcome(Verdict.SENT, 250, "ok"), Outcome(Verdict.SENT, 250, "ok"),
                 Outcome(Verdict.RETRY, 451, "later"), Outcome(Verdict.FAILED, 550, "no such user")]
     async with service.db.transaction() as session:
-        written = await outbox.record(session, "w1", [outbox.Result(c, o) for c, o in zip(claimed, outcomes)],
+        written = await outbox.record(session, "w1", [outbox.Result(c, o) for c, o in zip(claimed, outcomes, strict=True)],
                                       clock.now)
     assert [(r.row.id, status) for r, status in written] == [
         (ids[0], "sent"), (ids[2], "pending"), (ids[3], "failed")

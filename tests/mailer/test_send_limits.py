@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from mailer.delivery.outcomes import Outcome, Verdict
 from mailer.delivery.limits import LimitedTransport, Pace
+from mailer.delivery.outcomes import Outcome, Verdict
 from mailer.delivery.transport import MemoryTransport
 
 

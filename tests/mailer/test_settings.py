@@ -60,7 +60,7 @@ def test_unknown_key_in_the_file_is_named(tmp_path: Path) -> None:
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="MAILER_CONFIG: file .* does not exist"):
+    with pytest.raises(SettingsError, match=r"MAILER_CONFIG: file .* does not exist"):
         load_settings(tmp_path / "nope.toml")
 
 

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mailer.core.settings import parse_smtp_url
+from mailer.delivery.limits import LimitedTransport
 from mailer.delivery.outcomes import Verdict
 from mailer.delivery.pipelining import PipeliningProtocol
-from mailer.delivery.limits import LimitedTransport
 from mailer.delivery.service import Service
-from mailer.core.settings import parse_smtp_url
 from mailer.delivery.transport import SMTPTransport
 from tests.support.smtpd import SMTPServer
 
@@ -211,8 +211,8 @@ def _odd_messages() -> list[bytes]:
 
 async def _composed_digest(tmp_path: Path) -> bytes:
     from mailer.compose.message import MessageTemplate, Personal
-    from mailer.core.headers import Identity
     from mailer.compose.render import ArticleView, DigestView, Renderer
+    from mailer.core.headers import Identity
     from mailer.core.settings import load_settings
 
     settings = load_settings(data_dir=tmp_path, base_url="https://news.example.com",

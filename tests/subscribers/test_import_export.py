@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from mailer.delivery import outbox
 from mailer.core.models import OutboxMessage
+from mailer.delivery import outbox
 from mailer.delivery.service import Service
 from subscribers import flows, importer, store
 from subscribers.models import Subscriber
@@ -85,7 +85,7 @@ async def test_confirmed_import_sends_nothing_and_never_re_adds_the_suppressed(
         await flows.forget(session, "gone@example.com", erase=outbox.erase)
     file = tmp_path / "vouched.csv"
     file.write_text("\ufeffemail,name\nfriend@example.org,صديق\ngone@example.com,\n", encoding="utf-8")
-    code, out, err = await mailer(cli_env, "subscribers", "import", "--confirmed", str(file))
+    code, _, err = await mailer(cli_env, "subscribers", "import", "--confirmed", str(file))
     assert code == 0, err
     assert "line 3: email: on the suppression list (forget)" in err
     assert await status_of(service, "friend@example.org") == "confirmed"

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
+from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
-from mailer.core.settings import Settings
 from mailer.web.app import create_app
 from subscribers import flows
 from tests.conftest import Clock

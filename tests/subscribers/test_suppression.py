@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mailer.delivery import outbox
-from mailer.core.models import OutboxMessage
 from mailer.compose.notices import Notifier
+from mailer.core.models import OutboxMessage
+from mailer.delivery import outbox
 from mailer.delivery.service import Service
 from subscribers import flows, suppression
 from tests.conftest import Clock

@@ -7,11 +7,10 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
-from mailer.editor import accounts
-
 from mailer.articles import ingest
 from mailer.core.models import Editor
 from mailer.delivery.service import Service
+from mailer.editor import accounts
 from subscribers import store
 from subscribers.models import Subscriber
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 
 from mailer.core.models import Edition, OutboxMessage
-from mailer.delivery.service import Service
 from mailer.core.settings import Settings
+from mailer.delivery.service import Service
 from subscribers.models import Subscriber
 from tests.support import factories
 

@@ -30,9 +30,9 @@ def upgrade() -> None:
         sa.Column("address_hash", sa.String(length=64), nullable=False),
         sa.Column("new_email", sa.String(length=320), nullable=True),
         sa.Column("new_email_ascii", sa.String(length=320), nullable=True),
-        sa.Column("created_at", mailer.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", mailer.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("used_at", mailer.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", mailer.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["subscriber_id"], ["subscribers.id"],
             name=op.f("fk_confirmations_subscriber_id_subscribers"), ondelete="CASCADE",

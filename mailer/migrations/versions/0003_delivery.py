@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("counted", sa.Boolean(), nullable=False),
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
-        sa.Column("created_at", mailer.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["subscriber_id"], ["subscribers.id"],
             name=op.f("fk_bounce_events_subscriber_id_subscribers"), ondelete="SET NULL",

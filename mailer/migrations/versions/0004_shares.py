@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("client_hash", sa.String(length=64), nullable=True),
         sa.Column("outcome", sa.String(length=32), nullable=False),
         sa.Column("outbox_id", sa.BigInteger(), nullable=True),
-        sa.Column("created_at", mailer.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_shares")),
     )
     with op.batch_alter_table("shares", schema=None) as batch_op:
@@ -39,7 +39,7 @@ def upgrade() -> None:
         "share_optouts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("address_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", mailer.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_share_optouts")),
         sa.UniqueConstraint("address_hash", name=op.f("uq_share_optouts_address_hash")),
     )

@@ -23,8 +23,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
         sa.Column("password_hash", sa.String(length=300), nullable=False),
-        sa.Column("created_at", mailer.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("password_changed_at", mailer.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("password_changed_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_editors")),
         sa.UniqueConstraint("name", name=op.f("uq_editors_name")),
     )
@@ -33,8 +33,8 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("editor_id", sa.Integer(), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
-        sa.Column("created_at", mailer.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", mailer.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["editor_id"], ["editors.id"], name=op.f("fk_editor_sessions_editor_id_editors"),
             ondelete="CASCADE",
@@ -44,7 +44,7 @@ def upgrade() -> None:
     with op.batch_alter_table("editor_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_editor_sessions_editor_id"), ["editor_id"], unique=False)
     with op.batch_alter_table("editions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("curated_at", mailer.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("curated_at", mailer.core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("curated_by", sa.String(length=64), nullable=True))
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner, Result
 
-from mailer.editor import accounts
 from mailer.cli.main import app
 from mailer.delivery.service import Service
+from mailer.editor import accounts
 from tests.conftest import API_TOKEN, SECRET, Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer

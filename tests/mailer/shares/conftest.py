@@ -14,10 +14,10 @@ import uvicorn
 from sqlalchemy import func, select
 
 from mailer.articles import ingest
-from mailer.delivery.devmailbox import free_port
 from mailer.core.models import OutboxMessage, ShareRecord
-from mailer.delivery.service import Service
 from mailer.core.settings import Settings
+from mailer.delivery.devmailbox import free_port
+from mailer.delivery.service import Service
 from mailer.web.app import create_app
 from tests.conftest import Clock
 from tests.support.smtpd import Received, SMTPServer

@@ -79,7 +79,7 @@ async def test_second_recipient_as_a_repeated_form_field(share_app: ShareApp) ->
     article_id = await h.article()
     token = await h.token(article_id)
     h.clock.advance(seconds=5)
-    fields = list(h.fields(article_id, token).items()) + [("friend_email", "two@example.org")]
+    fields = [*h.fields(article_id, token).items(), ("friend_email", "two@example.org")]
     reply = await h.client.post("/share", content="&".join(f"{k}={v}" for k, v in fields),
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
     await h.assert_refused(reply, 400, "several_recipients")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from mailer.compose.message import to_bytes
-from mailer.core.errors import InvalidHeader
 from mailer.compose.render import ArticleView, Renderer
+from mailer.core.errors import InvalidHeader
 from mailer.core.settings import Settings
 from mailer.shares.mail import compose_share, preview_share, render_share, share_identity
 

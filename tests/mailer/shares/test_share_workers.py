@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import Callable
 
 from mailer.core.errors import RateLimited
-from mailer.delivery.service import Service
 from mailer.core.settings import Settings
-from mailer.shares.tokens import form_token
+from mailer.delivery.service import Service
 from mailer.shares.desk import ShareDesk
+from mailer.shares.tokens import form_token
 from tests.conftest import Clock
 from tests.mailer.shares.conftest import Harness
 from tests.support.smtpd import SMTPServer

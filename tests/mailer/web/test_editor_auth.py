@@ -11,11 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from mailer.editions import curation
-from mailer.core.models import Edition, EditionArticle, OutboxMessage
 from mailer.core.headers import Identity
-from mailer.editor.previews import PreviewContext, Previews, TripletInput, TripletKind, default_kinds
+from mailer.core.models import Edition, EditionArticle, OutboxMessage
 from mailer.delivery.service import Service
+from mailer.editions import curation
+from mailer.editor.previews import PreviewContext, Previews, TripletInput, TripletKind, default_kinds
 from mailer.web.app import create_app
 from tests.conftest import Clock
 from tests.support import factories

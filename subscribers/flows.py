@@ -319,23 +319,29 @@ async def by_any_form(session: AsyncSession, address: str) -> Subscriber | None:
     return found
 
 
-async def hard_bounce(session: AsyncSession, address: str, now: datetime) -> None:
-    """A permanent failure: suppress the address and mark its subscriber bounced."""
-    await suppression.suppress(session, address, "hard_bounce")
-    sub = await by_any_form(session, address)
-    if sub is not None:
-        sub.bounce_score += 1
-        sub.last_bounce_at = now
-        if sub.status in TRANSITIONS["bounce"][0]:
-            transition(sub, "bounce", now)
+async def disable(
+    session: AsyncSession, address: str, now: datetime, *, subscriber: Subscriber | None = None
+) -> Subscriber | None:
+    """Mail to this address bounces for good (the bounce score reached its threshold): suppress
+    the address and mark its subscriber ``bounced``. Returns the subscriber, if there is one."""
+    sub = subscriber or await by_any_form(session, address)
+    for form in {address, *([sub.email] if sub else [])}:
+        await suppression.suppress(session, form, "hard_bounce")
+    if sub is not None and sub.status in TRANSITIONS["bounce"][0]:
+        transition(sub, "bounce", now)
+    return sub
 
 
-async def complaint(session: AsyncSession, address: str, now: datetime) -> None:
+async def complaint(
+    session: AsyncSession, address: str, now: datetime, *, subscriber: Subscriber | None = None
+) -> Subscriber | None:
     """A spam complaint (feedback loop): suppress the address and unsubscribe its subscriber."""
-    await suppression.suppress(session, address, "complaint")
-    sub = await by_any_form(session, address)
+    sub = subscriber or await by_any_form(session, address)
+    for form in {address, *([sub.email] if sub else [])}:
+        await suppression.suppress(session, form, "complaint")
     if sub is not None and sub.status in TRANSITIONS["unsubscribe"][0]:
         transition(sub, "unsubscribe", now)
+    return sub
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,10 @@ def bounces_process(
     """
     from rich.table import Table
 
+    from mailer.core.urls import parse_mailbox_url
     from mailer.delivery.service import Service
     from mailer.events import bounces
-    from mailer.events.mailboxes import open_source, parse_mailbox_url
+    from mailer.events.mailboxes import open_source
 
     settings = settings_of(ctx)
     url = mailbox or settings.bounce_mailbox

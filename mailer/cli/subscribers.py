@@ -15,11 +15,11 @@ from rich.table import Table
 from sqlalchemy import select
 
 from mailer.cli.common import console, err, fail, run, settings_of
-from mailer.compose.notices import Notifier
 from mailer.core.errors import InvalidInput, NotFound
 from mailer.core.models import OutboxMessage
 from mailer.delivery import outbox
 from mailer.delivery.devmailbox import maildir_path
+from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
 from subscribers import flows, importer, store, suppression
 from subscribers.addresses import check

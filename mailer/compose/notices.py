@@ -1,6 +1,5 @@
-"""One-off subscriber mail (confirmation, welcome, address-change confirmation): the ``notify``
-the subscriber flows are given. It composes the message and enqueues it in the flow's own
-transaction, so a mail exists if and only if the change that asked for it was committed.
+"""One-off subscriber mail (confirmation, welcome, address-change confirmation), composed.
+``mailer.delivery.notifier`` enqueues it as the ``notify`` the subscriber flows are given.
 
 Each kind has a small pure function returning its ``Rendered`` (with slot markers for the
 personal parts), which editor previews call too. The confirmation link travels in the ``token``
@@ -13,15 +12,12 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from mailer.compose.message import SLOTS, MessageTemplate, Personal, Rendered, build_message, to_bytes
 from mailer.compose.render import Renderer
 from mailer.core import arabic
 from mailer.core.headers import Identity
 from mailer.core.lru import LRU
 from mailer.core.settings import Settings
-from mailer.delivery import outbox
 from subscribers import tokens
 from subscribers.flows import Notice
 
@@ -63,8 +59,8 @@ RENDERERS: dict[str, Callable[[Renderer, Identity], Rendered]] = {
 LIST_HEADERS = {"confirm": False, "confirm_address": False, "welcome": True}
 
 
-class Notifier:
-    """``await notifier(session, notice)``: compose and enqueue. Each kind and list is rendered
+class NoticeComposer:
+    """The bytes of each notice. Each kind and list is rendered
     (and its CSS inlined) once per process, and built into a ``MessageTemplate`` once per send
     time, so a bulk import only fills slots; an address that needs SMTPUTF8 takes the reference
     path (``build_message``)."""
@@ -108,12 +104,3 @@ class Notifier:
                                 personal, list_headers=LIST_HEADERS[notice.kind])
             data = to_bytes(msg)
         return data, identity.message_id(local)
-
-    async def __call__(self, session: AsyncSession, notice: Notice) -> None:
-        """Enqueue in the caller's transaction; the row is written with the next flush or commit,
-        so an import of thousands writes them in batches."""
-        data, message_id = self.message(notice)
-        session.add(outbox.message_row(
-            kind=notice.kind, recipient=notice.recipient, payload=data, message_id=message_id,
-            now=notice.at, subscriber_id=notice.subscriber_id, priority=outbox.URGENT_PRIORITY,
-        ))

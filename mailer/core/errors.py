@@ -10,11 +10,11 @@
     ├── Unauthorized                            a missing or wrong token or password
     ├── Forbidden                               signed in, but the request is refused (CSRF)
     ├── RateLimited(retry_after)                too many requests; try again later
-    ├── Conflict                                the request clashes with the current state
-    └── DeliveryError                           what the transport reports
-        ├── TemporaryFailure                    4xx or a dropped connection: retry later
-        ├── PermanentFailure                    5xx: do not retry
-        └── UnknownOutcome                      timeout after the final "." of DATA
+    └── Conflict                                the request clashes with the current state
+
+Delivery outcomes are not exceptions: a batch has hundreds of them, so the transport returns an
+``Outcome`` whose ``Verdict`` (sent, retry, failed, unknown) the pure table in
+``mailer.delivery.outcomes`` decides, and the outbox records it.
 
 Each error carries an English message for logs and operators, and an optional Arabic
 ``public_message`` for the people who use the public pages.
@@ -89,23 +89,3 @@ class RateLimited(MailerError):
 
 class Conflict(MailerError):
     public_message = "لا يمكن تنفيذ الطلب في الحالة الحالية."
-
-
-class DeliveryError(MailerError):
-    """A delivery attempt did not end in a 2xx reply; ``code`` is the SMTP code if any."""
-
-    def __init__(self, message: str, *, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class TemporaryFailure(DeliveryError):
-    pass
-
-
-class PermanentFailure(DeliveryError):
-    pass
-
-
-class UnknownOutcome(DeliveryError, TimeoutError):
-    pass

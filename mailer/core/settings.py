@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 from contextvars import ContextVar
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
@@ -21,57 +20,10 @@ from pydantic_settings import (
 )
 
 from mailer.core.errors import SettingsError
+from mailer.core.urls import SmtpConfig, parse_mailbox_url, parse_smtp_url
 
 ENV_PREFIX = "MAILER_"
 _TOML_PATH: ContextVar[Path | None] = ContextVar("_TOML_PATH", default=None)
-
-TlsMode = Literal["none", "starttls", "implicit"]
-
-
-@dataclass(frozen=True)
-class SmtpConfig:
-    """A relay parsed from ``MAILER_SMTP_URL``."""
-
-    host: str
-    port: int
-    tls: TlsMode
-    username: str | None
-    password: str | None
-
-    def __repr__(self) -> str:  # never print the password
-        return f"SmtpConfig(host={self.host!r}, port={self.port}, tls={self.tls!r})"
-
-
-def parse_smtp_url(url: str) -> SmtpConfig:
-    """``smtp://`` (plain), ``smtp+starttls://`` or ``smtps://`` (implicit TLS); ``?tls=`` overrides."""
-    parts = urlsplit(url)
-    schemes: dict[str, TlsMode] = {"smtp": "none", "smtp+starttls": "starttls", "smtps": "implicit"}
-    if parts.scheme not in schemes:
-        raise ValueError(f"scheme {parts.scheme!r} is not one of smtp, smtp+starttls, smtps")
-    tls = schemes[parts.scheme]
-    query = parse_qs(parts.query)
-    if "tls" in query:
-        wanted = query["tls"][-1]
-        if wanted not in ("none", "starttls", "implicit"):
-            raise ValueError(f"tls {wanted!r} is not one of none, starttls, implicit")
-        tls = wanted  # type: ignore[assignment]
-    if not parts.hostname:
-        raise ValueError("the host is missing")
-    try:
-        port = parts.port
-    except ValueError:
-        raw = parts.netloc.rsplit(":", 1)[-1]
-        raise ValueError(f"port {raw!r} is not an integer") from None
-    if port is None:
-        port = 465 if tls == "implicit" else 587 if tls == "starttls" else 25
-    return SmtpConfig(
-        host=parts.hostname,
-        port=port,
-        tls=tls,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
-
 
 class Settings(BaseSettings):
     """Every setting of the service. Frozen: build a new one rather than change it."""
@@ -143,8 +95,6 @@ class Settings(BaseSettings):
     @classmethod
     def _bounce_mailbox(cls, value: str | None) -> str | None:
         if value:
-            from mailer.events.mailboxes import parse_mailbox_url  # pure parsing, no I/O
-
             parse_mailbox_url(value)
         return value or None
 

@@ -109,7 +109,7 @@ def read_mailbox(data_dir: Path) -> list[StoredMessage]:
     box = mailbox.Maildir(path, create=False)
     parser = BytesParser(policy=policy.default)
     messages = []
-    for key in box:
+    for key in box.iterkeys():
         with box.get_file(key) as fh:
             msg = parser.parse(fh)  # type: ignore[arg-type]
         messages.append(StoredMessage(key, msg))

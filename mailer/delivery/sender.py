@@ -29,8 +29,9 @@ from mailer.delivery.outbox import Claimed, Result
 from mailer.delivery.outcomes import Verdict
 from mailer.delivery.transport import Transport
 from mailer.editions.planning import variant_key
-from mailer.events import bounces
 from subscribers import flows, suppression, tokens
+from subscribers.bounces import Target
+from subscribers.bounces import record as record_bounce
 from subscribers.models import Subscriber, SubscriberSection
 
 log = logging.getLogger(__name__)
@@ -216,8 +217,8 @@ class Sender:
         for result, status in written:
             outcome = result.outcome
             if status == "failed" and outcome is not None and outcome.verdict is Verdict.FAILED:
-                target = bounces.Target(result.row.recipient, result.row.subscriber_id, result.row.id)
-                await bounces.record(session, self.settings, target, "hard", now, source="smtp",
+                target = Target(result.row.recipient, result.row.subscriber_id, result.row.id)
+                await record_bounce(session, self.settings, target, "hard", now, source="smtp",
                                      detail=f"{outcome.code} {outcome.message}")
 
     async def _send_all(self, prepared: list[Prepared]) -> list[Result]:

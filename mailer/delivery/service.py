@@ -12,7 +12,9 @@ from datetime import datetime
 
 from mailer.compose.render import Renderer
 from mailer.core.db import Database, utcnow
-from mailer.core.settings import Settings, SmtpConfig
+from mailer.core.settings import Settings
+from mailer.core.urls import SmtpConfig
+from mailer.delivery import outbox
 from mailer.delivery.devmailbox import DevMailbox, port_open
 from mailer.delivery.dkim import Signer, SigningPool
 from mailer.delivery.limits import LimitedTransport
@@ -95,7 +97,8 @@ class Service:
         since = planning.period_start(self.settings, list_name, fire)
         async with self.db.transaction() as session:
             result = await planning.plan(
-                session, self.settings, list_name, fire, now, since=since, force=force, key=key
+                session, self.settings, list_name, fire, now, since=since, force=force, key=key,
+                enqueue=outbox.enqueue_edition,
             )
         log.info(result.describe())
         self.wake.set()

@@ -14,7 +14,7 @@ import aiosmtplib
 from aiosmtplib.errors import SMTPHeloError, SMTPResponseException
 from aiosmtplib.response import SMTPResponse
 
-from mailer.core.settings import SmtpConfig
+from mailer.core.urls import SmtpConfig
 from mailer.delivery.outcomes import Outcome, Verdict, classify
 from mailer.delivery.pipelining import PipeliningProtocol, adopt
 

@@ -153,12 +153,14 @@ async def resume(session: AsyncSession, edition_id: int, now: datetime) -> None:
         raise _not_editable(edition)
 
 
-async def send_held(session: AsyncSession, edition_id: int, now: datetime) -> PlanResult:
+async def send_held(
+    session: AsyncSession, edition_id: int, now: datetime, *, enqueue: planning.Enqueue
+) -> PlanResult:
     """An editor's go for a held edition: ``planning.release`` enqueues it now."""
     edition = await _edition(session, edition_id)
     if edition.status != "held":
         raise _not_editable(edition)
-    result = await planning.release(session, edition, now)
+    result = await planning.release(session, edition, now, enqueue=enqueue)
     if result.action != "sending":
         raise _not_editable(edition)
     return result

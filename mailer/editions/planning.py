@@ -13,6 +13,7 @@ exclusions are kept and only articles that arrived since are added after them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,12 +24,15 @@ from sqlalchemy.orm import aliased
 from mailer.core.db import insert
 from mailer.core.models import Article, Edition, EditionArticle, Section
 from mailer.core.settings import Settings
-from mailer.delivery import outbox
 from mailer.editions.schedule import previous_fire
 
 log = logging.getLogger(__name__)
 
 ALL_SECTIONS = "all"
+
+# Enqueues an edition for its recipients (``mailer.delivery.outbox.enqueue_edition``); planning
+# decides *whether*, the outbox owns the rows.
+Enqueue = Callable[[AsyncSession, Edition, datetime], Awaitable[int]]
 
 
 def period_key(fire: datetime, settings: Settings) -> str:
@@ -192,6 +196,7 @@ async def plan(
     now: datetime,
     *,
     since: datetime,
+    enqueue: Enqueue,
     force: bool = False,
     key: str | None = None,
 ) -> PlanResult:
@@ -213,15 +218,15 @@ async def plan(
         return PlanResult(edition, "held")
     if not await move(session, edition, "draft", "sending", started_at=now):
         return PlanResult(edition, "exists")
-    enqueued = await outbox.enqueue_edition(session, edition, now)
+    enqueued = await enqueue(session, edition, now)
     return PlanResult(edition, "sending", enqueued)
 
 
-async def release(session: AsyncSession, edition: Edition, now: datetime) -> PlanResult:
+async def release(session: AsyncSession, edition: Edition, now: datetime, *, enqueue: Enqueue) -> PlanResult:
     """An editor's go for a held (or draft) edition: enqueue it now."""
     for old in ("held", "draft"):
         if await move(session, edition, old, "sending", started_at=now, status_reason=None):
-            return PlanResult(edition, "sending", await outbox.enqueue_edition(session, edition, now))
+            return PlanResult(edition, "sending", await enqueue(session, edition, now))
     return PlanResult(edition, "exists")
 
 

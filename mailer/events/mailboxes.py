@@ -9,59 +9,10 @@ import mailbox
 import poplib
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import Protocol
 
-Kind = Literal["maildir", "pop3", "imap"]
-_DEFAULT_PORTS = {("pop3", False): 110, ("pop3", True): 995, ("imap", False): 143, ("imap", True): 993}
-
-
-@dataclass(frozen=True)
-class MailboxConfig:
-    kind: Kind
-    path: Path | None = None  # maildir
-    host: str = ""
-    port: int = 0
-    tls: bool = False
-    username: str = ""
-    password: str = ""
-    folder: str = "INBOX"  # imap
-
-    def __repr__(self) -> str:  # never print the password
-        where = str(self.path) if self.kind == "maildir" else f"{self.host}:{self.port}"
-        return f"MailboxConfig({self.kind}, {where})"
-
-
-def parse_mailbox_url(url: str) -> MailboxConfig:
-    """``maildir:/path`` (or a bare path), ``pop3[s]://user:pass@host[:port]``,
-    ``imap[s]://user:pass@host[:port][/FOLDER]``; raises ValueError saying what is wrong."""
-    parts = urlsplit(url)
-    if parts.scheme in ("", "maildir"):
-        path = unquote(parts.path if parts.scheme else url)
-        if not path:
-            raise ValueError("the Maildir path is missing")
-        return MailboxConfig("maildir", path=Path(path))
-    kinds: dict[str, tuple[Kind, bool]] = {
-        "pop3": ("pop3", False), "pop3s": ("pop3", True), "imap": ("imap", False), "imaps": ("imap", True),
-    }
-    if parts.scheme not in kinds:
-        raise ValueError(f"scheme {parts.scheme!r} is not one of maildir, pop3, pop3s, imap, imaps")
-    kind, tls = kinds[parts.scheme]
-    if not parts.hostname:
-        raise ValueError("the host is missing")
-    if not parts.username:
-        raise ValueError("the user name is missing (pop3://user:password@host)")
-    try:
-        port = parts.port or _DEFAULT_PORTS[(kind, tls)]
-    except ValueError:
-        raise ValueError(f"port {parts.netloc.rsplit(':', 1)[-1]!r} is not an integer") from None
-    folder = unquote(parts.path.strip("/")) or "INBOX"
-    return MailboxConfig(
-        kind, host=parts.hostname, port=port, tls=tls, username=unquote(parts.username),
-        password=unquote(parts.password or ""), folder=folder,
-    )
+from mailer.core.urls import MailboxConfig
 
 
 class Source(Protocol):

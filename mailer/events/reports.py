@@ -9,15 +9,14 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import getaddresses, parseaddr
-from typing import Literal
 
 from flufl.bounce import all_failures
 
 from mailer.delivery import verp
+from subscribers.bounces import Kind
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["hard", "soft", "complaint"]
 COMPLAINT_TYPES = {"abuse", "fraud", "other"}  # not: not-spam, auth-failure, dmarc, virus
 # Microsoft's older JMRP reports carry no feedback-report part; they come from this address.
 JMRP_SENDERS = {"staff@hotmail.com"}

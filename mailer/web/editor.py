@@ -258,7 +258,7 @@ async def change_edition(
         elif action == "resume":
             await curation.resume(session, edition_id, now)
         else:
-            await curation.send_held(session, edition_id, now)
+            await curation.send_held(session, edition_id, now, enqueue=outbox.enqueue_edition)
     if action == "send":
         svc.wake.set()
     return RedirectResponse(local_path(back, f"/editor/preview/edition?ref={edition_id}"), status_code=303)

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from mailer.compose.notices import Notifier
 from mailer.core.errors import InvalidInput, Unauthorized
 from mailer.core.headers import LIST_LABELS
+from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
 from mailer.web.deps import service_of
 from mailer.web.pages import pages_of

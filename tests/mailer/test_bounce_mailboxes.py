@@ -16,9 +16,10 @@ from mailer.cli.main import app
 from mailer.core.errors import SettingsError
 from mailer.core.models import BounceEvent
 from mailer.core.settings import Settings
+from mailer.core.urls import parse_mailbox_url
 from mailer.delivery.service import Service
 from mailer.events import bounces
-from mailer.events.mailboxes import ImapSource, MaildirSource, Pop3Source, parse_mailbox_url
+from mailer.events.mailboxes import ImapSource, MaildirSource, Pop3Source
 from tests.conftest import Clock
 from tests.mailer.bounce_samples import EXPECTED, sample, sent_edition
 from tests.support import dovecot

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from mailer.core.models import BounceEvent
 from mailer.delivery.service import Service
 from mailer.events import bounces, reports
+from subscribers import bounces as scoring
 from subscribers import suppression
 from subscribers.models import Subscriber, Suppression
 from tests.conftest import API_TOKEN, SECRET, Clock
@@ -63,12 +64,12 @@ async def test_posting_each_sample_acts_on_the_right_subscriber(
     assert reasons[suppression.address_hash("qarie@yahoo.com")] == "complaint"
 
 
-async def _bounce(service: Service, clock: Clock, sub_id: int, kind: str) -> bounces.Handled:
+async def _bounce(service: Service, clock: Clock, sub_id: int, kind: str) -> scoring.Handled:
     async with service.db.transaction() as session:
         sub = await session.get(Subscriber, sub_id)
         assert sub is not None
-        target = bounces.Target(sub.email, sub.id)
-        return await bounces.record(session, service.settings, target, kind, clock.now, source="dsn")  # type: ignore[arg-type]
+        target = scoring.Target(sub.email, sub.id)
+        return await scoring.record(session, service.settings, target, kind, clock.now, source="dsn")  # type: ignore[arg-type]
 
 
 async def test_hard_bounces_disable_at_the_threshold_counting_one_a_day(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from mailer.articles import ingest
 from mailer.core.errors import Conflict, NotFound
 from mailer.core.models import Article, Edition, EditionArticle
+from mailer.delivery import outbox
 from mailer.delivery.service import Service
 from mailer.editions import curation, planning
 from tests.conftest import Clock
@@ -206,7 +207,7 @@ async def test_hold_keeps_it_from_going_out_until_an_editor_says_so(
         await edit(service, "resume", draft.id)
     await edit(service, "exclude", draft.id, (await ids_by_title(service))[title(1)])  # still editable
     async with service.db.transaction() as session:
-        result = await curation.send_held(session, draft.id, clock.now)
+        result = await curation.send_held(session, draft.id, clock.now, enqueue=outbox.enqueue_edition)
     assert (result.action, result.enqueued) == ("sending", 1)
     assert await service.sender.drain() == {"sent": 1}
     html = smtp_server.received[0].message.get_body(("html",)).get_content()
@@ -226,7 +227,7 @@ async def test_no_change_once_it_is_sending(service: Service, clock: Clock, smtp
             await edit(service, action, draft.id, article_id)
     async with service.db.transaction() as session:
         with pytest.raises(Conflict):
-            await curation.send_held(session, draft.id, clock.now)
+            await curation.send_held(session, draft.id, clock.now, enqueue=outbox.enqueue_edition)
         edition = await session.get(Edition, draft.id)
         assert edition is not None and edition.curated_at is None  # the refused change left nothing
     with pytest.raises(NotFound):

@@ -11,9 +11,10 @@ from email.parser import BytesParser
 
 import pytest
 
-from mailer.compose.notices import RENDERERS, Notifier
+from mailer.compose.notices import RENDERERS
 from mailer.compose.render import Renderer
 from mailer.core.settings import Settings
+from mailer.delivery.notifier import Notifier
 from subscribers import tokens
 from subscribers.flows import Notice
 

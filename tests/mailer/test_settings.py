@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mailer.core.errors import SettingsError
-from mailer.core.settings import load_settings, parse_smtp_url
+from mailer.core.settings import load_settings
+from mailer.core.urls import parse_smtp_url
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mailer.core.settings import parse_smtp_url
+from mailer.core.urls import parse_smtp_url
 from mailer.delivery.limits import LimitedTransport
 from mailer.delivery.outcomes import Verdict
 from mailer.delivery.pipelining import PipeliningProtocol

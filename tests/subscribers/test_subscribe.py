@@ -37,7 +37,7 @@ async def test_same_reply_whatever_the_address_state(
     await factories.subscriber(service, "bounced@example.org")
     async with service.db.transaction() as session:
         await flows.unsubscribe(session, left.id, clock.now)
-        await flows.hard_bounce(session, "bounced@example.org", clock.now)
+        await flows.disable(session, "bounced@example.org", clock.now)
         await flows.forget(session, "forgotten@example.org", erase=outbox.erase)
     states = ["new@example.org", "pending@example.org", "member@example.org", "paused@example.org",
               "left@example.org", "bounced@example.org", "forgotten@example.org"]

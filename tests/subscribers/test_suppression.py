@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mailer.compose.notices import Notifier
 from mailer.core.models import OutboxMessage
 from mailer.delivery import outbox
+from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
 from subscribers import flows, suppression
 from tests.conftest import Clock
@@ -42,10 +42,10 @@ async def test_every_reason_blocks_digests_and_shares(
     async with service.db.transaction() as session:
         left = await flows.by_any_form(session, "left@example.org")
         await flows.unsubscribe(session, left.id, clock.now)
-        await flows.hard_bounce(session, "bounced@example.org", clock.now)
+        await flows.disable(session, "bounced@example.org", clock.now)
         await flows.complaint(session, "COMPLAINED@example.org", clock.now)
         # a bounce reports the IDNA form; the subscriber was stored in Unicode
-        await flows.hard_bounce(session, "idn@xn--mgbh0fb.xn--mgbtx2b", clock.now)
+        await flows.disable(session, "idn@xn--mgbh0fb.xn--mgbtx2b", clock.now)
     for address in ("left@example.org", "Bounced@Example.org", "complained@example.org",
                     "idn@xn--mgbh0fb.xn--mgbtx2b", "idn@مثال.عراق", "fine@example.org"):
         await enqueue_share(service, address)

@@ -17,6 +17,10 @@ from mailer.editor import accounts
 app: typer.Typer = typer.Typer(help="Editor accounts for the preview pages.", no_args_is_help=True)
 
 
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="editors")
+
+
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

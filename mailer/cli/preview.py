@@ -19,6 +19,10 @@ STYLE = {"ok": "green", "info": "blue", "warn": "yellow", "error": "red"}
 DEFAULT_REF = {"digest": "daily"}
 
 
+def register(root: typer.Typer) -> None:
+    root.command("preview")(preview)
+
+
 def preview(
     ctx: typer.Context,
     kind: str = typer.Argument(

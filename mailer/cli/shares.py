@@ -14,6 +14,10 @@ from mailer.shares import records
 app = typer.Typer(help="Send-to-a-friend shares: audit the records.", no_args_is_help=True)
 
 
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="shares")
+
+
 @app.command("stats")
 def stats_command(
     ctx: typer.Context,

@@ -31,6 +31,10 @@ CHUNK = 500
 STATUS_HELP = f"Only subscribers in this status: {', '.join(STATUSES)}."
 
 
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="subscribers")
+
+
 def _check_status(status: str | None) -> None:
     if status is not None and status not in STATUSES:
         fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")

@@ -5,20 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailer.delivery.service import Service
-from mailer.web import api, bounces, editor, errors, public, subscription
-from mailer.web.pages import Pages
-from mailer.web.share import router as share_router
+from mailer.editor.previews import Previews
+from mailer.web import api, bounces, editor, errors, public, share, subscription
+from mailer.web.deps import WebObjects
 
 
-def create_app(service: Service) -> FastAPI:
+def create_app(service: Service, *, previews: Previews | None = None) -> FastAPI:
+    """The app with its shared objects built now, at start-up: the first request finds them ready
+    (an ASGI server with or without a lifespan, or a test's in-process transport, alike)."""
     app = FastAPI(title="Arabic mailer", docs_url="/api/docs", openapi_url="/api/openapi.json")
-    app.state.service = service
-    app.state.pages = Pages(service.settings)
+    app.state.objects = WebObjects.build(service, previews=previews)
     errors.install(app)
-    app.include_router(editor.router)
-    app.include_router(public.router)
-    app.include_router(api.router)
-    app.include_router(share_router)
-    app.include_router(subscription.router)
-    app.include_router(bounces.router)
+    for module in (editor, public, api, share, subscription, bounces):
+        app.include_router(module.router)
     return app

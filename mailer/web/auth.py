@@ -15,8 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mailer.core.errors import Forbidden, InvalidInput, Unauthorized
 from mailer.editor import accounts
 from mailer.editor.accounts import SignedIn
-from mailer.web.deps import service_of
-from mailer.web.pages import pages_of
+from mailer.web.deps import pages_of, service_of
 from mailer.web.security import cookie_options, editor_page, local_path
 
 SESSION_COOKIE = "mailer_editor"

@@ -1,17 +1,52 @@
-"""Request-scoped access to the process's ``Service`` and the editor API token."""
+"""The web app's shared objects, built once when the app is made (``create_app``), never lazily
+on a first request, and the per-request accessors the routers use; the editor API token check."""
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
 from fastapi import Request
 
 from mailer.core.errors import Unauthorized
+from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
+from mailer.editor.previews import Previews
+from mailer.shares.desk import ShareDesk
+from mailer.web.pages import Pages
+
+
+@dataclass(frozen=True)
+class WebObjects:
+    """Everything the routers share, for the life of the process."""
+
+    service: Service
+    pages: Pages
+    notifier: Notifier
+    desk: ShareDesk
+    previews: Previews
+
+    @classmethod
+    def build(cls, service: Service, *, previews: Previews | None = None) -> WebObjects:
+        return cls(
+            service=service,
+            pages=Pages(service.settings),
+            notifier=Notifier(service.settings, service.renderer),
+            desk=ShareDesk(service),
+            previews=previews or Previews(service.settings, service.renderer),
+        )
+
+
+def objects_of(request: Request) -> WebObjects:
+    return request.app.state.objects  # type: ignore[no-any-return]
 
 
 def service_of(request: Request) -> Service:
-    return request.app.state.service  # type: ignore[no-any-return]
+    return objects_of(request).service
+
+
+def pages_of(request: Request) -> Pages:
+    return objects_of(request).pages
 
 
 def require_api_token(request: Request) -> None:

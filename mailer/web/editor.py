@@ -27,8 +27,7 @@ from mailer.editor.checks import part_text
 from mailer.editor.previews import Preview, Previews, local_time_text
 from mailer.web import auth
 from mailer.web.auth import Editor
-from mailer.web.deps import service_of
-from mailer.web.pages import pages_of
+from mailer.web.deps import objects_of, pages_of, service_of
 from mailer.web.security import editor_page, email_frame, harden, local_path
 
 router = APIRouter(prefix="/editor")
@@ -50,11 +49,7 @@ Text = Annotated[str, Form(max_length=2000)]
 
 
 def previews_of(request: Request) -> Previews:
-    state = request.app.state
-    if not hasattr(state, "previews"):
-        svc = service_of(request)
-        state.previews = Previews(svc.settings, svc.renderer)
-    return state.previews  # type: ignore[no-any-return]
+    return objects_of(request).previews
 
 
 def _options(variant: str, as_: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from mailer.core.errors import (
     RateLimited,
     Unauthorized,
 )
-from mailer.web.pages import pages_of
+from mailer.web.deps import pages_of
 
 log = logging.getLogger(__name__)
 

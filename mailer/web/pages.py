@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from mailer.compose.render import template_environment
 from mailer.core.settings import Settings
-
-
-def pages_of(request: Request) -> Pages:
-    return request.app.state.pages  # type: ignore[no-any-return]
 
 
 class Pages:

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from mailer.core.headers import LIST_LABELS
-from mailer.web.deps import service_of
-from mailer.web.pages import pages_of
+from mailer.web.deps import pages_of, service_of
 from subscribers import flows, tokens
 
 router = APIRouter()

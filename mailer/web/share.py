@@ -13,9 +13,8 @@ from mailer.core.errors import InvalidInput, MailerError, NotFound
 from mailer.shares.checks import FIELDS, HONEYPOT
 from mailer.shares.desk import ShareDesk
 from mailer.shares.tokens import check_stop_token
-from mailer.web.deps import service_of
+from mailer.web.deps import objects_of, pages_of
 from mailer.web.errors import headers_for, status_for, wants_json
-from mailer.web.pages import pages_of
 
 router = APIRouter()
 
@@ -26,10 +25,7 @@ STOPPED = "لن تصلك بعد الآن أخبار يرسلها إليك قرّ
 
 
 def desk_of(request: Request) -> ShareDesk:
-    desk: ShareDesk | None = getattr(request.app.state, "share_desk", None)
-    if desk is None:
-        desk = request.app.state.share_desk = ShareDesk(service_of(request))
-    return desk
+    return objects_of(request).desk
 
 
 async def _fields(request: Request) -> list[tuple[str, object]]:

@@ -15,9 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from mailer.core.errors import InvalidInput, Unauthorized
 from mailer.core.headers import LIST_LABELS
 from mailer.delivery.notifier import Notifier
-from mailer.delivery.service import Service
-from mailer.web.deps import service_of
-from mailer.web.pages import pages_of
+from mailer.web.deps import objects_of, pages_of, service_of
 from subscribers import flows, store, tokens
 from subscribers.addresses import check
 
@@ -41,11 +39,7 @@ PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
 def notifier_of(request: Request) -> Notifier:
-    state = request.app.state
-    if not hasattr(state, "notifier"):
-        svc: Service = service_of(request)
-        state.notifier = Notifier(svc.settings, svc.renderer)
-    return state.notifier  # type: ignore[no-any-return]
+    return objects_of(request).notifier
 
 
 def _page(request: Request, name: str, *, title: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -21,7 +21,7 @@ from tests.conftest import Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 FIRE = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 07:00 in Baghdad: the daily cron
 EDITOR_EMAIL = "sara@news.example.com"

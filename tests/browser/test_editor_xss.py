@@ -16,7 +16,7 @@ from tests.conftest import Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TITLE = ('<script>window.__xss="title"</script><img src=x onerror="window.__xss=\'img\'">'
          'خبر "عاجل" \' onmouseover="window.__xss=\'attr\'"')

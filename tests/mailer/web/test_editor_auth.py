@@ -232,9 +232,9 @@ async def test_a_plugged_in_kind_gets_the_whole_page(
 
     try:
         await factories.editor(service)
-        app = create_app(service)
-        app.state.previews = Previews(service.settings, service.renderer,
-                                      kinds=[*default_kinds(), TripletKind("welcome", "رسالة الترحيب", inputs)])
+        app = create_app(service, previews=Previews(
+            service.settings, service.renderer,
+            kinds=[*default_kinds(), TripletKind("welcome", "رسالة الترحيب", inputs)]))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             await sign_in(client)

@@ -11,6 +11,8 @@ import pytest
 
 from tests.support import factories
 
+pytestmark = pytest.mark.slow  # each test starts real `mailer` processes
+
 
 def mailer(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") or k.startswith("MAILER_TEST_")}

@@ -10,7 +10,7 @@ from mailer.core.models import Edition, OutboxMessage
 from mailer.delivery.service import Service
 from subscribers import store
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "bounces"
+DATA = Path(__file__).resolve().parents[2] / "data" / "bounces"
 
 SUBSCRIBERS = [  # subscriber id = position + 1 = outbox row id
     "ahmed.karim@example.org", "mailbox.full@example.net", "old.reader@example.com",

@@ -8,12 +8,12 @@ from sqlalchemy import select
 
 from mailer.core.models import BounceEvent
 from mailer.delivery.service import Service
-from mailer.events import bounces, reports
+from mailer.events import reports
 from subscribers import bounces as scoring
 from subscribers import suppression
 from subscribers.models import Subscriber, Suppression
 from tests.conftest import API_TOKEN, SECRET, Clock
-from tests.mailer.bounce_samples import EXPECTED, SUBSCRIBERS, sample, sent_edition
+from tests.mailer.events.bounce_samples import EXPECTED, SUBSCRIBERS, sample, sent_edition
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 

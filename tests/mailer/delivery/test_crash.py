@@ -21,13 +21,13 @@ from mailer.delivery.service import Service
 from tests.support.smtpd import SMTPServer
 from tests.support.workers import Worker, big_edition, status_counts
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # real processes, killed and restarted
 
 SUBSCRIBERS = 2000
 KILLS = 10
 BATCH = 50
 LEASE = 2
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "tests" / "artifacts"
 
 
 def _report(name: str, figures: dict[str, object]) -> None:

@@ -21,7 +21,7 @@ from mailer.delivery.service import Service
 from mailer.events import bounces
 from mailer.events.mailboxes import ImapSource, MaildirSource, Pop3Source
 from tests.conftest import Clock
-from tests.mailer.bounce_samples import EXPECTED, sample, sent_edition
+from tests.mailer.events.bounce_samples import EXPECTED, sample, sent_edition
 from tests.support import dovecot
 
 HANDLED = {name for name, (kind, _, _) in EXPECTED.items() if kind is not None}

@@ -1,0 +1,85 @@
+"""``mailer serve``: the main job. The web app, the digest scheduler and the sender in one
+process, supervised together: when one stops, all stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import typer
+
+from mailer.cli.common import err, settings_of
+from mailer.cli.demo import point_at_mailbox, seed_demo
+from mailer.core.errors import MailerError
+from mailer.core.settings import LISTS, Settings
+from mailer.delivery import outbox
+from mailer.delivery.service import Service
+
+
+def register(root: typer.Typer) -> None:
+    root.command("serve")(serve_command)
+
+
+def serve_command(
+    ctx: typer.Context,
+    demo_data: bool = typer.Option(False, "--demo", help="Seed sample data and send a demo digest at start."),
+    host: str | None = typer.Option(None, help="Listen address (MAILER_WEB_HOST)."),
+    port: int | None = typer.Option(None, help="Listen port (MAILER_WEB_PORT)."),
+    scheduler: bool = typer.Option(True, help="Run the digest scheduler in this process."),
+) -> None:
+    """The main job: the web app, the digest scheduler and the sender, in one process."""
+    settings = settings_of(ctx, web_host=host, web_port=port)
+    try:
+        asyncio.run(_serve(settings, demo_data=demo_data, with_scheduler=scheduler))
+    except MailerError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -> None:
+    import uvicorn  # the web stack loads only for the command that serves it
+
+    from mailer.editions.schedule import DigestScheduler
+    from mailer.web.app import create_app
+
+    svc = await Service(settings).start()
+    stop = asyncio.Event()
+    background = [asyncio.create_task(svc.sender_loop(stop))]
+    digest_scheduler = None
+    try:
+        svc.transport  # noqa: B018  (starts the development mailbox when no relay is set)
+        if demo_data:
+            await seed_demo(svc)
+            await svc.send_now("daily")
+        if with_scheduler:
+            crons = {name: settings.cron_for(name) for name in LISTS}
+            digest_scheduler = DigestScheduler(crons, settings.timezone, svc.run_list)
+            digest_scheduler.start()
+            await digest_scheduler.catch_up(svc.clock())
+        if demo_data:
+            background.append(asyncio.create_task(_announce_demo(svc)))
+        config = uvicorn.Config(
+            create_app(svc), host=settings.web_host, port=settings.web_port,
+            log_level=settings.log_level.lower(), lifespan="off",
+        )
+        logging.getLogger(__name__).info("web app on http://%s:%d", settings.web_host, settings.web_port)
+        await uvicorn.Server(config).serve()
+    finally:
+        stop.set()
+        for task in background[1:]:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if digest_scheduler is not None:
+            digest_scheduler.shutdown()
+        await svc.close()
+
+
+async def _announce_demo(svc: Service) -> None:
+    """Tell the newcomer where the demo digest went once the sender has delivered it."""
+    for _ in range(120):
+        async with svc.db.transaction() as session:
+            counts = await outbox.counts(session)
+        if any(c.get("sent") for c in counts.values()):
+            point_at_mailbox(svc.settings)
+            return
+        await asyncio.sleep(0.5)

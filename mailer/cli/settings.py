@@ -1,0 +1,25 @@
+"""``mailer settings``: the effective settings, secrets hidden."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from mailer.cli.common import console, settings_of
+
+
+def register(root: typer.Typer) -> None:
+    root.command("settings")(settings_command)
+
+
+def settings_command(ctx: typer.Context) -> None:
+    """Print the effective settings (secrets hidden) and where each may be set."""
+    settings = settings_of(ctx)
+    table = Table("environment variable", "value")
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        shown = "********" if name in ("secret_key", "api_token") and value else str(value)
+        if name == "smtp_url" and value:
+            shown = repr(settings.smtp)
+        table.add_row(f"MAILER_{name.upper()}", shown)
+    console.print(table)

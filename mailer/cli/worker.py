@@ -1,0 +1,52 @@
+"""``mailer worker``: the sender alone, for as many processes and machines as the database serves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+
+from mailer.cli.common import settings_of
+from mailer.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def register(root: typer.Typer) -> None:
+    root.command("worker")(worker_command)
+
+
+def worker_command(
+    ctx: typer.Context,
+    name: str | None = typer.Option(
+        None, "--name", help="This worker's name in lease records (default: host:pid); unique per process."
+    ),
+    poll: float = typer.Option(2.0, "--poll", min=0.05, help="Seconds between looks at an empty outbox."),
+) -> None:
+    """Send from the outbox until stopped (no web app, no scheduler).
+
+    Run any number of workers on any number of machines sharing the database. Rows of a worker
+    that died are taken over once their lease expires. SIGTERM or Ctrl-C stops after the batch.
+    """
+
+    settings = settings_of(ctx)
+    asyncio.run(_work(settings, name, poll))
+
+
+async def _work(settings: Settings, name: str | None, poll: float) -> None:
+    from mailer.delivery.sender import worker_name
+    from mailer.delivery.service import Service
+
+    svc = await Service(settings, worker_name=name or worker_name()).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        log.info("worker %s started on %s", svc.sender.owner, svc.db.dialect)
+        await svc.sender_loop(stop, idle_seconds=poll)
+    finally:
+        await svc.close()
+    log.info("worker %s stopped", svc.sender.owner)

@@ -253,6 +253,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
     stop = asyncio.Event()
     sender_task = asyncio.create_task(svc.sender_loop(stop))
     digest_scheduler = None
+    announce: asyncio.Task[None] | None = None
     try:
         svc.transport  # noqa: B018  (starts the development mailbox when no relay is set)
         if demo_data:
@@ -264,7 +265,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
             digest_scheduler.start()
             await digest_scheduler.catch_up(svc.clock())
         if demo_data:
-            announce = asyncio.create_task(_announce_demo(svc))  # noqa: F841  (kept until serve ends)
+            announce = asyncio.create_task(_announce_demo(svc))
         config = uvicorn.Config(
             create_app(svc), host=settings.web_host, port=settings.web_port,
             log_level=settings.log_level.lower(), lifespan="off",
@@ -272,6 +273,8 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
         logging.getLogger(__name__).info("web app on http://%s:%d", settings.web_host, settings.web_port)
         await uvicorn.Server(config).serve()
     finally:
+        if announce is not None:
+            announce.cancel()
         stop.set()
         await sender_task
         if digest_scheduler is not None:

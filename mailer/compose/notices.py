@@ -4,6 +4,9 @@
 Each kind has a small pure function returning its ``Rendered`` (with slot markers for the
 personal parts), which editor previews call too. The confirmation link travels in the ``token``
 slot, since a confirmation carries no unsubscribe link.
+
+Notices are composed inside subscribe and confirm requests and CSV imports: rendering and
+building run in a render thread (``core.offload``), never on the event loop.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from mailer.compose.message import SLOTS, MessageTemplate, Personal, Rendered, b
 from mailer.compose.render import Renderer
 from mailer.core import arabic
 from mailer.core.headers import Identity
-from mailer.core.lru import LRU
+from mailer.core.memo import Memo
+from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from subscribers import tokens
 from subscribers.flows import Notice
@@ -68,23 +72,21 @@ class NoticeComposer:
     def __init__(self, settings: Settings, renderer: Renderer) -> None:
         self.settings = settings
         self.renderer = renderer
-        self._rendered: dict[tuple[str, str], Rendered] = {}
-        self._templates: LRU[tuple[str, str, datetime], MessageTemplate] = LRU(16)
+        self._rendered: Memo[tuple[str, str], Rendered] = Memo(32)  # kinds x lists: a handful
+        self._templates: Memo[tuple[str, str, datetime], MessageTemplate] = Memo(16)
 
-    def rendered(self, kind: str, list_name: str) -> Rendered:
-        key = (kind, list_name)
-        if key not in self._rendered:
-            self._rendered[key] = RENDERERS[kind](self.renderer, Identity.for_list(self.settings, list_name))
-        return self._rendered[key]
+    async def rendered(self, kind: str, list_name: str) -> Rendered:
+        identity = Identity.for_list(self.settings, list_name)
+        return await self._rendered.get((kind, list_name), lambda: off_loop(RENDERERS[kind], self.renderer, identity))
 
-    def _template(self, kind: str, list_name: str, at: datetime) -> MessageTemplate:
-        key = (kind, list_name, at)
-        return self._templates.get(key) or self._templates.put(key, MessageTemplate.build(
-            self.rendered(kind, list_name), Identity.for_list(self.settings, list_name), at,
-            list_headers=LIST_HEADERS[kind],
+    async def _template(self, kind: str, list_name: str, at: datetime) -> MessageTemplate:
+        rendered = await self.rendered(kind, list_name)
+        identity = Identity.for_list(self.settings, list_name)
+        return await self._templates.get((kind, list_name, at), lambda: off_loop(
+            MessageTemplate.build, rendered, identity, at, list_headers=LIST_HEADERS[kind]
         ))
 
-    def message(self, notice: Notice) -> tuple[bytes, str]:
+    async def message(self, notice: Notice) -> tuple[bytes, str]:
         """The message bytes and the Message-ID of one notice."""
         secret = self.settings.secret
         if notice.kind == "welcome":
@@ -98,9 +100,10 @@ class NoticeComposer:
         )
         identity = Identity.for_list(self.settings, notice.list_name)
         if notice.recipient.isascii():
-            data = self._template(notice.kind, notice.list_name, notice.at).personalise(personal)
+            template = await self._template(notice.kind, notice.list_name, notice.at)
+            data = template.personalise(personal)
         else:
-            msg = build_message(self.rendered(notice.kind, notice.list_name), identity, notice.at,
-                                personal, list_headers=LIST_HEADERS[notice.kind])
-            data = to_bytes(msg)
+            rendered = await self.rendered(notice.kind, notice.list_name)
+            data = to_bytes(build_message(rendered, identity, notice.at, personal,
+                                          list_headers=LIST_HEADERS[notice.kind]))
         return data, identity.message_id(local)

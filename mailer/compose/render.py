@@ -94,6 +94,14 @@ class Renderer:
         source, _, _ = self.env.loader.get_source(self.env, "email/styles.css")  # type: ignore[union-attr]
         return source
 
+    def warm(self) -> None:
+        """Load Babel's locale data now, at start-up: its pickle load holds the GIL for tens of
+        milliseconds in one call, which would stall the event loop even from a render thread
+        if the first digest of the process paid for it mid-send. Cached by Babel per process."""
+        day = date(2000, 1, 1)
+        arabic.gregorian_date(day, locale=self.settings.date_locale, style=self.settings.digits)
+        _month_name(day, self.settings.date_locale)
+
     def _template(self, kind: str, list_name: str | None, suffix: str) -> Any:
         names = [f"email/{kind}.{suffix}"]
         if list_name:

@@ -1,11 +1,13 @@
 """Edition variants: rendered and inlined once, stored, then built into a ``MessageTemplate`` once
 per process. Every worker sends the stored content, so all recipients of a variant get the same
-message and previews of past editions show exactly what went out."""
+message and previews of past editions show exactly what went out.
+
+The sender calls this between SMTP sessions of other batches: rendering and building run in a
+render thread (``core.offload``), never on the event loop."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
+from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,8 +15,9 @@ from mailer.compose.message import MessageTemplate, Rendered
 from mailer.compose.render import ArticleView, DigestView, Renderer
 from mailer.core.db import insert
 from mailer.core.headers import Identity
-from mailer.core.lru import LRU
+from mailer.core.memo import Memo
 from mailer.core.models import Article, Edition, EditionArticle, EditionVariant
+from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from mailer.editions.planning import article_rows, variant_sections
 
@@ -39,7 +42,7 @@ async def rendered_variant(
     stored = await stored_variant(session, edition.id, key)
     if stored is None:
         view = await digest_view(session, settings, edition, key)
-        content = renderer.digest(view, Identity.for_list(settings, edition.list_name))
+        content = await off_loop(renderer.digest, view, Identity.for_list(settings, edition.list_name))
         await session.execute(
             insert(session, EditionVariant)
             .values(edition_id=edition.id, variant_key=key, subject=content.subject,
@@ -63,13 +66,14 @@ async def stored_variant(session: AsyncSession, edition_id: int, key: str) -> Re
 
 
 class TemplateCache:
-    """The per-process cache of built templates, most recently used kept."""
+    """The per-process cache of built templates, most recently used kept; a variant asked for
+    by two batches at once is rendered and built once."""
 
     def __init__(self, settings: Settings, renderer: Renderer, size: int = 64) -> None:
         self.settings = settings
         self.renderer = renderer
-        self._templates: LRU[tuple[int, str], MessageTemplate] = LRU(size)
-        self._sections: LRU[int, frozenset[int | None]] = LRU(size)
+        self._templates: Memo[tuple[int, str], MessageTemplate] = Memo(size)
+        self._sections: LRUCache[int, frozenset[int | None]] = LRUCache(size)
 
     async def sections(self, session: AsyncSession, edition_id: int) -> frozenset[int | None]:
         """The sections of an edition's articles, which decide each subscriber's variant; read
@@ -81,14 +85,13 @@ class TemplateCache:
                 .join(EditionArticle, EditionArticle.article_id == Article.id)
                 .where(EditionArticle.edition_id == edition_id, EditionArticle.excluded.is_(False))
             )
-            present = self._sections.put(edition_id, frozenset(rows.all()))
+            present = self._sections[edition_id] = frozenset(rows.all())
         return present
 
     async def get(self, session: AsyncSession, edition: Edition, key: str) -> MessageTemplate:
-        template = self._templates.get((edition.id, key))
-        if template is None:
-            content = await rendered_variant(session, self.settings, self.renderer, edition, key)
-            date: datetime = edition.started_at or edition.scheduled_at
-            template = MessageTemplate.build(content, Identity.for_list(self.settings, edition.list_name), date)
-            self._templates.put((edition.id, key), template)
-        return template
+        return await self._templates.get((edition.id, key), lambda: self._build(session, edition, key))
+
+    async def _build(self, session: AsyncSession, edition: Edition, key: str) -> MessageTemplate:
+        content = await rendered_variant(session, self.settings, self.renderer, edition, key)
+        identity = Identity.for_list(self.settings, edition.list_name)
+        return await off_loop(MessageTemplate.build, content, identity, edition.started_at or edition.scheduled_at)

@@ -16,7 +16,7 @@ class Notifier(NoticeComposer):
     async def __call__(self, session: AsyncSession, notice: Notice) -> None:
         """Enqueue in the caller's transaction; the row is written with the next flush or commit,
         so an import of thousands writes them in batches."""
-        data, message_id = self.message(notice)
+        data, message_id = await self.message(notice)
         session.add(outbox.message_row(
             kind=notice.kind, recipient=notice.recipient, payload=data, message_id=message_id,
             now=notice.at, subscriber_id=notice.subscriber_id, priority=outbox.URGENT_PRIORITY,

@@ -22,6 +22,7 @@ from mailer.compose.variants import TemplateCache, rendered_variant
 from mailer.core.db import Database, utcnow
 from mailer.core.headers import Identity
 from mailer.core.models import Edition
+from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from mailer.delivery import outbox, verp
 from mailer.delivery.dkim import SigningPool
@@ -332,11 +333,12 @@ class Sender:
         if row.recipient.isascii():
             template = await self.templates.get(session, edition, key)
             return Prepared(row, data=template.personalise(personal), canonical=True)
-        # an internationalised address needs SMTPUTF8 headers: the reference path
+        # an internationalised address needs SMTPUTF8 headers: the reference path, a few
+        # milliseconds of MIME encoding for a large digest, so in a render thread too
         content = await rendered_variant(session, self.settings, self.renderer, edition, key)
         identity = Identity.for_list(self.settings, edition.list_name)
-        msg = build_message(content, identity, edition.started_at or edition.scheduled_at, personal)
-        return Prepared(row, data=to_bytes(msg))
+        date = edition.started_at or edition.scheduled_at
+        return Prepared(row, data=await off_loop(lambda: to_bytes(build_message(content, identity, date, personal))))
 
 
 async def _recipients(session: AsyncSession, ids: set[int]) -> dict[int, _Recipient]:

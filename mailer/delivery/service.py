@@ -12,6 +12,7 @@ from datetime import datetime
 
 from mailer.compose.render import Renderer
 from mailer.core.db import Database, utcnow
+from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from mailer.core.urls import SmtpConfig
 from mailer.delivery import outbox
@@ -49,6 +50,7 @@ class Service:
     async def start(self, *, migrate: bool = True) -> Service:
         if migrate:
             await self.db.upgrade()
+        await off_loop(self.renderer.warm)  # before any traffic: see ``Renderer.warm``
         return self
 
     @property

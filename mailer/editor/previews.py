@@ -14,6 +14,9 @@ ones the editor pages and ``mailer preview`` offer. Built in:
 
 Another kind plugs in through ``default_kinds``: a ``TripletKind`` (a function that builds the
 template context for a ``ref``) or a kind whose ``Preview`` calls its own composer.
+
+Rendering (Jinja2 and premailer) happens in ``build``, in a render thread (``core.offload``);
+a ``Preview`` holds rendered content, and making its message is MIME encoding only.
 """
 
 from __future__ import annotations
@@ -26,24 +29,26 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
 
+from cachetools import LRUCache
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.compose import notices
 from mailer.compose.message import Personal, Rendered, build_message, to_bytes
-from mailer.compose.render import DigestView, Renderer
+from mailer.compose.render import Renderer
 from mailer.compose.variants import digest_view, stored_variant
 from mailer.core import arabic
 from mailer.core.db import Database
 from mailer.core.errors import Conflict, InvalidInput, NotFound
 from mailer.core.headers import LIST_LABELS, Identity
-from mailer.core.lru import LRU
 from mailer.core.models import Article, Edition, EditionArticle, EditionVariant, Section
+from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.editions import curation
 from mailer.editions.planning import ALL_SECTIONS, variant_key, variant_sections
 from mailer.editor.checks import Check, check_message, spam_check
+from mailer.editor.rendering import PreviewRenderer
 from mailer.editor.spamcheck import SpamResult, spam_score
 from mailer.shares import mail
 from subscribers import store
@@ -53,27 +58,6 @@ from subscribers.models import Subscriber, SubscriberSection
 PLACEHOLDER_TOKEN = "preview"  # noqa: S105  (a visible stand-in, not a secret)
 PREVIEW_TO = "reader@example.com"
 TEST_HEADER = "X-Mailer-Test"
-
-
-class PreviewRenderer:
-    """``Renderer`` with a small cache, so the page and its two frames render a draft once."""
-
-    def __init__(self, renderer: Renderer, size: int = 32) -> None:
-        self.renderer = renderer
-        self._cache: LRU[str, Rendered] = LRU(size)
-
-    def _cached(self, key: str, make: Callable[[], Rendered]) -> Rendered:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return self._cache.get(digest) or self._cache.put(digest, make())
-
-    def digest(self, view: DigestView, identity: Identity) -> Rendered:
-        return self._cached(repr(("digest", view, identity)), lambda: self.renderer.digest(view, identity))
-
-    def render(self, kind: str, identity: Identity, context: Mapping[str, Any], list_name: str | None) -> Rendered:
-        return self._cached(
-            repr((kind, identity, list_name, sorted(context.items()))),
-            lambda: self.renderer.render(kind, identity, context, list_name=list_name),
-        )
 
 
 @dataclass(frozen=True)
@@ -265,7 +249,7 @@ async def digest_preview(
     identity = Identity.for_list(settings, edition.list_name)
     if content is None:
         assert view is not None
-        content = ctx.renderer.digest(view, identity)
+        content = await ctx.renderer.digest(view, identity)
     choices = stored_keys if sent else (ALL_SECTIONS, *(str(s) for s in sorted(s for s in present if s is not None)))
     label = LIST_LABELS.get(edition.list_name, edition.list_name)
     facts = DigestFacts(
@@ -347,7 +331,7 @@ class TripletKind:
 
     async def build(self, ctx: PreviewContext, ref: str, options: Mapping[str, str]) -> Preview:
         data = await self.inputs(ctx, ref)
-        rendered = ctx.renderer.render(self.name, data.identity, data.context, data.list_name)
+        rendered = await ctx.renderer.render(self.name, data.identity, data.context, data.list_name)
         return rendered_preview(self.name, ref, data.title, rendered, data.identity, ctx.now,
                                 list_headers=self.list_headers, reply_to=data.reply_to)
 
@@ -370,10 +354,10 @@ class SharePreview:
         if row is None:
             raise NotFound(f"no article {ref!r}", public_message="لا يوجد خبر بهذا الرقم.")
         view = mail.article_view(*row)
+        content = await ctx.renderer.share(view)
 
         def compose(personal: Personal, when: datetime) -> EmailMessage:
-            return mail.preview_share(ctx.settings, ctx.renderer.renderer, view, date=when,
-                                            recipient=personal.to)
+            return mail.preview_message(ctx.settings, content, view.id, date=when, recipient=personal.to)
 
         return Preview(self.name, ref, f"مشاركة: {row[0].title}", compose, ctx.now)
 
@@ -391,7 +375,7 @@ class NoticePreview:
             raise InvalidInput("ref", f"{ref!r} is not a list ({', '.join(LIST_LABELS)})",
                                public_message="اختر النشرة: اليومية أو الأسبوعية.")
         identity = Identity.for_list(ctx.settings, ref)
-        rendered = notices.RENDERERS[self.name](ctx.renderer.renderer, identity)
+        rendered = await ctx.renderer.notice(self.name, identity)
         return rendered_preview(self.name, ref, f"{self.label}: {LIST_LABELS[ref]}", rendered, identity,
                                 ctx.now, list_headers=notices.LIST_HEADERS[self.name])
 
@@ -420,7 +404,7 @@ class Previews:
     def __post_init__(self) -> None:
         self.cache = PreviewRenderer(self.renderer)
         self.registry = {k.name: k for k in self.kinds}
-        self._spam: LRU[str, SpamResult] = LRU(self.spam_cache_size)
+        self._spam: LRUCache[str, SpamResult] = LRUCache(self.spam_cache_size)
 
     def kind(self, name: str) -> PreviewKind:
         found = self.registry.get(name)
@@ -456,10 +440,13 @@ class Previews:
         return to_bytes(msg), str(msg["Message-ID"])
 
     async def checks(self, preview: Preview, msg: EmailMessage, *, spam: bool = True) -> list[Check]:
+        """The checks of the preview page; parsing a large digest takes milliseconds, so in a
+        render thread."""
         url = preview.unsubscribe(self.personal(preview, to=PREVIEW_TO)) if preview.unsubscribe else None
-        found = check_message(msg, unsubscribe_url=url, needs_unsubscribe=preview.unsubscribe is not None)
+        found = await off_loop(check_message, msg, unsubscribe_url=url,
+                               needs_unsubscribe=preview.unsubscribe is not None)
         if spam:
-            found.append(spam_check(await self.spam(to_bytes(msg))))
+            found.append(spam_check(await self.spam(await off_loop(to_bytes, msg))))
         return found
 
     async def spam(self, data: bytes) -> SpamResult:
@@ -469,5 +456,5 @@ class Previews:
             return cached
         result = await spam_score(data, self.settings.spamassassin_command, self.settings.spam_check_timeout)
         if result.status in ("scored", "missing"):  # a timeout or an error is worth another try
-            self._spam.put(key, result)
+            self._spam[key] = result
         return result

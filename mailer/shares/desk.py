@@ -29,8 +29,9 @@ from mailer.compose.message import Rendered, to_bytes
 from mailer.compose.render import ArticleView
 from mailer.core.arabic import digits
 from mailer.core.errors import MailerError
-from mailer.core.lru import LRU
+from mailer.core.memo import Memo
 from mailer.core.models import Article, Section
+from mailer.core.offload import off_loop
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
 from mailer.shares import records
@@ -99,7 +100,7 @@ class ShareDesk:
         self.ip_limits = RateLimiter.parse(s.share_ip_limits)
         self.sender_limits = RateLimiter.parse(s.share_sender_limits)
         self.captcha = captcha_for(s)
-        self._content: LRU[tuple[int, str, bool], Rendered] = LRU(cache_size)
+        self._content: Memo[tuple[int, str, bool], Rendered] = Memo(cache_size)
 
     # the form --------------------------------------------------------------------------
 
@@ -128,15 +129,13 @@ class ShareDesk:
         article, section = row
         return _Shareable(article_view(article, section), article.content_hash)
 
-    def content(self, shareable: _Shareable, *, with_note: bool) -> Rendered:
-        """Rendered and inlined once per article version (and note or not), then kept."""
-        key = (shareable.view.id, shareable.version, with_note)
-        content = self._content.get(key)
-        if content is None:
-            content = self._content.put(
-                key, render_share(self.svc.renderer, self.identity, shareable.view, with_note=with_note)
-            )
-        return content
+    async def content(self, shareable: _Shareable, *, with_note: bool) -> Rendered:
+        """Rendered and inlined once per article version (and note or not), in a render thread,
+        then kept; concurrent shares of a new article wait for the one render."""
+        return await self._content.get(
+            (shareable.view.id, shareable.version, with_note),
+            lambda: off_loop(render_share, self.svc.renderer, self.identity, shareable.view, with_note=with_note),
+        )
 
     # a request -------------------------------------------------------------------------
 
@@ -192,7 +191,7 @@ class ShareDesk:
             if wait is not None:
                 raise self._rate("rate_sender", f"sender is over {s.share_sender_limits}", wait,
                                  "أرسلت من عنوانك عدداً كبيراً من الأخبار. حاول مجدداً بعد {minutes} دقيقة.")
-        content = self.content(shareable, with_note=bool(note))
+        content = await self.content(shareable, with_note=bool(note))
         accepted = await self._queue(request, shareable, recipient, sender_name, note, reply_to, content, trace, now)
         self.svc.wake.set()
         log.info("share %s of article %s queued as outbox row %s", accepted.record_id, request.article_id,

@@ -1,7 +1,8 @@
 """The share e-mail: rendered and inlined once per article, then made per share by filling the
 sender's name, the optional note and the recipient's stop link. Pure: no clock, session or socket.
 
-``preview_share`` is the whole thing in one call, for editor previews and the CLI.
+``preview_share`` is the whole thing in one call; ``preview_message`` the same from content already
+rendered, for editor previews, which render in a thread.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from mailer.shares.tokens import stop_token
 KIND = "share"
 # Slot markers for the note, filled here (compose.py fills the name, the address and the token).
 NOTE_MARKERS = {"html": "mailersharenotehtmlzq", "text": "mailersharenotetextzq"}
+PREVIEW_SENDER = "قارئ من الموقع"
+PREVIEW_RECIPIENT = "friend@example.com"
 
 
 def share_identity(settings: Settings) -> Identity:
@@ -97,16 +100,31 @@ def preview_share(
     article: ArticleView,
     *,
     date: datetime,
-    sender_name: str = "قارئ من الموقع",
-    recipient: str = "friend@example.com",
+    sender_name: str = PREVIEW_SENDER,
+    recipient: str = PREVIEW_RECIPIENT,
     note: str = "",
 ) -> EmailMessage:
-    """The share e-mail of ``article`` as a friend would get it (editor preview, CLI)."""
+    """The share e-mail of ``article`` as a friend would get it (CLI, tests), in one call."""
+    content = render_share(renderer, share_identity(settings), article, with_note=bool(note))
+    return preview_message(settings, content, article.id, date=date, sender_name=sender_name, recipient=recipient,
+                           note=note)
+
+
+def preview_message(
+    settings: Settings,
+    content: Rendered,
+    article_id: int,
+    *,
+    date: datetime,
+    sender_name: str = PREVIEW_SENDER,
+    recipient: str = PREVIEW_RECIPIENT,
+    note: str = "",
+) -> EmailMessage:
+    """The share e-mail made of content already rendered (editor previews render it in a thread)."""
     identity = share_identity(settings)
-    content = render_share(renderer, identity, article, with_note=bool(note))
     address = check_recipient(recipient)
     return compose_share(
         content, identity, recipient=address.ascii or address.normalized, sender_name=sender_name,
         stop=stop_token(settings.secret, address_key(address)), date=date,
-        message_id=f"share-preview.{article.id}", note=note,
+        message_id=f"share-preview.{article_id}", note=note,
     )

@@ -3,6 +3,8 @@ e-mail, each shown as it will be sent (desktop and phone frames, text part, head
 with a test send to the editor and, for a digest that has not gone out, drop, reorder and hold.
 
 Every route needs a signed-in editor (``auth.Editor``); every form carries the CSRF token.
+Making a previewed message (MIME encoding a large digest) runs in a render thread, as the
+rendering inside ``Previews.build`` does.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import select
 from mailer.compose.message import to_bytes
 from mailer.core.headers import LIST_LABELS
 from mailer.core.models import Article, Edition, OutboxMessage
+from mailer.core.offload import off_loop
 from mailer.core.settings import LISTS
 from mailer.delivery import outbox
 from mailer.editions import curation
@@ -150,7 +153,7 @@ async def preview_page(
     previews = previews_of(request)
     options = shown.options
     preview = await _build(request, kind, shown.ref, options)
-    msg = previews.shown(preview, to=who.email)
+    msg = await off_loop(previews.shown, preview, to=who.email)
     html = part_text(msg, "html")
     query = _query(preview, options)
     return editor_page(
@@ -175,7 +178,8 @@ async def preview_frame(
 ) -> HTMLResponse:
     """The e-mail's HTML part alone, for the sandboxed iframes of the preview page."""
     preview = await _build(request, kind, shown.ref, shown.options)
-    return email_frame(part_text(previews_of(request).shown(preview, to=who.email), "html"))
+    msg = await off_loop(previews_of(request).shown, preview, to=who.email)
+    return email_frame(part_text(msg, "html"))
 
 
 @router.get("/preview/{kind}/eml")
@@ -187,7 +191,8 @@ async def preview_eml(
 ) -> Response:
     """The whole message as a file, to open in a mail client or pass on."""
     preview = await _build(request, kind, shown.ref, shown.options)
-    data = to_bytes(previews_of(request).shown(preview, to=who.email))
+    previews = previews_of(request)
+    data = await off_loop(lambda: to_bytes(previews.shown(preview, to=who.email)))
     name = re.sub(r"[^A-Za-z0-9._-]", "", f"preview-{kind}-{preview.ref}") + ".eml"
     response = Response(data, media_type="message/rfc822",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -208,7 +213,8 @@ async def test_send(
     options = _options(variant, as_)
     preview = await _build(request, kind, ref, options)
     now = svc.clock()
-    data, message_id = previews_of(request).test_message(preview, to=who.email, editor=who.name, now=now)
+    data, message_id = await off_loop(previews_of(request).test_message, preview, to=who.email, editor=who.name,
+                                      now=now)
     async with svc.db.transaction() as session:
         row_id = await outbox.enqueue(session, outbox.message_row(
             kind="test", recipient=who.email, payload=data, message_id=message_id, now=now,

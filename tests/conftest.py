@@ -112,7 +112,7 @@ async def _drop_pg_database(db_url: str) -> None:
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database: a SQLite file always, a PostgreSQL database where one runs."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'mailer.core.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'mailer.db'}"
         return
     if not _pg_reachable():
         if REQUIRE_PG:
@@ -130,7 +130,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": tmp_path / "data",
-            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'mailer.core.db'}",
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'mailer.db'}",
             "secret_key": SECRET,
             "api_token": API_TOKEN,
             "site_name": "أخبار الموقع",

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     )
 
     # storage
-    database_url: str = "sqlite+aiosqlite:///mailer.core.db"
+    database_url: str = "sqlite+aiosqlite:///mailer.db"
     data_dir: Path = Path("mailer-data")
 
     # delivery

@@ -17,7 +17,7 @@ SCREENSHOTS = TESTS / "screenshots"  # committed: the ones the README shows
 async def database_url(tmp_path: Path) -> AsyncIterator[str]:
     """Browser tests exercise the pages, not the database: SQLite only (the domain tests under
     tests/mailer run on both SQLite and PostgreSQL)."""
-    yield f"sqlite+aiosqlite:///{tmp_path / 'mailer.core.db'}"
+    yield f"sqlite+aiosqlite:///{tmp_path / 'mailer.db'}"
 
 
 def artifact(name: str) -> Path:

@@ -36,7 +36,7 @@ def test_demo_puts_a_digest_in_the_development_mailbox(tmp_path: Path) -> None:
     result = mailer(tmp_path, "demo")
     assert result.returncode == 0, result.stderr
     assert "1 message(s)" in result.stdout
-    assert (tmp_path / "mailer.core.db").exists()  # the embedded default: SQLite in the working directory
+    assert (tmp_path / "mailer.db").exists()  # the embedded default: SQLite in the working directory
     listing = mailer(tmp_path, "mailbox", "list")
     assert "reader@example.com" in listing.stdout
     shown = mailer(tmp_path, "mailbox", "show", "1", "--html", "digest.html")

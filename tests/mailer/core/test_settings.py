@@ -74,7 +74,7 @@ def test_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
 
 def test_defaults_need_nothing(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
-    assert settings.database_url == "sqlite+aiosqlite:///mailer.core.db"
+    assert settings.database_url == "sqlite+aiosqlite:///mailer.db"
     assert settings.smtp is None  # the development mailbox
     assert settings.timezone == "Asia/Baghdad"
 

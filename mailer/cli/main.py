@@ -264,7 +264,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
             digest_scheduler.start()
             await digest_scheduler.catch_up(svc.clock())
         if demo_data:
-            announce = asyncio.create_task(_announce_demo(svc))  # noqa: F841  (kept until serve ends)
+            announce = asyncio.create_task(_announce_demo(svc))  # noqa: F841, RUF006  (kept until serve ends)
         config = uvicorn.Config(
             create_app(svc), host=settings.web_host, port=settings.web_port,
             log_level=settings.log_level.lower(), lifespan="off",

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from mailer.core.models import BounceEvent
 from mailer.delivery.service import Service
-from mailer.events import bounces, reports
+from mailer.events import reports
 from subscribers import bounces as scoring
 from subscribers import suppression
 from subscribers.models import Subscriber, Suppression

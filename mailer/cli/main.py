@@ -19,6 +19,7 @@ from mailer.cli.common import console, err, run, settings_of
 from mailer.core.errors import MailerError
 from mailer.core.models import Edition
 from mailer.core.settings import LISTS, Settings
+from mailer.core.signing import Keyring
 from mailer.delivery import outbox
 from mailer.delivery.devmailbox import read_mailbox
 from mailer.delivery.service import Service
@@ -185,6 +186,11 @@ def settings_command(ctx: typer.Context) -> None:
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         shown = "********" if name in ("secret_key", "api_token") and value else str(value)
+        if name == "secret_key" and value:
+            shown += f" (key id {settings.keyring.key_ids[0]})"
+        if name == "secret_key_previous":
+            ids = [Keyring.of(k.get_secret_value()).key_ids[0] for k in value]
+            shown = f"{len(ids)} (key ids {', '.join(ids)})" if ids else "none"
         if name == "smtp_url" and value:
             shown = repr(settings.smtp)
         table.add_row(f"MAILER_{name.upper()}", shown)

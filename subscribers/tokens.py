@@ -22,8 +22,12 @@ BAD_TOKEN = InvalidToken.public_message
 
 
 def make(keyring: Keyring, purpose: TokenPurpose, subscriber_id: int, scope: str) -> str:
-    """Only ``[A-Za-z0-9._-]``: safe in URLs, HTML and headers."""
-    return keyring.sign(purpose, f"{subscriber_id}.{scope}")
+    """Only ``[A-Za-z0-9._-]``: safe in URLs, HTML and headers. A scope that ``check`` could not
+    read back (a list named outside ``[a-z]{1,16}``) fails here, not in the reader's inbox."""
+    payload = f"{subscriber_id}.{scope}"
+    if not _PAYLOAD.fullmatch(payload):
+        raise ValueError(f"subscriber {subscriber_id!r} and scope {scope!r} do not make a token payload")
+    return keyring.sign(purpose, payload)
 
 
 def check(keyring: Keyring, purpose: TokenPurpose, token: str) -> tuple[int, str]:

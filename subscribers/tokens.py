@@ -1,49 +1,53 @@
-"""Tokens for links in mail. Unsubscribe and preference links are HMAC-SHA256 over (purpose,
-subscriber, list), compared in constant time: a token names its subscriber in the clear; only the
-MAC makes it valid. Confirmation links are random, single-use, and stored only as a hash."""
+"""Tokens for links in mail. Unsubscribe and preference links are signed by the keyring
+(``mailer.core.signing``): ``{subscriber}.{list}.{key id}{mac}``, naming their subscriber in the
+clear, valid only by their MAC, and still valid after a key rotation while the old key is kept.
+Confirmation links are random, single-use, and stored only as a hash."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import re
 import secrets
 
-from mailer.core.errors import InvalidInput
+from mailer.core.errors import InvalidInput, InvalidToken
+from mailer.core.signing import Keyring, TokenPurpose
 
-_MAC_CHARS = 22  # 132 bits of HMAC-SHA256, URL-safe base64
-_TOKEN = re.compile(r"([1-9][0-9]{0,17})\.([a-z]{1,16})\.([A-Za-z0-9_-]{22})")
-BAD_TOKEN = "الرابط غير صالح أو منتهي الصلاحية."  # noqa: S105  (an Arabic message, not a secret)
-
-
-def _mac(secret: bytes, purpose: str, subscriber_id: int, scope: str) -> str:
-    digest = hmac.digest(secret, f"{purpose}|{subscriber_id}|{scope}".encode(), "sha256")
-    return base64.urlsafe_b64encode(digest).decode()[:_MAC_CHARS]
-
-
-def make(secret: bytes, purpose: str, subscriber_id: int, scope: str) -> str:
-    """``{subscriber}.{scope}.{mac}``: only ``[A-Za-z0-9._-]``, safe in URLs, HTML and headers."""
-    return f"{subscriber_id}.{scope}.{_mac(secret, purpose, subscriber_id, scope)}"
+_PAYLOAD = re.compile(r"([1-9][0-9]{0,17})\.([a-z]{1,16})")
+# Before key ids (until the keyring): ``{subscriber}.{scope}.{22-character MAC}``, still in
+# delivered mail; accepted while the key that made it is in the ring.
+_LEGACY = re.compile(r"([1-9][0-9]{0,17})\.([a-z]{1,16})\.([A-Za-z0-9_-]{22})")
+# Either form, for finding a token in text (the subject of a ``mailto:`` unsubscribe).
+PATTERN = r"[1-9][0-9]{0,17}\.[a-z]{1,16}\.[A-Za-z0-9_-]{22}(?:[A-Za-z0-9_-]{4})?"
+BAD_TOKEN = InvalidToken.public_message
 
 
-def check(secret: bytes, purpose: str, token: str) -> tuple[int, str]:
-    """(subscriber id, scope) of a valid token; anything else raises ``InvalidInput('token')``."""
-    match = _TOKEN.fullmatch(token)
-    if not match:
-        raise InvalidInput("token", "malformed token", public_message=BAD_TOKEN)
-    subscriber_id, scope, mac = int(match.group(1)), match.group(2), match.group(3)
-    if not hmac.compare_digest(mac, _mac(secret, purpose, subscriber_id, scope)):
-        raise InvalidInput("token", "bad signature", public_message=BAD_TOKEN)
-    return subscriber_id, scope
+def make(keyring: Keyring, purpose: TokenPurpose, subscriber_id: int, scope: str) -> str:
+    """Only ``[A-Za-z0-9._-]``: safe in URLs, HTML and headers. A scope that ``check`` could not
+    read back (a list named outside ``[a-z]{1,16}``) fails here, not in the reader's inbox."""
+    payload = f"{subscriber_id}.{scope}"
+    if not _PAYLOAD.fullmatch(payload):
+        raise ValueError(f"subscriber {subscriber_id!r} and scope {scope!r} do not make a token payload")
+    return keyring.sign(purpose, payload)
 
 
-def unsubscribe_token(secret: bytes, subscriber_id: int, list_name: str) -> str:
-    return make(secret, "unsubscribe", subscriber_id, list_name)
+def check(keyring: Keyring, purpose: TokenPurpose, token: str) -> tuple[int, str]:
+    """(subscriber id, scope) of a valid token; anything else raises ``InvalidToken``."""
+    legacy = _LEGACY.fullmatch(token)
+    if legacy:
+        keyring.verify_legacy(purpose, (legacy[1], legacy[2]), legacy[3])
+        return int(legacy[1]), legacy[2]
+    match = _PAYLOAD.fullmatch(keyring.verify(purpose, token))
+    if not match:  # signed by us for this purpose, yet not ours to read: refuse all the same
+        raise InvalidToken("unexpected payload")
+    return int(match[1]), match[2]
 
 
-def preferences_token(secret: bytes, subscriber_id: int) -> str:
-    return make(secret, "preferences", subscriber_id, "pref")
+def unsubscribe_token(keyring: Keyring, subscriber_id: int, list_name: str) -> str:
+    return make(keyring, "unsubscribe", subscriber_id, list_name)
+
+
+def preferences_token(keyring: Keyring, subscriber_id: int) -> str:
+    return make(keyring, "preferences", subscriber_id, "pref")
 
 
 # Confirmation links (double opt-in, address change) are random, single-use and expire; only their

@@ -8,6 +8,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,13 @@ async def service(settings: Settings, clock: Clock) -> AsyncIterator[Service]:
 @pytest.fixture
 async def live_app(service: Service) -> AsyncIterator[str]:
     """The real ASGI app served by uvicorn on a loopback port; yields its base URL."""
+    async with serve(service) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serve(service: Service) -> AsyncIterator[str]:
+    """``service``'s app served by uvicorn on a loopback port, for as long as the block runs."""
     import uvicorn
 
     from mailer.web.app import create_app

@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from mailer.cli.common import console, settings_of
+from mailer.core.signing import Keyring
 
 
 def register(root: typer.Typer) -> None:
@@ -19,6 +20,11 @@ def settings_command(ctx: typer.Context) -> None:
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         shown = "********" if name in ("secret_key", "api_token") and value else str(value)
+        if name == "secret_key" and value:
+            shown += f" (key id {settings.keyring.key_ids[0]})"
+        if name == "secret_key_previous":
+            ids = [Keyring.of(k.get_secret_value()).key_ids[0] for k in value]
+            shown = f"{len(ids)} (key ids {', '.join(ids)})" if ids else "none"
         if name == "smtp_url" and value:
             shown = repr(settings.smtp)
         table.add_row(f"MAILER_{name.upper()}", shown)

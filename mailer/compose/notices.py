@@ -88,15 +88,15 @@ class NoticeComposer:
 
     async def message(self, notice: Notice) -> tuple[bytes, str]:
         """The message bytes and the Message-ID of one notice."""
-        secret = self.settings.secret
+        keyring = self.settings.keyring
         if notice.kind == "welcome":
-            token = tokens.unsubscribe_token(secret, notice.subscriber_id, notice.list_name)
+            token = tokens.unsubscribe_token(keyring, notice.subscriber_id, notice.list_name)
         else:
             token = notice.token or ""
         local = f"{notice.kind.replace('_', '-')}.s{notice.subscriber_id}.{secrets.token_hex(6)}"
         personal = Personal(
             to=notice.recipient, message_id=local, token=token,
-            pref_token=tokens.preferences_token(secret, notice.subscriber_id), name=notice.name,
+            pref_token=tokens.preferences_token(keyring, notice.subscriber_id), name=notice.name,
         )
         identity = Identity.for_list(self.settings, notice.list_name)
         if notice.recipient.isascii():

@@ -5,7 +5,8 @@
     ├── InvalidInput(field)  (ValueError)       public input refused; names the field
     │   ├── InvalidAddress                      an e-mail address
     │   ├── InvalidHeader                       CR, LF, NUL or similar in a header value
-    │   └── InvalidFeed                         a feed (or a position in it) cannot be read
+    │   ├── InvalidFeed                         a feed (or a position in it) cannot be read
+    │   └── InvalidToken                        a signed token that this service's keys did not make
     ├── NotFound  (LookupError)                 an article, edition or subscriber does not exist
     ├── Unauthorized                            a missing or wrong token or password
     ├── Forbidden                               signed in, but the request is refused (CSRF)
@@ -63,6 +64,17 @@ class InvalidHeader(InvalidInput):
 
 class InvalidFeed(InvalidInput):
     public_message = "تعذّرت قراءة مصدر الأخبار."
+
+
+class InvalidToken(InvalidInput):
+    """A token refused by ``mailer.core.signing``. The message is the same whatever is wrong, so
+    an answer never tells a forger how close they came; ``reason`` says it for tests and logs."""
+
+    public_message = "الرابط غير صالح أو منتهي الصلاحية."
+
+    def __init__(self, reason: str, *, field: str = "token") -> None:
+        super().__init__(field, "not a valid token")
+        self.reason = reason
 
 
 class NotFound(MailerError, LookupError):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import secrets
 from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,12 +14,15 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from mailer.core import keyfile
 from mailer.core.errors import SettingsError
+from mailer.core.signing import MIN_KEY_CHARS, Keyring
 from mailer.core.urls import SmtpConfig, parse_mailbox_url, parse_smtp_url
 
 ENV_PREFIX = "MAILER_"
@@ -125,8 +128,10 @@ class Settings(BaseSettings):
     hijri_offset_days: int = 0
     templates_dir: Path | None = None
 
-    # security
+    # security: the signing keys (mailer/core/signing.py), newest first
     secret_key: SecretStr | None = None
+    # older keys, still accepted: comma-separated in the environment, a list in TOML
+    secret_key_previous: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     api_token: SecretStr | None = None
 
     # subscribers
@@ -281,9 +286,28 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters (try: python -c "
-                             "'import secrets; print(secrets.token_urlsafe(32))')")
+        if value is not None and len(value.get_secret_value()) < MIN_KEY_CHARS:
+            raise ValueError(keyfile.SHORT_KEY)
+        return value
+
+    @field_validator("secret_key_previous", mode="before")
+    @classmethod
+    def _previous_keys_split(cls, value: Any) -> Any:
+        if isinstance(value, str | SecretStr):
+            text = value.get_secret_value() if isinstance(value, SecretStr) else value
+            if not text.strip():
+                raise ValueError("is empty: unset it to keep no previous key")
+            return [part.strip() for part in text.split(",")]
+        return value
+
+    @field_validator("secret_key_previous")
+    @classmethod
+    def _previous_keys(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for n, key in enumerate(value, 1):
+            if not key.get_secret_value().strip():
+                raise ValueError(f"key {n} is empty (keys are separated by commas)")
+            if len(key.get_secret_value()) < MIN_KEY_CHARS:
+                raise ValueError(f"key {n}: {keyfile.SHORT_KEY}")
         return value
 
     @field_validator(  # every count, size and duration that zero or less would make meaningless
@@ -348,10 +372,12 @@ class Settings(BaseSettings):
         return self.unsubscribe_address or f"unsubscribe@{self.mail_domain}"
 
     @property
-    def secret(self) -> bytes:
+    def keyring(self) -> Keyring:
+        """The signing keys: ``secret_key`` first, then ``secret_key_previous``."""
         if self.secret_key is None:
             raise SettingsError(f"{ENV_PREFIX}SECRET_KEY", "is not set")
-        return self.secret_key.get_secret_value().encode()
+        return _keyring(self.secret_key.get_secret_value(),
+                        tuple(k.get_secret_value() for k in self.secret_key_previous))
 
     @property
     def relay_smtputf8(self) -> bool:
@@ -368,6 +394,12 @@ class Settings(BaseSettings):
 
 
 LISTS = ("daily", "weekly")
+
+
+@lru_cache(maxsize=8)
+def _keyring(current: str, previous: tuple[str, ...]) -> Keyring:
+    """One ``Keyring`` per set of keys: built once, not once per token."""
+    return Keyring.of(current, previous)
 
 
 def env_name(field: str) -> str:
@@ -391,8 +423,9 @@ def _explain(exc: ValidationError) -> SettingsError:
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from every source; a bad value raises a ``SettingsError`` naming it.
 
-    With no ``secret_key`` anywhere, one is generated once and kept in ``data_dir`` so that
-    links in mail already sent keep working after a restart.
+    With no ``secret_key`` anywhere, the keys come from ``data_dir/secret.key`` (one is
+    generated on the first run), so that links in mail already sent keep working after a
+    restart; a key file's further lines are previous keys, newest first.
     """
     if config_file is not None and not config_file.is_file():
         raise SettingsError(f"{ENV_PREFIX}CONFIG", f"file {str(config_file)!r} does not exist")
@@ -406,16 +439,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     finally:
         _TOML_PATH.reset(token)
     if settings.secret_key is None:
-        settings = settings.model_copy(update={"secret_key": SecretStr(_stored_secret(settings))})
+        current, *older = (SecretStr(k) for k in keyfile.read_or_create(settings.data_dir / keyfile.NAME))
+        previous = (*older, *settings.secret_key_previous)
+        settings = settings.model_copy(update={"secret_key": current, "secret_key_previous": previous})
     return settings
-
-
-def _stored_secret(settings: Settings) -> str:
-    path = settings.data_dir / "secret.key"
-    if path.exists():
-        return path.read_text().strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    path.touch(mode=0o600)
-    path.write_text(value + "\n")
-    return value

@@ -229,7 +229,7 @@ class Sender:
         results: list[Result | None] = [None] * len(prepared)
         signed = self._sign_ahead(prepared)
         # VERP: the envelope sender names the row, so a bounce names its recipient
-        secret, base = self.settings.secret, self.settings.return_path
+        keyring, base = self.settings.keyring, self.settings.return_path
         order = iter(range(len(prepared)))
         debug = log.isEnabledFor(logging.DEBUG)  # asked once a batch, not once a message
 
@@ -243,7 +243,7 @@ class Sender:
                 if i in signed:
                     chunk, offset = signed[i]
                     data = (await chunk)[offset]
-                sender = verp.address(secret, base, item.row.id)
+                sender = verp.address(keyring, base, item.row.id)
                 outcome = await self.transport.send(sender, item.row.recipient, data, canonical=item.canonical)
                 if debug:
                     log.debug("outbox %s to %s: %s", item.row.id, item.row.recipient, outcome)
@@ -322,12 +322,12 @@ class Sender:
         key = variant_key(recipient.sections, present)
         if not key:
             return Prepared(row, skip_reason="no articles in the chosen sections")
-        secret = self.settings.secret
+        keyring = self.settings.keyring
         personal = Personal(
             to=row.recipient,
             message_id=f"e{edition.id}.s{recipient.id}",
-            token=tokens.unsubscribe_token(secret, recipient.id, edition.list_name),
-            pref_token=tokens.preferences_token(secret, recipient.id),
+            token=tokens.unsubscribe_token(keyring, recipient.id, edition.list_name),
+            pref_token=tokens.preferences_token(keyring, recipient.id),
             name=recipient.name,
         )
         if row.recipient.isascii():

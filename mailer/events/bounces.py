@@ -77,7 +77,7 @@ async def process_source(db: Database, settings: Settings, source: Source, clock
     one is deleted, one we cannot act on is left (marked seen) for a person to look at."""
     totals: Counter[str] = Counter()
     for key, raw in await asyncio.to_thread(lambda: list(source.messages())):
-        report = parse(raw, settings.secret)
+        report = parse(raw, settings.keyring)
         async with db.transaction() as session:
             handled = await handle_report(
                 session, settings, report, clock(), source="arf" if report.kind == "complaint" else "dsn"

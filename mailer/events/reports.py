@@ -12,6 +12,7 @@ from email.utils import getaddresses, parseaddr
 
 from flufl.bounce import all_failures
 
+from mailer.core.signing import Keyring
 from mailer.delivery import verp
 from subscribers.bounces import Kind
 
@@ -34,11 +35,11 @@ class Report:
     detail: str = ""
 
 
-def parse(raw: bytes, secret: bytes) -> Report:
+def parse(raw: bytes, keyring: Keyring) -> Report:
     """Classify one raw message received at the bounce address."""
     msg = email.message_from_bytes(raw)
     text = raw.decode("utf-8", "replace")
-    row_id = verp.find(secret, text)
+    row_id = verp.find(keyring, text)
     original = _original_headers(msg)
     message_id = _message_id(original)
     feedback = _feedback_fields(msg)

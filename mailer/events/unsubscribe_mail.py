@@ -22,7 +22,7 @@ from mailer.core.errors import InvalidInput
 from mailer.delivery.service import Service
 from subscribers import flows, tokens
 
-_TOKEN = re.compile(r"\bunsubscribe\s+([1-9][0-9]{0,17}\.[a-z]{1,16}\.[A-Za-z0-9_-]{22})(?![A-Za-z0-9_-])", re.I)
+_TOKEN = re.compile(rf"\bunsubscribe\s+({tokens.PATTERN})(?![A-Za-z0-9_-])", re.I)
 _RECIPIENT_HEADERS = ("X-RcptTo", "Delivered-To", "X-Original-To", "To", "Cc")
 
 
@@ -64,7 +64,7 @@ async def process_maildir(svc: Service, path: Path) -> Processed:
         try:
             if token is None:
                 raise InvalidInput("subject", "no unsubscribe token")
-            subscriber_id, _ = tokens.check(svc.settings.secret, "unsubscribe", token)
+            subscriber_id, _ = tokens.check(svc.settings.keyring, "unsubscribe", token)
         except InvalidInput:
             result.invalid += 1
         else:

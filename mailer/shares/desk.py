@@ -14,8 +14,6 @@ Where each limit is counted, and why:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 from collections.abc import Iterable
@@ -105,7 +103,7 @@ class ShareDesk:
     # the form --------------------------------------------------------------------------
 
     def form_token(self, article_id: int) -> str:
-        return form_token(self.settings.secret, article_id, self.svc.clock())
+        return form_token(self.settings.keyring, article_id, self.svc.clock())
 
     async def article(self, article_id: int | str) -> ArticleView:
         """A published article by id, or ``ArticleNotShareable``."""
@@ -169,7 +167,7 @@ class ShareDesk:
         request = parse_fields(fields, captcha_field=self.captcha.field if self.captcha else None)
         trace.article_id = request.article_id
         check_honeypot(request.honeypot)
-        check_form_token(s.secret, request.form_token, request.article_id, now,
+        check_form_token(s.keyring, request.form_token, request.article_id, now,
                          min_fill=s.share_min_fill_seconds, max_age=timedelta(minutes=s.share_form_max_age_minutes))
         if self.captcha is not None and not await self.captcha.verify(request.captcha, client):
             raise ShareInputRefused("captcha", self.captcha.field, "the CAPTCHA was not solved",
@@ -224,7 +222,7 @@ class ShareDesk:
             to = recipient.ascii or recipient.normalized
             msg = compose_share(
                 content, self.identity, recipient=to, sender_name=sender_name,
-                stop=stop_token(self.settings.secret, key), date=now, message_id=local,
+                stop=stop_token(self.settings.keyring, key), date=now, message_id=local,
                 note=note, reply_to=reply_to,
             )
             outbox_id = await outbox.enqueue(session, outbox.message_row(
@@ -294,11 +292,12 @@ class ShareDesk:
                                 public_message=public.format(minutes=minutes, hours=hours))
 
     def _client_hash(self, client: str) -> str:
-        """Keyed, so that the records cannot be turned back into IP addresses by trying them all."""
-        return hmac.new(self.settings.secret, f"share-client|{client}".encode(), hashlib.sha256).hexdigest()
+        """Keyed, so that the records cannot be turned back into IP addresses by trying them all;
+        the same in every worker (and the same value as before the keyring), new after a rotation."""
+        return self.settings.keyring.pseudonym("share-client", client)
 
     async def stop(self, token: str) -> None:
         """The stop link's POST: no more shares to the mailbox the token names."""
-        key = check_stop_token(self.settings.secret, token)
+        key = check_stop_token(self.settings.keyring, token)
         async with self.svc.db.transaction() as session:
             await records.opt_out(session, key, self.svc.clock())

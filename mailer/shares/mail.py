@@ -125,6 +125,6 @@ def preview_message(
     address = check_recipient(recipient)
     return compose_share(
         content, identity, recipient=address.ascii or address.normalized, sender_name=sender_name,
-        stop=stop_token(settings.secret, address_key(address)), date=date,
+        stop=stop_token(settings.keyring, address_key(address)), date=date,
         message_id=f"share-preview.{article_id}", note=note,
     )

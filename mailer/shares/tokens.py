@@ -1,46 +1,46 @@
-"""Signed values of the share feature: the form token (when the form was served, for the minimum
-fill time) and the stop link (which address asked for no more shares). HMAC-SHA256 as in
-``subscribers/tokens.py``, compared in constant time."""
+"""Signed values of the share feature: the form token (which article's form was served, and when,
+for the minimum fill time and the maximum age) and the stop link (which address asked for no more
+shares). Both are signed by the keyring (``mailer.core.signing``); this module only says what is
+in them and turns a refusal into the share feature's own reason and Arabic message."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from datetime import datetime, timedelta
 
+from mailer.core.errors import InvalidToken
+from mailer.core.signing import Keyring
 from mailer.shares.checks import ShareInputRefused
 
-_MAC_CHARS = 22
-_FORM = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{22})")
-_STOP = re.compile(r"([0-9a-f]{64})\.([A-Za-z0-9_-]{22})")
+_FORM = re.compile(r"([0-9]{1,12})\.([0-9]{1,12})")  # {article}.{issued}
+_STOP = re.compile(r"[0-9a-f]{64}")  # the address key
+# Stop links from before key ids (``{key}.{22-character MAC}``) are in delivered mail and promise
+# "no more shares, for good": they are accepted while the key that made them is kept.
+_LEGACY_STOP = re.compile(r"([0-9a-f]{64})\.([A-Za-z0-9_-]{22})")
 BAD_FORM = "النموذج غير صالح. افتح صفحة الإرسال من رابط الخبر ثم أعد المحاولة."
 BAD_STOP = "الرابط غير صالح. استخدم الرابط كما ورد في الرسالة."
 
 
-def _mac(secret: bytes, message: str) -> str:
-    digest = hmac.new(secret, message.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:_MAC_CHARS]
+def form_token(keyring: Keyring, article_id: int, now: datetime) -> str:
+    """``{article}.{issued}.{signature}``: when the form for ``article_id`` was served, signed."""
+    return keyring.sign("share-form", f"{article_id}.{int(now.timestamp())}")
 
 
-def form_token(secret: bytes, article_id: int, now: datetime) -> str:
-    """``{issued}.{mac}``: when the form for ``article_id`` was served, signed."""
-    issued = int(now.timestamp())
-    return f"{issued}.{_mac(secret, f'share-form|{article_id}|{issued}')}"
+def _bad_form(message: str) -> ShareInputRefused:
+    return ShareInputRefused("bad_form_token", "form_token", message, public_message=BAD_FORM)
 
 
 def check_form_token(
-    secret: bytes, token: str, article_id: int, now: datetime, *, min_fill: float, max_age: timedelta
+    keyring: Keyring, token: str, article_id: int, now: datetime, *, min_fill: float, max_age: timedelta
 ) -> None:
     """Refuse a token that is forged, for another article, too fresh (a bot) or too old."""
-    match = _FORM.fullmatch(token.strip())
-    if not match or not hmac.compare_digest(
-        match.group(2), _mac(secret, f"share-form|{article_id}|{match.group(1)}")
-    ):
-        raise ShareInputRefused("bad_form_token", "form_token", "forged, malformed or for another article",
-                                public_message=BAD_FORM)
-    age = now.timestamp() - int(match.group(1))
+    try:
+        match = _FORM.fullmatch(keyring.verify("share-form", token.strip()))
+    except InvalidToken:
+        raise _bad_form("forged, malformed or signed with a retired key") from None
+    if not match or int(match.group(1)) != article_id:
+        raise _bad_form("for another article")
+    age = now.timestamp() - int(match.group(2))
     if age < min_fill:
         raise ShareInputRefused(
             "too_fast", "form_token", f"sent {age:.1f} s after the form was served, sooner than {min_fill} s",
@@ -53,14 +53,23 @@ def check_form_token(
         )
 
 
-def stop_token(secret: bytes, key: str) -> str:
-    """``{address key}.{mac}``: lets the holder of one mailbox stop shares to it."""
-    return f"{key}.{_mac(secret, f'share-stop|{key}')}"
+def stop_token(keyring: Keyring, key: str) -> str:
+    """``{address key}.{signature}``: lets the holder of one mailbox stop shares to it."""
+    return keyring.sign("share-stop", key)
 
 
-def check_stop_token(secret: bytes, token: str) -> str:
+def check_stop_token(keyring: Keyring, token: str) -> str:
     """The address key of a valid stop token."""
-    match = _STOP.fullmatch(token)
-    if not match or not hmac.compare_digest(match.group(2), _mac(secret, f"share-stop|{match.group(1)}")):
-        raise ShareInputRefused("bad_stop_token", "token", "malformed or forged stop link", public_message=BAD_STOP)
-    return match.group(1)
+    try:
+        legacy = _LEGACY_STOP.fullmatch(token)
+        if legacy:
+            keyring.verify_legacy("share-stop", (legacy.group(1),), legacy.group(2))
+            return legacy.group(1)
+        key = keyring.verify("share-stop", token)
+    except InvalidToken:
+        raise ShareInputRefused("bad_stop_token", "token", "malformed, forged or retired stop link",
+                                public_message=BAD_STOP) from None
+    if not _STOP.fullmatch(key):
+        raise ShareInputRefused("bad_stop_token", "token", "stop link without an address key",
+                                public_message=BAD_STOP)
+    return key

@@ -3,8 +3,8 @@ dependency of every editor page, which also checks the CSRF token of every form 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
 from typing import Annotated
@@ -12,14 +12,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mailer.core.errors import Forbidden, InvalidInput, Unauthorized
+from mailer.core.errors import Forbidden, InvalidInput, InvalidToken, Unauthorized
+from mailer.core.signing import Keyring
 from mailer.editor import accounts
 from mailer.editor.accounts import SignedIn
 from mailer.web.deps import pages_of, service_of
 from mailer.web.security import cookie_options, editor_page, local_path
 
 SESSION_COOKIE = "mailer_editor"
-LOGIN_COOKIE = "mailer_login"  # pre-session CSRF for the login form (double submit)
+LOGIN_COOKIE = "mailer_login"  # pre-session CSRF for the login form (signed double submit)
+_LOGIN_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
 CSRF_FIELD = "csrf"
 NEED_LOGIN = "يرجى تسجيل الدخول أولاً."
 
@@ -48,16 +50,26 @@ async def require_editor(request: Request) -> SignedIn:
 Editor = Annotated[SignedIn, Depends(require_editor)]
 
 
-def _login_csrf(secret: bytes, cookie: str) -> str:
-    return hmac.new(secret, f"login-csrf|{cookie}".encode(), hashlib.sha256).hexdigest()
+def _login_cookie(request: Request) -> str | None:
+    """The login form's cookie, if it is one we could have set."""
+    value = request.cookies.get(LOGIN_COOKIE, "")
+    return value if _LOGIN_COOKIE_VALUE.fullmatch(value) else None
+
+
+def _login_csrf_ok(keyring: Keyring, csrf: str, cookie: str | None) -> bool:
+    """The form's token is the cookie's value, signed: a cross-site form can set neither."""
+    try:
+        return cookie is not None and _same(keyring.verify("login-csrf", csrf), cookie)
+    except InvalidToken:
+        return False
 
 
 def _login_page(request: Request, *, next_url: str, error: str | None = None, status_code: int = 200) -> HTMLResponse:
     svc = service_of(request)
-    cookie = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    cookie = _login_cookie(request) or secrets.token_urlsafe(24)
     response = editor_page(
         pages_of(request), "login", title="دخول المحررين", status_code=status_code,
-        csrf=_login_csrf(svc.settings.secret, cookie), next_url=next_url, error=error, editor=None,
+        csrf=svc.settings.keyring.sign("login-csrf", cookie), next_url=next_url, error=error, editor=None,
     )
     response.set_cookie(LOGIN_COOKIE, cookie, max_age=3600, **cookie_options(request, svc.settings.base_url))
     return response
@@ -77,8 +89,7 @@ async def login(
     next: Annotated[str, Form(max_length=2000)] = "/editor",
 ) -> Response:
     svc = service_of(request)
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
-    if not cookie or not _same(csrf, _login_csrf(svc.settings.secret, cookie)):
+    if not _login_csrf_ok(svc.settings.keyring, csrf, _login_cookie(request)):
         raise Forbidden("missing or wrong login CSRF token")
     now = svc.clock()
     try:

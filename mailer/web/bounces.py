@@ -27,7 +27,7 @@ async def post_bounce(request: Request) -> dict[str, Any]:
         raise InvalidInput("body", f"is larger than {MAX_REPORT_BYTES} bytes")
     if b":" not in raw.split(b"\n", 1)[0]:
         raise InvalidInput("body", "does not start with a header field: send the raw message")
-    report = reports.parse(raw, svc.settings.secret)
+    report = reports.parse(raw, svc.settings.keyring)
     async with svc.db.transaction() as session:
         handled = await bounces.handle_report(
             session, svc.settings, report, svc.clock(), source="arf" if report.kind == "complaint" else "dsn"

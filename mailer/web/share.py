@@ -117,7 +117,7 @@ async def _form_again(request: Request, fields: list[tuple[str, object]], exc: M
 @router.get("/share/stop/{token}", response_class=HTMLResponse)
 async def stop_page(token: str, request: Request) -> HTMLResponse:
     """A confirmation page only: link scanners follow GETs, so a GET changes nothing."""
-    check_stop_token(desk_of(request).settings.secret, token)
+    check_stop_token(desk_of(request).settings.keyring, token)
     return pages_of(request).render("share_stop", title="إيقاف الأخبار المرسلة من القرّاء")
 
 

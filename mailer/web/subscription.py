@@ -152,7 +152,7 @@ async def confirm(token: str, request: Request) -> HTMLResponse:
     async with svc.db.transaction() as session:
         sub = await flows.confirm(session, token, now=svc.clock(), notify=notifier_of(request))
     svc.wake.set()
-    prefs = f"/p/{tokens.preferences_token(svc.settings.secret, sub.id)}"
+    prefs = f"/p/{tokens.preferences_token(svc.settings.keyring, sub.id)}"
     return _page(request, "confirmed", title="تم التأكيد", preferences_url=prefs,
                  list_label=LIST_LABELS.get(sub.frequency, sub.frequency))
 
@@ -175,7 +175,7 @@ async def _preferences(request: Request, subscriber_id: int, *, note: str | None
 
 @router.get("/p/{token}", response_class=HTMLResponse)
 async def preferences_page(token: str, request: Request) -> HTMLResponse:
-    subscriber_id, _ = tokens.check(service_of(request).settings.secret, "preferences", token)
+    subscriber_id, _ = tokens.check(service_of(request).settings.keyring, "preferences", token)
     return await _preferences(request, subscriber_id)
 
 
@@ -183,7 +183,7 @@ async def preferences_page(token: str, request: Request) -> HTMLResponse:
 async def preferences(token: str, request: Request) -> HTMLResponse:
     """One form, several buttons (``action``): save, pause, resume, leave, or change the address."""
     svc = service_of(request)
-    subscriber_id, _ = tokens.check(svc.settings.secret, "preferences", token)
+    subscriber_id, _ = tokens.check(svc.settings.keyring, "preferences", token)
     same_origin(request)
     fields = await read_fields(request)
     action = fields.values.get("action", "save")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
 import re
 from datetime import datetime
 
@@ -28,6 +30,13 @@ def one_click_path(received: Received) -> str:
     match = re.search(r"<(https://[^>]+)>", received.message["List-Unsubscribe"])
     assert match
     return match.group(1).removeprefix(BASE)
+
+
+def legacy_token(secret: str, purpose: str, subscriber_id: int, scope: str) -> str:
+    """An unsubscribe or preferences token as made before key ids, when the MAC was the whole
+    signature: written here apart from ``mailer.core.signing``, as an oracle."""
+    digest = hmac.digest(secret.encode(), f"{purpose}|{subscriber_id}|{scope}".encode(), "sha256")
+    return f"{subscriber_id}.{scope}.{base64.urlsafe_b64encode(digest).decode()[:22]}"
 
 
 def to(received: Received) -> str:

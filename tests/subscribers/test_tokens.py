@@ -8,14 +8,15 @@ import pytest
 from hypothesis import given
 
 from mailer.core.errors import InvalidInput
+from mailer.core.signing import Keyring
 from mailer.delivery.service import Service
 from subscribers import tokens
 from tests.conftest import SECRET, Clock
-from tests.subscribers.helpers import link, status_of
+from tests.subscribers.helpers import legacy_token, link, status_of
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 
-KEY = SECRET.encode()
+KEY = Keyring.of(SECRET)
 
 
 async def confirmation_link(client: httpx.AsyncClient, svc: Service, smtp: SMTPServer, email: str) -> str:
@@ -72,7 +73,10 @@ async def test_unsubscribe_and_preferences_tokens(service: Service, clock: Clock
         "other subscriber's mac": f"{victim.id}.daily.{other_mac}",
         "other list": good.replace(".daily.", ".weekly."),
         "preferences token": prefs,
-        "wrong key": tokens.unsubscribe_token(b"another-secret-" + b"y" * 30, victim.id, "daily"),
+        "wrong key": tokens.unsubscribe_token(Keyring.of("another-secret-" + "y" * 30), victim.id, "daily"),
+        "old format, forged": f"{victim.id}.daily.{other_mac[-22:]}",
+        "old format, other purpose": legacy_token(SECRET, "preferences", victim.id, "daily"),
+        "old format, wrong key": legacy_token("another-secret-" + "y" * 30, "unsubscribe", victim.id, "daily"),
     }
     async with httpx.AsyncClient(base_url=live_app) as client:
         bodies = set()

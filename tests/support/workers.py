@@ -36,6 +36,8 @@ def worker_env(settings: Settings) -> dict[str, str]:
         MAILER_SEND_BATCH_SIZE=str(settings.send_batch_size),
         MAILER_LOG_LEVEL="INFO",
     )
+    if settings.secret_key_previous:
+        env["MAILER_SECRET_KEY_PREVIOUS"] = ",".join(k.get_secret_value() for k in settings.secret_key_previous)
     return env
 
 

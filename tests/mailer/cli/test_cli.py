@@ -74,7 +74,7 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
     assert no_such.returncode == 2 and "NUMBER: there are 0 messages" in no_such.stderr
 
 
-@pytest.mark.parametrize("secret", ["MAILER_SECRET_KEY", "MAILER_API_TOKEN"])
+@pytest.mark.parametrize("secret", ["MAILER_SECRET_KEY", "MAILER_SECRET_KEY_PREVIOUS", "MAILER_API_TOKEN"])
 def test_settings_hides_secrets(tmp_path: Path, secret: str) -> None:
     shown = mailer(tmp_path, "settings", env={secret: "s" * 40})
     assert shown.returncode == 0 and "s" * 40 not in shown.stdout and "********" in shown.stdout

@@ -8,6 +8,7 @@ import pytest
 
 from mailer.core.errors import SettingsError
 from mailer.core.settings import load_settings
+from mailer.core.signing import Keyring
 from mailer.core.urls import parse_smtp_url
 
 
@@ -20,6 +21,9 @@ from mailer.core.urls import parse_smtp_url
         ("MAILER_DAILY_CRON", "7 * *", "MAILER_DAILY_CRON: '7 * *' must have 5 fields"),
         ("MAILER_WEEKLY_CRON", "0 25 * * *", "MAILER_WEEKLY_CRON: '0 25 * * *' is not a valid cron"),
         ("MAILER_SECRET_KEY", "short", "MAILER_SECRET_KEY: must be at least 32 characters"),
+        ("MAILER_SECRET_KEY_PREVIOUS", "p" * 40 + ",short", "MAILER_SECRET_KEY_PREVIOUS: key 2: must be at least 32"),
+        ("MAILER_SECRET_KEY_PREVIOUS", "p" * 40 + ",", "MAILER_SECRET_KEY_PREVIOUS: key 2 is empty"),
+        ("MAILER_SECRET_KEY_PREVIOUS", " ", "MAILER_SECRET_KEY_PREVIOUS: is empty"),
         ("MAILER_BASE_URL", "news.example.com", "MAILER_BASE_URL: 'news.example.com' is not an http(s) URL"),
         ("MAILER_SENDER_ADDRESS", "not-an-address", "MAILER_SENDER_ADDRESS: 'not-an-address' is not a valid address"),
         ("MAILER_DATABASE_URL", "mysql://x/y", "MAILER_DATABASE_URL: use sqlite"),
@@ -68,8 +72,42 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
     first = load_settings(data_dir=tmp_path)
     second = load_settings(data_dir=tmp_path)
-    assert first.secret == second.secret and len(first.secret) >= 32
+    assert first.secret_key == second.secret_key and first.keyring.key_ids == second.keyring.key_ids
+    assert first.secret_key is not None and len(first.secret_key.get_secret_value()) >= 32
     assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
+    assert list(tmp_path.iterdir()) == [tmp_path / "secret.key"]  # no draft left behind
+
+
+def test_previous_keys_from_the_environment_and_from_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    current, old, older = "c" * 40, "o" * 40, "p" * 40
+    monkeypatch.setenv("MAILER_SECRET_KEY", current)
+    monkeypatch.setenv("MAILER_SECRET_KEY_PREVIOUS", f"{old}, {older}")
+    from_env = load_settings(data_dir=tmp_path)
+    assert from_env.keyring == Keyring.of(current, [old, older])
+    assert from_env.keyring.key_ids[0] == Keyring.of(current).key_ids[0]  # tokens are made with it
+    assert not (tmp_path / "secret.key").exists()  # a key in the settings: no key file
+
+    monkeypatch.delenv("MAILER_SECRET_KEY_PREVIOUS")
+    config = tmp_path / "mailer.toml"
+    config.write_text(f'secret_key_previous = ["{older}", "{old}"]\n')
+    assert load_settings(config, data_dir=tmp_path).keyring == Keyring.of(current, [older, old])
+    config.write_text('secret_key_previous = ["short"]\n')
+    with pytest.raises(SettingsError, match="MAILER_SECRET_KEY_PREVIOUS: key 1: must be at least") as caught:
+        load_settings(config, data_dir=tmp_path)
+    assert "short" not in str(caught.value)  # a key, even a bad one, is never printed
+
+
+def test_the_key_file_holds_the_current_key_then_previous_ones(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    new, old, extra = "n" * 40, "o" * 40, "e" * 40
+    (tmp_path / "secret.key").write_text(f"{new}\n\n{old}\n")
+    monkeypatch.setenv("MAILER_SECRET_KEY_PREVIOUS", extra)
+    assert load_settings(data_dir=tmp_path).keyring == Keyring.of(new, [old, extra])
+    (tmp_path / "secret.key").write_text(f"{new}\nshort\n")
+    with pytest.raises(SettingsError, match=r"MAILER_SECRET_KEY: is not set, and line 2 of .* must be at least 32"):
+        load_settings(data_dir=tmp_path)
+    (tmp_path / "secret.key").write_text("\n")
+    with pytest.raises(SettingsError, match=r"MAILER_SECRET_KEY: is not set, and .* holds no key"):
+        load_settings(data_dir=tmp_path)
 
 
 def test_defaults_need_nothing(tmp_path: Path) -> None:

@@ -61,8 +61,8 @@ async def test_the_preview_is_what_the_reader_receives(
     edition_id = preview.digest.edition_id
     personal = Personal(  # what the sender fills in for this reader
         to="reader@example.org", message_id=f"e{edition_id}.s{reader.id}",
-        token=tokens.unsubscribe_token(service.settings.secret, reader.id, "daily"),
-        pref_token=tokens.preferences_token(service.settings.secret, reader.id), name=reader.name,
+        token=tokens.unsubscribe_token(service.settings.keyring, reader.id, "daily"),
+        pref_token=tokens.preferences_token(service.settings.keyring, reader.id), name=reader.name,
     )
     expected = to_bytes(preview.message(personal))
 
@@ -78,8 +78,8 @@ async def test_a_past_edition_shows_what_was_sent(service: Service, clock: Clock
     result = await service.run_list("daily", clock.now)
     await service.sender.drain()
     sent_html = smtp_server.received[0].message.get_body(("html",)).get_content()
-    secret = service.settings.secret
-    for token in (tokens.unsubscribe_token(secret, reader.id, "daily"), tokens.preferences_token(secret, reader.id)):
+    keyring = service.settings.keyring
+    for token in (tokens.unsubscribe_token(keyring, reader.id, "daily"), tokens.preferences_token(keyring, reader.id)):
         sent_html = sent_html.replace(token, "preview")  # previews carry links that lead nowhere
     # the article is corrected after the send: the past edition still shows what went out
     fixed = ingest.parse_feed(factories.rss([factories.item(1, clock.now, title="عنوان مصحَّح")]), now=clock.now)

@@ -1,5 +1,7 @@
 """The bounce and complaint samples under tests/data/bounces and the world they refer to: the
-digest of edition 1 went to subscriber N through outbox row N (ids as in the VERP tokens)."""
+digest of edition 1 went to subscriber N through outbox row N (ids as in the VERP tokens). The
+tokens are in the format from before key ids (``bounces+N-<16 hex>``, signed with the tests'
+``SECRET``), so these samples also show that such bounces are still attributed."""
 
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from mailer.core.models import BounceEvent
+from mailer.core.signing import Keyring
+from mailer.delivery import verp
 from mailer.delivery.service import Service
 from mailer.events import reports
 from subscribers import bounces as scoring
@@ -21,7 +23,7 @@ from tests.support.smtpd import SMTPServer
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_sample_is_read_as_its_kind(name: str) -> None:
     kind, subscriber_id, how = EXPECTED[name]
-    report = reports.parse(sample(name), SECRET.encode())
+    report = reports.parse(sample(name), Keyring.of(SECRET))
     assert report.kind == kind
     if how == "verp":
         assert report.row_id == subscriber_id
@@ -32,8 +34,23 @@ def test_each_sample_is_read_as_its_kind(name: str) -> None:
 
 
 def test_a_token_signed_with_another_secret_is_not_believed() -> None:
-    report = reports.parse(sample("postfix-hard.eml"), b"another-secret-" + b"y" * 40)
+    report = reports.parse(sample("postfix-hard.eml"), Keyring.of("another-secret-" + "y" * 40))
     assert report.kind == "hard" and report.row_id is None
+
+
+def test_verp_tokens_old_and_new_survive_a_key_rotation() -> None:
+    """The samples carry tokens from before key ids (``+1-<16 hex>``); a token of today carries
+    the key id too, and both are believed while their key is in the ring, upper-cased or not."""
+    old_token = "bounces+1-c429435d02ade887@"
+    raw = sample("postfix-hard.eml")
+    assert old_token.encode() in raw
+    new_token = verp.address(Keyring.of(SECRET), "bounces@news.example.com", 1).split("@")[0] + "@"
+    assert len(new_token) == len(old_token) + 6
+    rotated = Keyring.of("new-secret-" + "n" * 40, [SECRET])
+    for token in (old_token, new_token, new_token.upper(), old_token.upper()):
+        shifted = raw.replace(old_token.encode(), token.encode())
+        assert reports.parse(shifted, rotated).row_id == 1, token
+        assert reports.parse(shifted, Keyring.of("new-secret-" + "n" * 40)).row_id is None, token
 
 
 async def test_posting_each_sample_acts_on_the_right_subscriber(

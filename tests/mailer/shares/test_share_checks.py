@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
@@ -11,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailer.core.arabic import BIDI_CONTROLS
+from mailer.core.signing import Keyring
 from mailer.shares.checks import (
     ShareInputRefused,
     address_key,
@@ -23,7 +26,7 @@ from mailer.shares.checks import (
 )
 from mailer.shares.tokens import check_form_token, check_stop_token, form_token, stop_token
 
-SECRET = b"s" * 40
+SECRET = Keyring.of("s" * 40)
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 
 
@@ -127,10 +130,10 @@ def test_form_token_checks_signature_article_and_age() -> None:
                              max_age=timedelta(hours=1))
         assert refused.value.reason == reason
     with pytest.raises(ShareInputRefused):
-        check_form_token(b"o" * 40, token, 7, NOW + timedelta(seconds=5), min_fill=3, max_age=timedelta(hours=1))
-    issued, mac = token.split(".")
+        check_form_token(Keyring.of("o" * 40), token, 7, NOW + timedelta(seconds=5), min_fill=3, max_age=timedelta(hours=1))
+    article, issued, mac = token.split(".")
     with pytest.raises(ShareInputRefused):  # an earlier time under the same MAC
-        check_form_token(SECRET, f"{int(issued) - 100}.{mac}", 7, NOW + timedelta(seconds=5), min_fill=3,
+        check_form_token(SECRET, f"{article}.{int(issued) - 100}.{mac}", 7, NOW + timedelta(seconds=5), min_fill=3,
                          max_age=timedelta(hours=1))
 
 
@@ -141,3 +144,18 @@ def test_stop_token_accepts_only_what_it_signed(value: str) -> None:
     if value != stop_token(SECRET, key):
         with pytest.raises(ShareInputRefused):
             check_stop_token(SECRET, value)
+
+
+def test_a_stop_link_from_before_key_ids_still_works_after_a_rotation() -> None:
+    """Delivered share mail carries ``{address key}.{22-character MAC}``: it promised "no more
+    shares, for good", so it stays valid while the key that made it is kept."""
+    key = address_key(check_recipient("friend@example.org"))
+    digest = hmac.digest(b"s" * 40, f"share-stop|{key}".encode(), "sha256")
+    old_link = f"{key}.{base64.urlsafe_b64encode(digest).decode()[:22]}"
+    assert check_stop_token(SECRET, old_link) == key
+    assert check_stop_token(Keyring.of("n" * 40, ["s" * 40]), old_link) == key
+    flipped = old_link[:-1] + ("A" if old_link[-1] != "A" else "B")
+    for refused_by, token in [(Keyring.of("n" * 40), old_link), (SECRET, flipped), (SECRET, "0" * 64 + old_link[64:])]:
+        with pytest.raises(ShareInputRefused) as refused:
+            check_stop_token(refused_by, token)
+        assert refused.value.reason == "bad_stop_token"

@@ -164,7 +164,7 @@ async def test_unknown_article_id_with_its_own_token(share_app: ShareApp) -> Non
     from mailer.shares.tokens import form_token
 
     h = await share_app()
-    token = form_token(h.svc.settings.secret, 4242, h.clock.now)
+    token = form_token(h.svc.settings.keyring, 4242, h.clock.now)
     h.clock.advance(seconds=5)
     for as_json in (False, True):
         reply = await (h.client.post("/share", json=h.fields(4242, token)) if as_json
@@ -178,7 +178,7 @@ async def test_unpublished_article(share_app: ShareApp) -> None:
     h = await share_app()
     article_id = await h.article(status="unpublished")
     assert (await h.client.get(f"/share/{article_id}")).status_code == 404
-    token = form_token(h.svc.settings.secret, article_id, h.clock.now)
+    token = form_token(h.svc.settings.keyring, article_id, h.clock.now)
     h.clock.advance(seconds=5)
     await h.assert_refused(await h.client.post("/share", data=h.fields(article_id, token)), 404, "not_found")
 

@@ -42,7 +42,7 @@ def test_stats_counts_shares_per_article_and_refusals_per_reason(
                 (ids[1], "c@example.org", ""), (ids[1], "d@example.org", "spam"), (777, "e@example.org", ""),
             ]
             for n, (article_id, friend, honeypot) in enumerate(attempts):
-                token = form_token(settings.secret, article_id, clock.now)
+                token = form_token(settings.keyring, article_id, clock.now)
                 clock.advance(seconds=5)
                 fields = {"article_id": str(article_id), "form_token": token, "friend_email": friend,
                           "sender_name": "أحمد", "website": honeypot}

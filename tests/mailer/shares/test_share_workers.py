@@ -24,7 +24,7 @@ async def test_one_share_per_recipient_and_article_across_workers(
     other = await Service(h.svc.settings, clock=clock).start(migrate=False)
     try:
         desks = [ShareDesk(h.svc), ShareDesk(other)]
-        token = form_token(h.svc.settings.secret, article_id, clock.now)
+        token = form_token(h.svc.settings.keyring, article_id, clock.now)
         clock.advance(seconds=10)
 
         async def attempt(n: int) -> str:

@@ -89,7 +89,16 @@ async def test_the_login_form_needs_its_csrf_token(seeded: Edition, live_app: st
         assert (await client.post("/editor/login", data=data)).status_code == 403  # no form, no cookie
         await client.get("/editor/login")
         assert (await client.post("/editor/login", data={**data, "csrf": "forged"})).status_code == 403
+        async with httpx.AsyncClient(base_url=live_app) as other:  # another browser's signed token
+            others = CSRF.search((await other.get("/editor/login")).text).group(1)
+        assert (await client.post("/editor/login", data={**data, "csrf": others})).status_code == 403
         assert (await client.get("/editor")).status_code == 303
+    # a login cookie the service could not have set is replaced, never signed
+    async with httpx.AsyncClient(base_url=live_app, cookies={"mailer_login": "x|y"}) as client:
+        form = await client.get("/editor/login")
+        fresh = set_cookies(form)["mailer_login"]["mailer_login"].value
+        assert re.fullmatch(r"[A-Za-z0-9_-]{32}", fresh)
+        assert CSRF.search(form.text).group(1).startswith(f"{fresh}.")
 
 
 def editor_routes(service: Service) -> list[tuple[str, str]]:

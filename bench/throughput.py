@@ -109,13 +109,13 @@ def articles_feed() -> bytes:
 
 async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     """A real edition for N subscribers, from planning to every row sent."""
-    from sqlalchemy import func, insert, select
+    from sqlalchemy import func, insert, literal, select
 
     from mailer.articles import ingest
     from mailer.core.models import OutboxMessage
     from mailer.core.settings import load_settings
     from mailer.delivery.service import Service
-    from subscribers.models import Subscriber
+    from subscribers.models import Subscriber, SubscriberList
 
     extra = json.loads(args.settings or "{}")
     settings = load_settings(
@@ -131,10 +131,12 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
         for start in range(0, args.count, 5000):
             await session.execute(insert(Subscriber), [
                 {"email": f"reader{i}@example.org", "email_ascii": f"reader{i}@example.org",
-                 "name": f"قارئ {i}", "status": "confirmed", "frequency": "daily", "created_at": now,
+                 "name": f"قارئ {i}", "status": "confirmed", "created_at": now,
                  "updated_at": now, "bounce_score": 0, "no_shares": False}
                 for i in range(start, min(start + 5000, args.count))
             ])
+        await session.execute(insert(SubscriberList).from_select(
+            ["list_name", "subscriber_id"], select(literal("daily"), Subscriber.id)))
     profiler = cProfile.Profile() if args.profile_out else None
     started = time.perf_counter()
     if profiler is not None:

@@ -34,6 +34,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 # before sending, so a message enqueued before an unsubscribe is not sent after it.
 RECEIVES: dict[str, frozenset[str]] = {
     "digest": frozenset({"confirmed"}),
+    "alert": frozenset({"confirmed"}),
     "welcome": frozenset({"confirmed"}),
     "confirm": frozenset({"pending"}),
     "confirm_address": frozenset({"confirmed", "paused"}),
@@ -92,7 +93,7 @@ class Request:
 
     address: Address
     name: str | None = None
-    frequency: str = "daily"
+    lists: tuple[str, ...] = ()
     sections: frozenset[int] = frozenset()
     source: str = "form"
 
@@ -115,15 +116,14 @@ async def subscribe(
     sub = await store.by_address(session, address)
     if sub is None:
         sub = await store.add(
-            session, address, now=now, name=request.name, frequency=request.frequency,
+            session, address, now=now, name=request.name, lists=request.lists,
             sections=request.sections, source=request.source,
         )
     elif sub.status in ("pending", "unsubscribed"):
         if sub.status == "unsubscribed":
             transition(sub, "resubscribe", now)
-        sub.name, sub.frequency, sub.source, sub.updated_at = (
-            request.name, request.frequency, request.source, now
-        )
+        sub.name, sub.source, sub.updated_at = request.name, request.source, now
+        await store.set_lists(session, sub.id, request.lists)
         await store.set_sections(session, sub.id, request.sections)
     else:
         return f"unchanged ({sub.status})"
@@ -163,6 +163,7 @@ async def confirmations(
     )) if hashes else set()
     expires = now + timedelta(hours=settings.confirm_expiry_hours)
     kind = "confirm" if purpose == "subscribe" else "confirm_address"
+    taken = await store.lists_of(session, [sub.id for sub, _ in targets])
     notices = []
     for (sub, target), target_hash in zip(targets, hashes, strict=True):
         if target_hash in recent:
@@ -177,7 +178,8 @@ async def confirmations(
         ))
         # no name: it was typed by whoever filled in the form, and must not reach an address
         # that has not confirmed anything (a form that greets by name is a spam relay)
-        notices.append(Notice(kind, sub.id, target.smtp, None, sub.frequency, now, token, expires))
+        list_name = store.main_list(settings, taken.get(sub.id, ()))
+        notices.append(Notice(kind, sub.id, target.smtp, None, list_name, now, token, expires))
     await session.flush()
     for notice in notices:
         await notify(session, notice)
@@ -197,7 +199,9 @@ async def pending_confirmation(session: AsyncSession, token: str, now: datetime)
     return found
 
 
-async def confirm(session: AsyncSession, token: str, *, now: datetime, notify: Notify) -> Subscriber:
+async def confirm(
+    session: AsyncSession, settings: Settings, token: str, *, now: datetime, notify: Notify
+) -> Subscriber:
     """Use a confirmation link: the subscription starts, or the address change takes effect."""
     found = await pending_confirmation(session, token, now)
     used = await session.execute(
@@ -216,8 +220,9 @@ async def confirm(session: AsyncSession, token: str, *, now: datetime, notify: N
         return sub
     if transition(sub, "confirm", now):
         await suppression.lift(session, sub.email)  # they asked to come back, and proved it
+        lists = (await store.lists_of(session, [sub.id])).get(sub.id, ())
         await notify(session, Notice("welcome", sub.id, sub.email_ascii or sub.email, sub.name,
-                                     sub.frequency, now))
+                                     store.main_list(settings, lists), now))
     return sub
 
 
@@ -251,14 +256,15 @@ async def update_preferences(
     subscriber_id: int,
     *,
     name: str | None,
-    frequency: str,
+    lists: Iterable[str],
     sections: Iterable[int],
     now: datetime,
 ) -> Subscriber:
     sub = await active(session, subscriber_id)
     if sub.status not in ("pending", "confirmed", "paused"):
         raise Conflict(f"cannot change the preferences of a subscriber who is {sub.status}")
-    sub.name, sub.frequency, sub.updated_at = name, frequency, now
+    sub.name, sub.updated_at = name, now
+    await store.set_lists(session, sub.id, lists)
     await store.set_sections(session, sub.id, sections)
     return sub
 

@@ -12,14 +12,15 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.errors import InvalidInput
+from mailer.core.lists import NewsList
 from mailer.core.settings import Settings
 from subscribers import flows, store, suppression
 from subscribers.addresses import Address, check
 from subscribers.models import Subscriber
 
-COLUMNS = ("email", "name", "frequency", "sections")
-EXPORT_COLUMNS = ("email", "name", "status", "frequency", "sections", "source", "created_at", "confirmed_at")
-SECTION_SEPARATOR = "|"
+COLUMNS = ("email", "name", "lists", "sections")  # ``frequency`` (the old one-list column) too
+EXPORT_COLUMNS = ("email", "name", "status", "lists", "sections", "source", "created_at", "confirmed_at")
+SECTION_SEPARATOR = "|"  # between section names, and between lists
 # a cell starting with one of these is a formula to Excel and LibreOffice: exports prefix "'"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -29,7 +30,7 @@ class Row:
     line: int
     address: Address
     name: str | None
-    frequency: str
+    lists: tuple[str, ...]
     sections: frozenset[int]
 
 
@@ -75,10 +76,11 @@ def _records(text: str) -> Iterator[tuple[int, list[str] | str]]:
 
 
 def parse(
-    data: bytes, *, sections: Mapping[str, int], smtputf8: bool = True
+    data: bytes, *, lists: Mapping[str, NewsList], sections: Mapping[str, int], smtputf8: bool = True
 ) -> Parsed:
     """Read a UTF-8 CSV file whose first line names the columns (``email`` required; ``name``,
-    ``frequency`` and ``sections`` optional, other columns ignored). Pure: no database."""
+    ``lists`` (or the old ``frequency``) and ``sections`` optional, other columns ignored); a row
+    without lists takes the first of ``lists`` (the settings'). Pure: no database."""
     out = Parsed()
     text = data.decode("utf-8-sig", errors="surrogateescape")
     records = _records(text)
@@ -102,7 +104,7 @@ def parse(
         if not any(c.strip() for c in cells):
             continue
         try:
-            row = _row(line, cells, header, sections, smtputf8)
+            row = _row(line, cells, header, lists, sections, smtputf8)
         except InvalidInput as exc:
             out.problems.append(Problem(line, exc.message))
             continue
@@ -115,7 +117,8 @@ def parse(
 
 
 def _row(
-    line: int, cells: list[str], header: Mapping[str, int], sections: Mapping[str, int], smtputf8: bool
+    line: int, cells: list[str], header: Mapping[str, int], lists: Mapping[str, NewsList],
+    sections: Mapping[str, int], smtputf8: bool,
 ) -> Row:
     def cell(name: str) -> str:
         i = header.get(name)
@@ -125,7 +128,9 @@ def _row(
         raise InvalidInput("encoding", "not valid UTF-8 (save the file as \"CSV UTF-8\")")
     address = check(cell("email"), smtputf8=smtputf8)
     name = store.check_name(cell("name"))
-    frequency = store.check_frequency(cell("frequency"))
+    column = "lists" if cell("lists").strip() else "frequency"
+    named = [w for w in cell(column).split(SECTION_SEPARATOR) if w.strip()]
+    taken = store.check_lists(lists, named or [next(iter(lists))], field=column)
     chosen = set()
     for wanted in (s.strip() for s in cell("sections").split(SECTION_SEPARATOR)):
         if not wanted:
@@ -133,7 +138,7 @@ def _row(
         if wanted not in sections:
             raise InvalidInput("sections", f"unknown section {wanted!r}")
         chosen.add(sections[wanted])
-    return Row(line, address, name, frequency, frozenset(chosen))
+    return Row(line, address, name, taken, frozenset(chosen))
 
 
 @dataclass
@@ -171,11 +176,10 @@ async def apply(
     status, source = ("confirmed", "import-confirmed") if confirmed else ("pending", "import")
     subs = [
         Subscriber(email=r.address.normalized, email_ascii=r.address.ascii, name=r.name, status=status,
-                   frequency=r.frequency, source=source, created_at=now, updated_at=now,
-                   confirmed_at=now if confirmed else None)
+                   source=source, created_at=now, updated_at=now, confirmed_at=now if confirmed else None)
         for r in fresh
     ]
-    await store.add_many(session, subs, [r.sections for r in fresh])
+    await store.add_many(session, subs, [r.lists for r in fresh], [r.sections for r in fresh])
     if not confirmed:
         await flows.confirmations(session, settings, [(sub, r.address) for sub, r in zip(subs, fresh, strict=True)],
                                   "subscribe", now=now, notify=notify)
@@ -183,9 +187,9 @@ async def apply(
     return result
 
 
-def export_row(sub: Subscriber, section_names: Sequence[str]) -> list[str]:
+def export_row(sub: Subscriber, lists: Sequence[str], section_names: Sequence[str]) -> list[str]:
     cells = [
-        sub.email, sub.name or "", sub.status, sub.frequency, SECTION_SEPARATOR.join(section_names),
+        sub.email, sub.name or "", sub.status, SECTION_SEPARATOR.join(lists), SECTION_SEPARATOR.join(section_names),
         sub.source or "", sub.created_at.isoformat(),
         sub.confirmed_at.isoformat() if sub.confirmed_at else "",
     ]

@@ -1,5 +1,5 @@
-"""Tables of the subscriber side: subscribers, their sections, pending confirmations and the
-suppression list."""
+"""Tables of the subscriber side: subscribers, their lists and sections, pending confirmations and
+the suppression list."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mailer.core.db import Base, UTCDateTime, utcnow
 
 STATUSES = ("pending", "confirmed", "paused", "unsubscribed", "bounced", "forgotten")
-FREQUENCIES = ("daily", "weekly")
 PURPOSES = ("subscribe", "address")  # what a confirmation confirms
 
 
@@ -23,7 +22,6 @@ class Subscriber(Base):
     email_ascii: Mapped[str | None] = mapped_column(String(320))  # IDNA form; None needs SMTPUTF8
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    frequency: Mapped[str] = mapped_column(String(16), default="daily")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -33,6 +31,18 @@ class Subscriber(Base):
     no_shares: Mapped[bool] = mapped_column(Boolean, default=False)
     # where the consent came from: form | import | import-confirmed | operator (kept as evidence)
     source: Mapped[str | None] = mapped_column(String(32))
+
+
+class SubscriberList(Base):
+    """A newsletter a subscriber takes (a key of the settings' lists); several are allowed.
+    The primary key starts with the list: an edition's recipients are one index range."""
+
+    __tablename__ = "subscriber_lists"
+
+    list_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class SubscriberSection(Base):

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import column, delete, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from mailer.core.arabic import BIDI_CONTROLS
 from mailer.core.errors import InvalidInput
+from mailer.core.lists import NewsList
+from mailer.core.settings import Settings
 from subscribers.addresses import Address, check
-from subscribers.models import FREQUENCIES, STATUSES, Subscriber, SubscriberSection
+from subscribers.models import STATUSES, Subscriber, SubscriberList, SubscriberSection
 
+T = TypeVar("T")
 NAME_MAX = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # the sections table belongs to the mailer side; this package only reads its ids and names
 _SECTIONS = table("sections", column("id"), column("name"))
-FREQUENCY_WORDS = {"daily": "daily", "weekly": "weekly", "يومي": "daily", "يومية": "daily",
-                   "أسبوعي": "weekly", "أسبوعية": "weekly"}
+# the words of the old frequency column, for CSV files and forms made before lists were data
+OLD_WORDS = {"يومي": "daily", "يومية": "daily", "أسبوعي": "weekly", "أسبوعية": "weekly"}
+CHOOSE_A_LIST = "اختر نشرة واحدة على الأقل."
 
 
 def check_name(value: str | None, *, field: str = "name") -> str | None:
@@ -38,13 +44,28 @@ def check_name(value: str | None, *, field: str = "name") -> str | None:
     return value or None
 
 
-def check_frequency(value: str | None, *, field: str = "frequency") -> str:
-    """``daily`` or ``weekly`` (Arabic words accepted); empty means daily."""
-    word = (value or "daily").strip().lower()
-    if word not in FREQUENCY_WORDS:
-        raise InvalidInput(field, f"{value!r} is not one of {', '.join(FREQUENCIES)}",
-                           public_message="يرجى اختيار نشرة يومية أو أسبوعية.")
-    return FREQUENCY_WORDS[word]
+def check_lists(lists: Mapping[str, NewsList], values: Iterable[str], *, field: str = "lists") -> tuple[str, ...]:
+    """The lists named, each by its key or its Arabic name, in the order of the settings' ``lists``;
+    at least one. The words of the old frequency column (يومي, أسبوعي) name ``daily`` and ``weekly``."""
+    names = {v.name: k for k, v in lists.items()}
+    chosen = set()
+    for raw in values:
+        word = raw.strip()
+        key = word.lower() if word.lower() in lists else names.get(word) or OLD_WORDS.get(word)
+        if key not in lists:
+            raise InvalidInput(field, f"{raw[:40]!r} is not one of the lists ({', '.join(lists)})",
+                               public_message="إحدى النشرات المختارة غير موجودة.")
+        chosen.add(key)
+    if not chosen:
+        raise InvalidInput(field, "choose at least one list", public_message=CHOOSE_A_LIST)
+    return tuple(k for k in lists if k in chosen)
+
+
+def main_list(settings: Settings, lists: Iterable[str]) -> str:
+    """The list a one-off notice names (its label, its List-Id): the subscriber's first in the
+    settings' order, or the first list of the settings for someone without one."""
+    mine = set(lists)
+    return next((k for k in settings.lists if k in mine), next(iter(sorted(mine)), next(iter(settings.lists))))
 
 
 async def section_names(session: AsyncSession) -> dict[int, str]:
@@ -87,39 +108,55 @@ async def add(
     now: datetime,
     name: str | None = None,
     status: str = "pending",
-    frequency: str = "daily",
+    lists: Iterable[str] = (),
     sections: Iterable[int] = (),
     source: str | None = None,
 ) -> Subscriber:
-    """Insert a subscriber, or return the existing one with that address unchanged."""
+    """Insert a subscriber with their lists (keys, checked by the caller with ``check_lists``),
+    or return the existing one with that address unchanged."""
     if status not in STATUSES:
         raise InvalidInput("status", f"{status!r} is not one of {', '.join(STATUSES)}")
-    if frequency not in FREQUENCIES:
-        raise InvalidInput("frequency", f"{frequency!r} is not one of {', '.join(FREQUENCIES)}")
     address = email if isinstance(email, Address) else check(email)
     existing = await by_address(session, address)
     if existing is not None:
         return existing
     sub = Subscriber(
         email=address.normalized, email_ascii=address.ascii, name=name, status=status,
-        frequency=frequency, created_at=now, updated_at=now, source=source,
-        confirmed_at=now if status == "confirmed" else None,
+        created_at=now, updated_at=now, source=source, confirmed_at=now if status == "confirmed" else None,
     )
     session.add(sub)
     await session.flush()
+    await set_lists(session, sub.id, lists)
     await set_sections(session, sub.id, sections)
     return sub
 
 
-async def add_many(session: AsyncSession, new: Sequence[Subscriber], sections: Sequence[Iterable[int]]) -> None:
-    """Insert subscribers known to be new (one flush for all), each with its sections."""
+async def add_many(
+    session: AsyncSession, new: Sequence[Subscriber], lists: Sequence[Iterable[str]], sections: Sequence[Iterable[int]]
+) -> None:
+    """Insert subscribers known to be new (one flush for all), each with its lists and sections."""
     session.add_all(new)
     await session.flush()
+    session.add_all(
+        SubscriberList(subscriber_id=sub.id, list_name=key)
+        for sub, chosen in zip(new, lists, strict=True) for key in set(chosen)
+    )
     session.add_all(
         SubscriberSection(subscriber_id=sub.id, section_id=section_id)
         for sub, chosen in zip(new, sections, strict=True) for section_id in set(chosen)
     )
     await session.flush()
+
+
+async def set_lists(session: AsyncSession, subscriber_id: int, lists: Iterable[str]) -> None:
+    await session.execute(delete(SubscriberList).where(SubscriberList.subscriber_id == subscriber_id))
+    session.add_all(SubscriberList(subscriber_id=subscriber_id, list_name=key) for key in set(lists))
+    await session.flush()
+
+
+async def lists_of(session: AsyncSession, subscriber_ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """The lists each subscriber takes (absent: none)."""
+    return await _per_subscriber(session, SubscriberList.subscriber_id, SubscriberList.list_name, subscriber_ids)
 
 
 async def set_sections(session: AsyncSession, subscriber_id: int, sections: Iterable[int]) -> None:
@@ -131,16 +168,18 @@ async def set_sections(session: AsyncSession, subscriber_id: int, sections: Iter
 
 async def sections_of(session: AsyncSession, subscriber_ids: Sequence[int]) -> dict[int, frozenset[int]]:
     """The chosen sections of each subscriber (absent or empty: every section)."""
-    chosen: dict[int, set[int]] = {}
-    if subscriber_ids:
-        rows = await session.execute(
-            select(SubscriberSection.subscriber_id, SubscriberSection.section_id).where(
-                SubscriberSection.subscriber_id.in_(list(subscriber_ids))
-            )
-        )
-        for sid, section in rows:
-            chosen.setdefault(sid, set()).add(section)
-    return {sid: frozenset(s) for sid, s in chosen.items()}
+    return await _per_subscriber(session, SubscriberSection.subscriber_id, SubscriberSection.section_id, subscriber_ids)
+
+
+async def _per_subscriber(
+    session: AsyncSession, owner: InstrumentedAttribute[int], value: InstrumentedAttribute[T], ids: Sequence[int]
+) -> dict[int, frozenset[T]]:
+    """A subscriber-to-values table (lists, sections) read for some subscribers, in one query."""
+    found: dict[int, set[T]] = {}
+    if ids:
+        for sid, item in await session.execute(select(owner, value).where(owner.in_(list(ids)))):
+            found.setdefault(sid, set()).add(item)
+    return {sid: frozenset(items) for sid, items in found.items()}
 
 
 async def existing_emails(session: AsyncSession, emails: Sequence[str]) -> set[str]:

@@ -6,20 +6,18 @@ storing is idempotent on the article's guid (or URL when the feed gives no guid)
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import hashlib
 import html
 import json
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import feedparser
-import httpx
 import nh3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
@@ -27,9 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import insert, utcnow
 from mailer.core.errors import InvalidFeed, InvalidInput
+from mailer.core.links import link_keys
 from mailer.core.models import Article, Section
-
-MAX_FEED_BYTES = 20 * 1024 * 1024
 
 ALLOWED_TAGS = {
     "p", "br", "strong", "b", "em", "i", "u", "a", "ul", "ol", "li", "blockquote",
@@ -82,6 +79,7 @@ class ArticleIn:
     author: str | None = None
     section: str | None = None
     status: str = "published"
+    breaking: bool = False  # the API's ``breaking: true`` or a breaking category in the feed
     summary_text: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,8 +107,10 @@ class ParseResult:
     problems: list[Problem]
 
 
-def parse_feed(data: bytes, *, now: datetime) -> ParseResult:
-    """Every good entry of an RSS 2.0 or Atom document; each bad one becomes a ``Problem``."""
+def parse_feed(data: bytes, *, now: datetime, breaking_categories: Collection[str] = ()) -> ParseResult:
+    """Every good entry of an RSS 2.0 or Atom document; each bad one becomes a ``Problem``. An
+    entry with a category in ``breaking_categories`` (case-folded) is breaking news, and that
+    category is not taken for its section."""
     parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
     problems: list[Problem] = []
     if parsed.get("bozo"):
@@ -127,7 +127,7 @@ def parse_feed(data: bytes, *, now: datetime) -> ParseResult:
         if entry.get("id") or entry.get("link"):
             position += f" ({entry.get('id') or entry.get('link')})"
         try:
-            articles.append(_entry(entry, now))
+            articles.append(_entry(entry, now, breaking_categories))
         except InvalidInput as exc:
             problems.append(Problem(position, exc.message))
     return ParseResult(articles, problems)
@@ -141,7 +141,7 @@ def _exception_position(exc: Any) -> str:
     return "feed"
 
 
-def _entry(entry: Any, now: datetime) -> ArticleIn:
+def _entry(entry: Any, now: datetime, breaking_categories: Collection[str]) -> ArticleIn:
     title = _WS.sub(" ", entry.get("title", "") or "").strip()
     if not title:
         raise InvalidInput("title", "the entry has no title")
@@ -154,9 +154,9 @@ def _entry(entry: Any, now: datetime) -> ArticleIn:
     body = ""
     if entry.get("content"):
         body = entry.content[0].get("value", "")
-    section = None
-    if entry.get("tags"):
-        section = (entry.tags[0].get("term") or "").strip() or None
+    terms = [t for t in ((tag.get("term") or "").strip() for tag in entry.get("tags", [])) if t]
+    breaking = any(t.casefold() in breaking_categories for t in terms)
+    section = next((t for t in terms if t.casefold() not in breaking_categories), None)
     image_url, image_alt = _image(entry)
     return ArticleIn(
         guid=(entry.get("id") or url).strip(),
@@ -169,6 +169,7 @@ def _entry(entry: Any, now: datetime) -> ArticleIn:
         image_alt=image_alt,
         author=entry.get("author"),
         section=section,
+        breaking=breaking,
     )
 
 
@@ -204,6 +205,7 @@ class ArticlePayload(BaseModel):
     author: str | None = Field(default=None, max_length=300)
     published_at: datetime | None = None
     status: Literal["published", "unpublished"] = "published"
+    breaking: bool = False  # send it at once to the immediate lists (once per article, ever)
 
     @field_validator("url", "image_url")
     @classmethod
@@ -242,6 +244,7 @@ def parse_api(payload: Any, *, now: datetime) -> ArticleIn:
         author=data.author,
         section=data.section,
         status=data.status,
+        breaking=data.breaking,
     )
 
 
@@ -251,6 +254,7 @@ class StoreResult:
     updated: int = 0
     unchanged: int = 0
     ids: list[int] = field(default_factory=list)
+    breaking: list[int] = field(default_factory=list)  # ids of the published ones marked breaking
 
 
 async def section_id(session: AsyncSession, name: str | None) -> int | None:
@@ -275,8 +279,11 @@ async def store(session: AsyncSession, articles: list[ArticleIn]) -> StoreResult
     }
     for article in articles:
         digest = article.content_hash()
+        keys = link_keys(article.url)
         values = {
             "url": article.url,
+            "link_key": keys.full,
+            "link_base_key": keys.base,
             "title": article.title,
             "summary_html": article.summary_html,
             "summary_text": article.summary_text,
@@ -306,35 +313,7 @@ async def store(session: AsyncSession, articles: list[ArticleIn]) -> StoreResult
         if row_id is None:
             row_id = (await session.scalars(select(Article.id).where(Article.guid == article.guid))).one()
         result.ids.append(row_id)
+        if article.breaking and article.status == "published":
+            result.breaking.append(row_id)
         existing[article.guid] = digest
     return result
-
-
-async def read_source(source: str, *, timeout: float = 30.0) -> bytes:
-    """The bytes of a feed from an http(s) URL or a file path."""
-    if source.startswith(("http://", "https://")):
-        try:
-            async with (
-                httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client,
-                client.stream("GET", source) as response,
-            ):
-                response.raise_for_status()
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > MAX_FEED_BYTES:
-                        raise InvalidFeed("source", f"larger than {MAX_FEED_BYTES} bytes")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.HTTPError as exc:
-            raise InvalidFeed("source", f"could not fetch {source}: {exc}") from None
-    return await asyncio.to_thread(_read_file, Path(source))
-
-
-def _read_file(path: Path) -> bytes:
-    if not path.is_file():
-        raise InvalidFeed("source", f"{str(path)!r} is neither an http(s) URL nor a readable file")
-    if path.stat().st_size > MAX_FEED_BYTES:
-        raise InvalidFeed("source", f"larger than {MAX_FEED_BYTES} bytes")
-    return path.read_bytes()

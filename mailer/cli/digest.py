@@ -7,9 +7,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
-from mailer.cli.common import console, err, run, settings_of
+from mailer.cli.common import console, err, fail, run, settings_of
 from mailer.core.models import Edition
-from mailer.core.settings import LISTS
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
 
@@ -33,16 +32,19 @@ async def _drain_with_progress(svc: Service, total: int) -> dict[str, int]:
 def digest_send(
     ctx: typer.Context,
     now: bool = typer.Option(False, "--now", help="Make and send an edition right now."),
-    list_name: str = typer.Option("daily", "--list", help=f"Which list: {', '.join(LISTS)}."),
+    list_name: str | None = typer.Option(
+        None, "--list", help="Which list (a key of the settings' lists; default: the first scheduled one)."),
 ) -> None:
     """Send a digest on demand, with a progress bar, and wait until it has gone out."""
     if not now:
         err.print("nothing to do: scheduled editions are sent by `mailer serve`; use --now to send one now")
         raise typer.Exit(2)
-    if list_name not in LISTS:
-        err.print(f"[red]error:[/red] --list: {list_name!r} is not one of {', '.join(LISTS)}")
-        raise typer.Exit(2)
     settings = settings_of(ctx)
+    scheduled = settings.scheduled_lists
+    list_name = list_name or (scheduled[0] if scheduled else "")
+    if list_name not in scheduled:
+        immediate = " (an immediate list gets breaking news, not digests)" if list_name in settings.lists else ""
+        fail(f"--list: {list_name!r} is not one of the scheduled lists ({', '.join(scheduled)}){immediate}")
 
     async def job(svc: Service) -> dict[str, int]:
         result = await svc.send_now(list_name)

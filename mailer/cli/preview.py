@@ -16,7 +16,6 @@ from mailer.editor.checks import Check, part_text
 from mailer.editor.previews import Preview, Previews
 
 STYLE = {"ok": "green", "info": "blue", "warn": "yellow", "error": "red"}
-DEFAULT_REF = {"digest": "daily"}
 
 
 def register(root: typer.Typer) -> None:
@@ -26,8 +25,8 @@ def register(root: typer.Typer) -> None:
 def preview(
     ctx: typer.Context,
     kind: str = typer.Argument(
-        ..., help="digest (REF: daily or weekly, the next edition), edition (REF: its id), or a "
-                  "plugged-in kind such as share (REF: the article id)."),
+        ..., help="digest (REF: a scheduled list, its next edition), edition (REF: its id), share or "
+                  "alert (REF: the article id), confirm, confirm_address or welcome (REF: a list)."),
     ref: str | None = typer.Argument(None, help="What to preview; see KIND."),
     out: Path | None = typer.Option(None, "--out", help="Write the HTML part to this file."),
     eml: Path | None = typer.Option(None, "--eml", help="Write the whole message (.eml) to this file."),
@@ -42,7 +41,7 @@ def preview(
 
     async def job(svc: Service) -> tuple[Preview, bytes, str, str, list[Check]]:
         previews = Previews(settings, svc.renderer)
-        shown = await previews.build(svc.db, kind, ref or DEFAULT_REF.get(kind, ""), options, svc.clock())
+        shown = await previews.build(svc.db, kind, ref or previews.default_ref(kind), options, svc.clock())
         msg = previews.shown(shown)
         checks = await previews.checks(shown, msg, spam=spam)
         return shown, to_bytes(msg), part_text(msg, "html"), part_text(msg, "plain"), checks

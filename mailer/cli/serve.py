@@ -9,9 +9,9 @@ import logging
 import typer
 
 from mailer.cli.common import err, settings_of
-from mailer.cli.demo import point_at_mailbox, seed_demo
+from mailer.cli.demo import demo_settings, point_at_mailbox, send_demo
 from mailer.core.errors import MailerError
-from mailer.core.settings import LISTS, Settings
+from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
 
@@ -22,13 +22,16 @@ def register(root: typer.Typer) -> None:
 
 def serve_command(
     ctx: typer.Context,
-    demo_data: bool = typer.Option(False, "--demo", help="Seed sample data and send a demo digest at start."),
+    demo_data: bool = typer.Option(
+        False, "--demo", help="Seed sample data, add a breaking-news list, send a demo digest and an alert at start."),
     host: str | None = typer.Option(None, help="Listen address (MAILER_WEB_HOST)."),
     port: int | None = typer.Option(None, help="Listen port (MAILER_WEB_PORT)."),
     scheduler: bool = typer.Option(True, help="Run the digest scheduler in this process."),
 ) -> None:
     """The main job: the web app, the digest scheduler and the sender, in one process."""
     settings = settings_of(ctx, web_host=host, web_port=port)
+    if demo_data:
+        settings = demo_settings(settings)
     try:
         asyncio.run(_serve(settings, demo_data=demo_data, with_scheduler=scheduler))
     except MailerError as exc:
@@ -49,11 +52,13 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
     try:
         svc.transport  # noqa: B018  (starts the development mailbox when no relay is set)
         if demo_data:
-            await seed_demo(svc)
-            await svc.send_now("daily")
+            await send_demo(svc)
         if with_scheduler:
-            crons = {name: settings.cron_for(name) for name in LISTS}
-            digest_scheduler = DigestScheduler(crons, settings.timezone, svc.run_list)
+            crons = {name: settings.cron_for(name) for name in settings.scheduled_lists}
+            digest_scheduler = DigestScheduler(
+                crons, settings.timezone, svc.run_list,
+                poll=svc.poll_feeds if settings.feeds else None, poll_minutes=settings.feed_poll_minutes,
+            )
             digest_scheduler.start()
             await digest_scheduler.catch_up(svc.clock())
         if demo_data:

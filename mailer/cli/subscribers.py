@@ -44,7 +44,7 @@ def _check_status(status: str | None) -> None:
 def import_command(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="UTF-8 CSV; first line names the columns: email (required), "
-                                         "name, frequency (daily|weekly), sections (names separated by |)."),
+                                         "name, lists (keys or names, separated by |), sections (names, the same)."),
     confirmed: bool = typer.Option(
         False, "--confirmed",
         help="Add new addresses as confirmed, with no confirmation mail. Only for a list whose "
@@ -64,7 +64,7 @@ def import_command(
         async with svc.db.transaction() as session:
             sections = {name: id_ for id_, name in (await store.section_names(session)).items()}
         data = await asyncio.to_thread(file.read_bytes)
-        parsed = importer.parse(data, sections=sections, smtputf8=settings.relay_smtputf8)
+        parsed = importer.parse(data, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8)
         total = importer.Applied()
         notify = Notifier(settings, svc.renderer)
         columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -122,9 +122,10 @@ def export_command(
                 names = await store.section_names(session)
                 while subs := await store.page(session, status=status, after_id=after, limit=CHUNK):
                     chosen = await store.sections_of(session, [s.id for s in subs])
+                    taken = await store.lists_of(session, [s.id for s in subs])
                     for sub in subs:
                         sections = sorted(names[i] for i in chosen.get(sub.id, ()) if i in names)
-                        writer.writerow(importer.export_row(sub, sections))
+                        writer.writerow(importer.export_row(sub, sorted(taken.get(sub.id, ())), sections))
                     count += len(subs)
                     after = subs[-1].id
             return count
@@ -148,14 +149,16 @@ def list_command(
     _check_status(status)
     settings = settings_of(ctx)
 
-    async def job(svc: Service) -> list[Subscriber]:
+    async def job(svc: Service) -> tuple[list[Subscriber], dict[int, frozenset[str]]]:
         async with svc.db.transaction() as session:
-            return await store.page(session, status=status, after_id=after, limit=limit)
+            subs = await store.page(session, status=status, after_id=after, limit=limit)
+            return subs, await store.lists_of(session, [s.id for s in subs])
 
-    table = Table("id", "email", "name", "status", "frequency", "source", "created")
-    for sub in run(settings, job):
-        table.add_row(str(sub.id), sub.email, sub.name or "", sub.status, sub.frequency, sub.source or "",
-                      sub.created_at.strftime("%Y-%m-%d %H:%M"))
+    table = Table("id", "email", "name", "status", "lists", "source", "created")
+    subs, taken = run(settings, job)
+    for sub in subs:
+        table.add_row(str(sub.id), sub.email, sub.name or "", sub.status, ", ".join(sorted(taken.get(sub.id, ()))),
+                      sub.source or "", sub.created_at.strftime("%Y-%m-%d %H:%M"))
     console.print(table)
 
 
@@ -164,12 +167,13 @@ def show_command(ctx: typer.Context, address: str = typer.Argument(..., help="Th
     """Show one subscriber: status, choices, suppression, open links, latest messages."""
     settings = settings_of(ctx)
 
-    async def job(svc: Service) -> tuple[Subscriber | None, list[str], str | None, int, list[Any]]:
+    async def job(svc: Service) -> tuple[Subscriber | None, list[str], str | None, int, list[Any], list[str]]:
         async with svc.db.transaction() as session:
             sub = await store.by_email(session, address)
             reason = await suppression.reason_for(session, address)
             if sub is None:
-                return None, [], reason, 0, []
+                return None, [], reason, 0, [], []
+            lists = sorted((await store.lists_of(session, [sub.id])).get(sub.id, ()))
             names = await store.section_names(session)
             chosen = (await store.sections_of(session, [sub.id])).get(sub.id, frozenset())
             pending = len(list(await session.scalars(select(Confirmation.id).where(
@@ -180,16 +184,16 @@ def show_command(ctx: typer.Context, address: str = typer.Argument(..., help="Th
                        OutboxMessage.last_code)
                 .where(OutboxMessage.subscriber_id == sub.id).order_by(OutboxMessage.id.desc()).limit(10)
             )).all())
-            return sub, sorted(names.get(i, str(i)) for i in chosen), reason, pending, rows
+            return sub, sorted(names.get(i, str(i)) for i in chosen), reason, pending, rows, lists
 
-    sub, sections, reason, pending, rows = run(settings, job)
+    sub, sections, reason, pending, rows, lists = run(settings, job)
     if sub is None:
         extra = f" (suppressed: {reason})" if reason else ""
         fail(f"ADDRESS: no subscriber with that address{extra}", 1)
     table = Table("field", "value", show_header=False)
     for field, value in (
         ("id", sub.id), ("email", sub.email), ("smtp address", sub.email_ascii or sub.email),
-        ("name", sub.name or ""), ("status", sub.status), ("frequency", sub.frequency),
+        ("name", sub.name or ""), ("status", sub.status), ("lists", ", ".join(lists) or "none"),
         ("sections", ", ".join(sections) or "all"), ("source", sub.source or ""),
         ("created", sub.created_at.isoformat()), ("confirmed", sub.confirmed_at or ""),
         ("unsubscribed", sub.unsubscribed_at or ""), ("suppressed", reason or "no"),

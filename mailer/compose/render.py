@@ -1,7 +1,8 @@
 """Jinja2 rendering of e-mail triplets (subject, text, html), then CSS inlining once per variant.
 
 Templates live in ``templates/email``: ``{kind}.subject.txt``, ``{kind}.txt`` and ``{kind}.html``,
-with a per-list override found first (``email/{list}/{kind}.html``) and an operator's directory
+with a per-list override found first (``email/{list}/{kind}.html``, or the list's ``template``
+directory) and an operator's directory
 (``MAILER_TEMPLATES_DIR``) searched before the built-in one. Rendering happens in Jinja2's
 sandbox with autoescape on for HTML.
 """
@@ -62,6 +63,7 @@ class ArticleView:
     image_url: str | None = None
     image_alt: str | None = None
     section: str | None = None
+    breaking: bool = False  # marked breaking news: a digest labels it, an alert is about it
 
     def __post_init__(self) -> None:
         for name in ("title", "summary", "image_alt", "section"):
@@ -76,6 +78,7 @@ class DigestView:
     day: date
     articles: tuple[ArticleView, ...]
     extra: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "digest"  # or "alert": one breaking article (templates/email/alert.*)
 
 
 _SPACES = re.compile(r"\s+")
@@ -111,7 +114,7 @@ class Renderer:
     def common(self, identity: Identity) -> dict[str, Any]:
         return {
             "site": {"name": self.settings.site_name, "url": self.settings.base_url},
-            "list": {"name": identity.list_name, "label": identity.list_label},
+            "list": {"name": identity.list_name, "label": identity.list_label, "immediate": identity.immediate},
         }
 
     def render(
@@ -152,10 +155,16 @@ class Renderer:
                     else ""
                 ),
             },
-            "preheader": "أبرز العناوين: " + " · ".join(a.title for a in view.articles[:3]),
+            "preheader": _preheader(view),
             **view.extra,
         }
-        return self.render("digest", identity, context, list_name=view.list_name)
+        return self.render(view.kind, identity, context, list_name=identity.template_dir)
+
+
+def _preheader(view: DigestView) -> str:
+    if view.kind == "alert" and view.articles:
+        return view.articles[0].summary or view.articles[0].title
+    return "أبرز العناوين: " + " · ".join(a.title for a in view.articles[:3])
 
 
 def _month_name(day: date, locale: str) -> str:

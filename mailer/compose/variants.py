@@ -27,12 +27,13 @@ async def digest_view(session: AsyncSession, settings: Settings, edition: Editio
     articles = tuple(
         ArticleView(
             id=a.id, title=a.title, url=a.url, summary=a.summary_text, image_url=a.image_url,
-            image_alt=a.image_alt, section=section_name,
+            image_alt=a.image_alt, section=section_name, breaking=a.breaking_at is not None,
         )
         for a, section_name in await article_rows(session, edition.id)
         if sections is None or a.section_id in sections
     )
-    return DigestView(edition.list_name, edition.scheduled_at.astimezone(settings.tz).date(), articles)
+    day = edition.scheduled_at.astimezone(settings.tz).date()
+    return DigestView(edition.list_name, day, articles, kind=edition.kind)
 
 
 async def rendered_variant(

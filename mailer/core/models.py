@@ -19,6 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.core.db import Base, UTCDateTime, utcnow
 
+ALERT = "alert"  # the kind of a breaking-news alert: its edition and its outbox rows
+
 # SQLite only aliases the rowid for a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -37,6 +39,9 @@ class Article(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guid: Mapped[str] = mapped_column(String(1000), unique=True)
     url: Mapped[str] = mapped_column(String(2000))
+    # the link's keys (mailer/core/links.py): how a share request by URL finds the article
+    link_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    link_base_key: Mapped[str | None] = mapped_column(String(64), index=True)
     title: Mapped[str] = mapped_column(String(1000))
     summary_html: Mapped[str] = mapped_column(Text, default="")
     summary_text: Mapped[str] = mapped_column(Text, default="")
@@ -50,15 +55,19 @@ class Article(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # set once, when the article was first marked breaking news (mailer/editions/alerts.py)
+    breaking_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Edition(Base):
-    """One digest of one list for one scheduled time; (list, period) is unique."""
+    """One digest of one list for one scheduled time, or one breaking-news alert of one list
+    (``kind`` alert, period ``alert-{article}``); (list, period) is unique."""
 
     __tablename__ = "editions"
     __table_args__ = (UniqueConstraint("list_name", "period_key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="digest", server_default="digest")
     list_name: Mapped[str] = mapped_column(String(32))
     period_key: Mapped[str] = mapped_column(String(64))
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -97,6 +106,22 @@ class EditionVariant(Base):
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Feed(Base):
+    """A feed the service polls: its validators for conditional GETs, and its backoff after errors."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[str | None] = mapped_column(String(32))  # fetched | not_modified | error
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class Editor(Base):

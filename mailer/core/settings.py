@@ -1,7 +1,12 @@
-"""The one settings object: defaults < TOML file < ``MAILER_*`` environment < command-line flags."""
+"""The one settings object: defaults < TOML file < ``MAILER_*`` environment < command-line flags.
+
+Longer than most modules because it is the one place every setting and its check live; the
+newsletters' own model is in ``mailer.core.lists``.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from contextvars import ContextVar
 from functools import lru_cache
@@ -11,7 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,7 +26,8 @@ from pydantic_settings import (
 )
 
 from mailer.core import keyfile
-from mailer.core.errors import SettingsError
+from mailer.core.errors import NotFound, SettingsError
+from mailer.core.lists import NewsList, check_keys, default_lists
 from mailer.core.signing import MIN_KEY_CHARS, Keyring
 from mailer.core.urls import SmtpConfig, parse_mailbox_url, parse_smtp_url
 
@@ -120,6 +126,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Baghdad"
     daily_cron: str = "0 7 * * *"
     weekly_cron: str = "0 7 * * 5"
+    # the newsletters, [lists.KEY] tables in the TOML file; none: daily and weekly (mailer/core/lists.py)
+    lists: dict[str, NewsList] = {}
     stale_after_minutes: int = 120
     max_articles: int = 20
     digits: Literal["latin", "arabic"] = "latin"
@@ -143,6 +151,14 @@ class Settings(BaseSettings):
     editor_session_hours: float = 12.0
     spamassassin_command: str = "spamassassin"
     spam_check_timeout: float = 20.0
+
+    # the site: its feeds, polled by `mailer serve`, and the origins whose pages embed our forms
+    feeds: Annotated[tuple[str, ...], NoDecode] = ()
+    feed_poll_minutes: float = 10.0
+    feed_deadline_seconds: float = 30.0  # a whole fetch, redirects and body included
+    feed_max_bytes: int = 10 * 1024 * 1024
+    breaking_categories: Annotated[tuple[str, ...], NoDecode] = ()
+    site_origins: Annotated[tuple[str, ...], NoDecode] = ()
 
     # processes
     web_host: str = "127.0.0.1"
@@ -283,6 +299,69 @@ class Settings(BaseSettings):
         parse_cron(value, "UTC")
         return value
 
+    @field_validator("lists")
+    @classmethod
+    def _lists(cls, value: dict[str, NewsList], info: ValidationInfo) -> dict[str, NewsList]:
+        if not value:
+            return default_lists(info.data.get("daily_cron", "0 7 * * *"), info.data.get("weekly_cron", "0 7 * * 5"))
+        check_keys(value)
+        return value
+
+    @model_validator(mode="after")
+    def _old_crons(self) -> Settings:
+        if "lists" in self.model_fields_set:
+            for name in ("daily_cron", "weekly_cron"):
+                if name in self.model_fields_set:
+                    key = name.split("_", 1)[0]
+                    raise ValueError(
+                        f"{env_name(name)} applies to the default lists only, and the settings file "
+                        f"defines its own lists: set lists.{key}.schedule there instead"
+                    )
+        return self
+
+    @field_validator("feeds", "site_origins", "breaking_categories", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("feeds")
+    @classmethod
+    def _feeds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("site_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        origins = []
+        for origin in value:
+            parts = urlsplit(origin)
+            if "*" in origin:
+                raise ValueError(f"{origin!r}: list each origin; '*' is never allowed")
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") \
+                    or parts.query or parts.fragment or parts.username or not origin.isascii():
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://www.example.com (scheme, host and "
+                    "port only, an internationalised host in its xn-- form)"
+                )
+            try:
+                port = parts.port
+            except ValueError:
+                raise ValueError(f"{origin!r} has a port that is not a number") from None
+            shown_port = "" if port in (None, {"http": 80, "https": 443}[parts.scheme]) else f":{port}"
+            origins.append(f"{parts.scheme}://{parts.hostname}{shown_port}")
+        return tuple(dict.fromkeys(origins))
+
+    @field_validator("breaking_categories")
+    @classmethod
+    def _categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.strip().casefold() for c in value if c.strip()))
+
     @field_validator("secret_key")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -317,6 +396,7 @@ class Settings(BaseSettings):
         "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
         "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
         "editor_session_hours", "spam_check_timeout",
+        "feed_poll_minutes", "feed_deadline_seconds", "feed_max_bytes",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -389,11 +469,31 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
-    def cron_for(self, list_name: str) -> str:
-        return {"daily": self.daily_cron, "weekly": self.weekly_cron}[list_name]
+    def news_list(self, key: str) -> NewsList:
+        """The list named ``key``, or ``NotFound`` naming the lists there are."""
+        found = self.lists.get(key)
+        if found is None:
+            raise NotFound(f"no list named {key!r} (lists: {', '.join(self.lists)})",
+                           public_message="لا توجد نشرة بهذا الاسم.")
+        return found
 
+    def cron_for(self, key: str) -> str:
+        """The cron line of a scheduled list; an immediate list has none."""
+        cron = self.news_list(key).cron
+        if cron is None:
+            raise NotFound(f"the {key} list is immediate: it has no schedule",
+                           public_message="هذه النشرة للأخبار العاجلة، وليس لها موعد ثابت.")
+        return cron
 
-LISTS = ("daily", "weekly")
+    @property
+    def scheduled_lists(self) -> tuple[str, ...]:
+        """Keys of the lists sent on a cron schedule, in the order of the settings."""
+        return tuple(k for k, v in self.lists.items() if not v.immediate)
+
+    @property
+    def immediate_lists(self) -> tuple[str, ...]:
+        """Keys of the lists that get breaking news as it happens."""
+        return tuple(k for k, v in self.lists.items() if v.immediate)
 
 
 @lru_cache(maxsize=8)
@@ -413,6 +513,15 @@ def _explain(exc: ValidationError) -> SettingsError:
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "is not a known setting"
+        if field == "lists":  # nested: name the table and key, e.g. lists.morning.schedule
+            path = ".".join(str(p) for p in err["loc"])
+            where = env_name(field) if env_name(field) in os.environ else f"{ENV_PREFIX}CONFIG"
+            problems.append((where, f"{path}: {message}"))
+            continue
+        if not err["loc"] and message.startswith(ENV_PREFIX):  # a check across settings names its own key
+            key, _, message = message.partition(" ")
+            problems.append((key, message))
+            continue
         problems.append((env_name(field), message))
     key, message = problems[0]
     if len(problems) > 1:

@@ -18,11 +18,12 @@ from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from mailer.core.db import insert
-from mailer.core.models import Edition, OutboxMessage
+from mailer.core.models import ALERT, Edition, OutboxMessage
 from mailer.delivery.outcomes import Outcome, Verdict, backoff
-from subscribers.models import Subscriber
+from subscribers.models import Subscriber, SubscriberList
 
 DIGEST_PRIORITY = 10
 URGENT_PRIORITY = 0  # shares, confirmations, tests: ahead of any digest
@@ -56,19 +57,33 @@ _CLAIM_COLUMNS = (
 
 
 async def enqueue_edition(session: AsyncSession, edition: Edition, now: datetime) -> int:
-    """One row per confirmed subscriber of the edition's list; a second call adds nothing."""
-    source = select(
-        literal("digest"),
-        literal(edition.id),
-        Subscriber.id,
-        func.coalesce(Subscriber.email_ascii, Subscriber.email),
-        literal(DIGEST_PRIORITY),
-        literal("pending"),
-        literal(0),
-        literal("[]"),
-        literal(now, OutboxMessage.next_attempt_at.type),
-        literal(now, OutboxMessage.created_at.type),
-    ).where(Subscriber.status == "confirmed", Subscriber.frequency == edition.list_name)
+    """One row per confirmed subscriber of the edition's list, in one ``INSERT ... SELECT``; a
+    second call adds nothing. A breaking-news alert goes at share priority, and once to a
+    subscriber of several immediate lists (the alerts of one article share its period key)."""
+    alert = edition.kind == ALERT
+    source = (
+        select(
+            literal(ALERT if alert else "digest"),
+            literal(edition.id),
+            Subscriber.id,
+            func.coalesce(Subscriber.email_ascii, Subscriber.email),
+            literal(URGENT_PRIORITY if alert else DIGEST_PRIORITY),
+            literal("pending"),
+            literal(0),
+            literal("[]"),
+            literal(now, OutboxMessage.next_attempt_at.type),
+            literal(now, OutboxMessage.created_at.type),
+        )
+        .join(SubscriberList, and_(SubscriberList.subscriber_id == Subscriber.id,
+                                   SubscriberList.list_name == edition.list_name))
+        .where(Subscriber.status == "confirmed")
+    )
+    if alert:
+        other_row, other_alert = aliased(OutboxMessage), aliased(Edition)
+        source = source.where(~exists().where(
+            other_row.subscriber_id == Subscriber.id, other_row.edition_id == other_alert.id,
+            other_alert.kind == ALERT, other_alert.period_key == edition.period_key, other_alert.id != edition.id,
+        ))
     stmt = (
         insert(session, OutboxMessage)
         .from_select(

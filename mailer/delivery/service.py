@@ -10,6 +10,7 @@ from collections import Counter
 from contextlib import suppress
 from datetime import datetime
 
+from mailer.articles import polling
 from mailer.compose.render import Renderer
 from mailer.core.db import Database, utcnow
 from mailer.core.offload import off_loop
@@ -21,7 +22,7 @@ from mailer.delivery.dkim import Signer, SigningPool
 from mailer.delivery.limits import LimitedTransport
 from mailer.delivery.sender import Clock, Sender
 from mailer.delivery.transport import SMTPTransport, Transport
-from mailer.editions import planning
+from mailer.editions import alerts, planning
 from mailer.editions.planning import PlanResult
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,33 @@ class Service:
         log.info(result.describe())
         self.wake.set()
         return result
+
+    async def alert(self, article_id: int, *, editor: str | None = None) -> list[PlanResult]:
+        """Breaking news: the article goes to the immediate lists now, once ever (see
+        ``editions.alerts``); an editor's request (``editor``) is told why if nothing happens."""
+        now = self.clock()
+        send = alerts.send_now if editor else alerts.send_alert
+        async with self.db.transaction() as session:
+            results = await send(session, self.settings, article_id, now, enqueue=outbox.enqueue_edition)
+        for result in results:
+            log.info("breaking news%s: %s", f" (editor {editor})" if editor else "", result.describe())
+        self.wake.set()
+        return results
+
+    async def alert_all(self, article_ids: list[int]) -> None:
+        """The alerts of newly stored breaking articles; one failing does not stop the others."""
+        for article_id in article_ids:
+            try:
+                await self.alert(article_id)
+            except Exception:
+                log.exception("breaking-news alert of article %s failed", article_id)
+
+    async def poll_feeds(self, *, force: bool = False) -> list[polling.PollResult]:
+        """Poll every feed of ``MAILER_FEEDS`` that is due, store what is new or changed, and
+        alert the breaking articles among them."""
+        results = await polling.poll_all(self.db, self.settings, self.clock(), force=force)
+        await self.alert_all([i for r in results if r.stored for i in r.stored.breaking])
+        return results
 
     async def send_now(self, list_name: str) -> PlanResult:
         """An edition on demand (``mailer digest send --now``): its own period, named by the minute."""

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.errors import Conflict, NotFound
-from mailer.core.models import Edition, EditionArticle
-from mailer.core.settings import LISTS, Settings
+from mailer.core.models import ALERT, Edition, EditionArticle
+from mailer.core.settings import Settings
 from mailer.editions import planning
 from mailer.editions.planning import PlanResult
 from mailer.editions.schedule import next_fire
@@ -33,8 +33,6 @@ STATUS_LABELS = {
 
 
 def upcoming_fire(settings: Settings, list_name: str, now: datetime) -> datetime:
-    if list_name not in LISTS:
-        raise NotFound(f"no list named {list_name!r}", public_message="لا توجد نشرة بهذا الاسم.")
     fire = next_fire(settings.cron_for(list_name), settings.timezone, now)
     if fire is None:
         raise NotFound(f"the {list_name} list has no next scheduled time")
@@ -49,7 +47,8 @@ async def open_upcoming(session: AsyncSession, settings: Settings, list_name: st
     )
     if edition.status == "draft":
         since = planning.period_start(settings, list_name, fire)
-        await planning.refresh_articles(session, edition, since, now, settings.max_articles)
+        await planning.refresh_articles(session, edition, since, now, settings.max_articles,
+                                        settings.news_list(list_name).sections)
     return edition
 
 
@@ -144,6 +143,9 @@ async def hold(session: AsyncSession, edition_id: int, editor: str, now: datetim
 async def resume(session: AsyncSession, edition_id: int, now: datetime) -> None:
     """Put a held edition back on its schedule; only while its time is still ahead."""
     edition = await _edition(session, edition_id)
+    if edition.kind == ALERT:
+        raise Conflict(f"edition {edition_id} is a breaking-news alert: it has no schedule to go back to",
+                       public_message="هذا تنبيه عاجل وليس له موعد: أرسله الآن أو اتركه موقوفاً.")
     if edition.status == "held" and edition.scheduled_at <= now:
         raise Conflict(
             f"edition {edition_id} was due at {edition.scheduled_at}: send it now instead",

@@ -13,7 +13,7 @@ exclusions are kept and only articles that arrived since are added after them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,9 +64,11 @@ class PlanResult:
 
 
 async def select_articles(
-    session: AsyncSession, list_name: str, since: datetime, until: datetime, limit: int
+    session: AsyncSession, list_name: str, since: datetime, until: datetime, limit: int,
+    sections: Sequence[str] = (),
 ) -> list[int]:
-    """Published articles of the window that no earlier edition of this list carried."""
+    """Published articles of the window that no earlier edition of this list carried, from the
+    list's ``sections`` (names) when it names any."""
     already_sent = exists().where(
         EditionArticle.article_id == Article.id,
         EditionArticle.excluded.is_(False),
@@ -85,11 +87,14 @@ async def select_articles(
         .order_by(Article.published_at.desc(), Article.id.desc())
         .limit(limit)
     )
+    if sections:
+        stmt = stmt.where(Article.section_id.in_(select(Section.id).where(Section.name.in_(sections))))
     return list((await session.scalars(stmt)).all())
 
 
 async def refresh_articles(
-    session: AsyncSession, edition: Edition, since: datetime, until: datetime, limit: int
+    session: AsyncSession, edition: Edition, since: datetime, until: datetime, limit: int,
+    sections: Sequence[str] = (),
 ) -> None:
     """Bring a draft's articles up to date with what has been published in its window.
 
@@ -106,7 +111,7 @@ async def refresh_articles(
             .order_by(EditionArticle.position)
         )
     )
-    candidates = await select_articles(session, edition.list_name, since, until, limit)
+    candidates = await select_articles(session, edition.list_name, since, until, limit, sections)
     if edition.curated_at is None:
         if [r.article_id for r in rows] != candidates:
             await session.execute(delete(EditionArticle).where(EditionArticle.edition_id == edition.id))
@@ -154,11 +159,11 @@ async def _no_longer_eligible(session: AsyncSession, edition: Edition, article_i
 
 
 async def get_or_create(
-    session: AsyncSession, list_name: str, key: str, fire: datetime, now: datetime
+    session: AsyncSession, list_name: str, key: str, fire: datetime, now: datetime, *, kind: str = "digest"
 ) -> tuple[Edition, bool]:
     stmt = (
         insert(session, Edition)
-        .values(list_name=list_name, period_key=key, scheduled_at=fire, status="draft", created_at=now)
+        .values(kind=kind, list_name=list_name, period_key=key, scheduled_at=fire, status="draft", created_at=now)
         .on_conflict_do_nothing(index_elements=["list_name", "period_key"])
         .returning(Edition.id)
     )
@@ -204,7 +209,8 @@ async def plan(
     edition, _ = await get_or_create(session, list_name, key or period_key(fire, settings), fire, now)
     if edition.status != "draft":
         return PlanResult(edition, "exists")
-    await refresh_articles(session, edition, since, now, settings.max_articles)
+    await refresh_articles(session, edition, since, now, settings.max_articles,
+                           settings.news_list(list_name).sections)
     if not await article_rows(session, edition.id):
         await move(session, edition, "draft", "empty", status_reason="no new articles")
         return PlanResult(edition, "empty")

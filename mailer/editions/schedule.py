@@ -1,7 +1,8 @@
 """The one module that imports APScheduler. Triggers only *ask* for work; the database decides.
 
 Cron helpers are pure functions of ``now``; ``DigestScheduler`` wires them to an
-``AsyncIOScheduler`` (in-memory job store, 3.11.x) that calls ``mailer.digest.run_list``.
+``AsyncIOScheduler`` (in-memory job store, 3.11.x) that calls ``Service.run_list`` for each
+scheduled list, and ``Service.poll_feeds`` every ``MAILER_FEED_POLL_MINUTES`` when feeds are set.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger(__name__)
 
@@ -69,22 +71,34 @@ def previous_fire(expression: str, timezone: str, fire: datetime) -> datetime | 
 
 
 RunList = Callable[[str, datetime], Awaitable[object]]
+Poll = Callable[[], Awaitable[object]]
 
 
 class DigestScheduler:
-    """Runs ``run_list(list_name, fire_time)`` on each list's cron, and once at start-up.
+    """Runs ``run_list(list_name, fire_time)`` on each list's cron, and once at start-up; and
+    ``poll()`` every ``poll_minutes`` (the first time at once) when given.
 
     The start-up call catches up a period missed while the process was down; the stale
     guard in ``editions.plan`` decides whether it may still go out.
     """
 
-    def __init__(self, crons: dict[str, str], timezone: str, run_list: RunList) -> None:
+    def __init__(
+        self, crons: dict[str, str], timezone: str, run_list: RunList, *,
+        poll: Poll | None = None, poll_minutes: float = 10.0,
+    ) -> None:
         self.crons = crons
         self.timezone = timezone
         self.run_list = run_list
+        self.poll = poll
+        self.poll_minutes = poll_minutes
         self.scheduler = AsyncIOScheduler(timezone=ZoneInfo(timezone))
 
     def start(self) -> None:
+        if self.poll is not None:
+            self.scheduler.add_job(
+                self._poll, IntervalTrigger(minutes=self.poll_minutes), id="feeds", coalesce=True,
+                max_instances=1, next_run_time=datetime.now(ZoneInfo(self.timezone)),
+            )
         for list_name, cron in self.crons.items():
             self.scheduler.add_job(
                 self._fire,
@@ -112,6 +126,13 @@ class DigestScheduler:
             await self.run_list(list_name, fire)
         except Exception:  # the scheduler must keep running; the next tick retries
             log.exception("digest run for list %s failed", list_name)
+
+    async def _poll(self) -> None:
+        assert self.poll is not None
+        try:
+            await self.poll()
+        except Exception:  # the scheduler must keep running; the next interval retries
+            log.exception("feed polling failed")
 
     def shutdown(self) -> None:
         if self.scheduler.running:

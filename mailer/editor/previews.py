@@ -1,5 +1,8 @@
 """Previews of every kind of e-mail, built by the very code that composes what is sent.
 
+(Longer than most modules: the built-in kinds live beside the registry and the ``Preview`` they
+make, so that a newcomer reads one kind end to end in one file.)
+
 A previewable kind is any object with a ``name``, an Arabic ``label``, a ``ref_label`` (what its
 ``ref`` names) and ``async build(ctx, ref, options) -> Preview``; ``default_kinds()`` lists the
 ones the editor pages and ``mailer preview`` offer. Built in:
@@ -10,7 +13,8 @@ ones the editor pages and ``mailer preview`` offer. Built in:
 * ``edition``: any edition (``ref`` = id); what went out is read back from ``edition_variants``.
 
 * ``share``: the share e-mail of any article (``ref`` = article id), by ``share_mail``;
-* ``confirm``, ``confirm_address``, ``welcome``: subscriber notices of a list, by ``notices``.
+* ``confirm``, ``confirm_address``, ``welcome``: subscriber notices of a list, by ``notices``;
+* ``alert``: the breaking-news alert of any article (``ref`` = article id).
 
 Another kind plugs in through ``default_kinds``: a ``TripletKind`` (a function that builds the
 template context for a ``ref``) or a kind whose ``Preview`` calls its own composer.
@@ -35,24 +39,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.compose import notices
 from mailer.compose.message import Personal, Rendered, build_message, to_bytes
-from mailer.compose.render import Renderer
+from mailer.compose.render import ArticleView, DigestView, Renderer
 from mailer.compose.variants import digest_view, stored_variant
 from mailer.core import arabic
 from mailer.core.db import Database
 from mailer.core.errors import Conflict, InvalidInput, NotFound
-from mailer.core.headers import LIST_LABELS, Identity
-from mailer.core.models import Article, Edition, EditionArticle, EditionVariant, Section
+from mailer.core.headers import Identity
+from mailer.core.models import ALERT, Article, Edition, EditionArticle, EditionVariant, Section
 from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.editions import curation
+from mailer.editions.alerts import NO_ALERT_LIST
 from mailer.editions.planning import ALL_SECTIONS, variant_key, variant_sections
 from mailer.editor.checks import Check, check_message, spam_check
 from mailer.editor.rendering import PreviewRenderer
 from mailer.editor.spamcheck import SpamResult, spam_score
 from mailer.shares import mail
 from subscribers import store
-from subscribers.models import Subscriber, SubscriberSection
+from subscribers.models import Subscriber, SubscriberList, SubscriberSection
 
 # unsubscribe/preference links in previews and tests lead nowhere
 PLACEHOLDER_TOKEN = "preview"  # noqa: S105  (a visible stand-in, not a secret)
@@ -194,8 +199,10 @@ async def _recipients(session: AsyncSession, list_name: str, present: frozenset[
         SubscriberSection.subscriber_id == Subscriber.id,
         SubscriberSection.section_id.in_([s for s in present if s is not None]),
     )
-    stmt = select(func.count()).select_from(Subscriber).where(
-        Subscriber.status == "confirmed", Subscriber.frequency == list_name, or_(~chose, matches)
+    stmt = (
+        select(func.count()).select_from(Subscriber)
+        .join(SubscriberList, (SubscriberList.subscriber_id == Subscriber.id) & (SubscriberList.list_name == list_name))
+        .where(Subscriber.status == "confirmed", or_(~chose, matches))
     )
     return int((await session.scalar(stmt)) or 0)
 
@@ -251,7 +258,7 @@ async def digest_preview(
         assert view is not None
         content = await ctx.renderer.digest(view, identity)
     choices = stored_keys if sent else (ALL_SECTIONS, *(str(s) for s in sorted(s for s in present if s is not None)))
-    label = LIST_LABELS.get(edition.list_name, edition.list_name)
+    label = identity.list_label
     facts = DigestFacts(
         edition_id=edition.id,
         list_name=edition.list_name,
@@ -371,13 +378,49 @@ class NoticePreview:
     ref_label: str = "النشرة"
 
     async def build(self, ctx: PreviewContext, ref: str, options: Mapping[str, str]) -> Preview:
-        if ref not in LIST_LABELS:
-            raise InvalidInput("ref", f"{ref!r} is not a list ({', '.join(LIST_LABELS)})",
-                               public_message="اختر النشرة: اليومية أو الأسبوعية.")
+        lists = ctx.settings.lists
+        if ref not in lists:
+            raise InvalidInput("ref", f"{ref!r} is not a list ({', '.join(lists)})",
+                               public_message="اختر إحدى النشرات: " + "، ".join(v.name for v in lists.values()) + ".")
         identity = Identity.for_list(ctx.settings, ref)
         rendered = await ctx.renderer.notice(self.name, identity)
-        return rendered_preview(self.name, ref, f"{self.label}: {LIST_LABELS[ref]}", rendered, identity,
+        return rendered_preview(self.name, ref, f"{self.label}: {identity.list_label}", rendered, identity,
                                 ctx.now, list_headers=notices.LIST_HEADERS[self.name])
+
+
+class AlertPreview:
+    """The breaking-news alert of an article (``ref`` = article id), as the first immediate list
+    (or ``options["list"]``) would send it; the page beside it has the editor's send button."""
+
+    name = "alert"
+    label = "تنبيه «خبر عاجل»"
+    ref_label = "رقم الخبر"
+
+    async def build(self, ctx: PreviewContext, ref: str, options: Mapping[str, str]) -> Preview:
+        article_id = _number(ref, "an article id", "رقم الخبر غير صالح.")
+        immediate = ctx.settings.immediate_lists
+        if not immediate:
+            raise Conflict("no immediate list is configured", public_message=NO_ALERT_LIST)
+        list_name = options.get("list") or immediate[0]
+        if list_name not in immediate:
+            raise InvalidInput("list", f"{list_name!r} is not an immediate list ({', '.join(immediate)})")
+        async with ctx.db.transaction() as session:
+            row = (await session.execute(
+                select(Article, Section.name).outerjoin(Section, Section.id == Article.section_id)
+                .where(Article.id == article_id)
+            )).first()
+        if row is None:
+            raise NotFound(f"no article {ref!r}", public_message="لا يوجد خبر بهذا الرقم.")
+        article, section = row
+        view = DigestView(list_name, ctx.now.astimezone(ctx.settings.tz).date(), (ArticleView(
+            id=article.id, title=article.title, url=article.url, summary=article.summary_text,
+            image_url=article.image_url, image_alt=article.image_alt, section=section, breaking=True,
+        ),), kind=ALERT)
+        identity = Identity.for_list(ctx.settings, list_name)
+        content = await ctx.renderer.digest(view, identity)
+        sent = f" (أُرسل في {local_time_text(article.breaking_at, ctx.settings)})" if article.breaking_at else ""
+        return rendered_preview(self.name, ref, f"خبر عاجل: {article.title}{sent}", content, identity, ctx.now)
+
 
 
 def default_kinds() -> list[PreviewKind]:
@@ -389,6 +432,7 @@ def default_kinds() -> list[PreviewKind]:
         NoticePreview("confirm", "رسالة تأكيد الاشتراك"),
         NoticePreview("confirm_address", "رسالة تأكيد العنوان الجديد"),
         NoticePreview("welcome", "رسالة الترحيب"),
+        AlertPreview(),
     ]
 
 
@@ -405,6 +449,11 @@ class Previews:
         self.cache = PreviewRenderer(self.renderer)
         self.registry = {k.name: k for k in self.kinds}
         self._spam: LRUCache[str, SpamResult] = LRUCache(self.spam_cache_size)
+
+    def default_ref(self, kind: str) -> str:
+        """What a preview of ``kind`` shows when no ``ref`` is given: the first scheduled list's next digest."""
+        scheduled = self.settings.scheduled_lists
+        return scheduled[0] if kind == "digest" and scheduled else ""
 
     def kind(self, name: str) -> PreviewKind:
         found = self.registry.get(name)

@@ -23,7 +23,11 @@ from subscribers import addresses
 from subscribers.suppression import address_hash
 
 HONEYPOT = "website"  # a field people never see and bots like to fill
-FIELDS = ("article_id", "friend_email", "sender_name", "sender_email", "note", "form_token", HONEYPOT)
+# the article by its internal number (bound to the form token), or by the site's guid or link
+ARTICLE_FIELDS = ("article_id", "guid", "url")
+FIELDS = (*ARTICLE_FIELDS, "friend_email", "sender_name", "sender_email", "note", "form_token", HONEYPOT)
+GUID_MAX = 1000
+URL_MAX = 2000
 
 # Characters that clients turn into a dot when they look for links, besides "." itself.
 _DOTS = ".\u3002\uff0e\uff61\u06d4\u2024\ufe52"
@@ -74,9 +78,12 @@ def reason_of(exc: Exception) -> str:
 
 @dataclass(frozen=True)
 class ShareRequest:
-    """The raw fields of one request, each a single string (article id already an integer)."""
+    """The raw fields of one request, each a single string (article id already an integer); the
+    article is named by exactly one of ``article_id``, ``guid`` and ``url``."""
 
-    article_id: int
+    article_id: int | None
+    guid: str
+    url: str
     friend_email: str
     sender_name: str
     sender_email: str
@@ -108,11 +115,20 @@ def parse_fields(items: Iterable[tuple[str, object]], *, captcha_field: str | No
                 raise _refuse(name, "is not a single string", ONE_RECIPIENT, "several_recipients")
             raise _refuse(name, "is not a single text value", "قيمة أحد الحقول غير صالحة. أرسل نصاً فقط.")
         values[name] = str(value)
-    for name in ("article_id", "friend_email", "sender_name", "form_token"):
+    named = [name for name in ARTICLE_FIELDS if values.get(name, "").strip()]
+    if len(named) != 1:
+        raise _refuse(named[1] if named else "article_id",
+                      "give exactly one of article_id, guid and url", REQUIRED["article_id"])
+    for name in ("friend_email", "sender_name", "form_token"):
         if not values.get(name, "").strip():
             raise _refuse(name, "is required", REQUIRED[name])
+    guid, url = values.get("guid", "").strip(), values.get("url", "").strip()
+    if len(guid) > GUID_MAX or len(url) > URL_MAX:
+        raise _refuse(named[0], "is too long", "رابط الخبر أطول من اللازم. افتح صفحة الإرسال من رابط الخبر.")
     return ShareRequest(
-        article_id=parse_article_id(values["article_id"]),
+        article_id=parse_article_id(values["article_id"]) if named == ["article_id"] else None,
+        guid=guid,
+        url=url,
         friend_email=values["friend_email"],
         sender_name=values["sender_name"],
         sender_email=values.get("sender_email", ""),
@@ -124,7 +140,7 @@ def parse_fields(items: Iterable[tuple[str, object]], *, captcha_field: str | No
 
 
 REQUIRED = {
-    "article_id": "رقم الخبر مفقود. افتح صفحة الإرسال من رابط الخبر.",
+    "article_id": "لم يُحدَّد الخبر المراد إرساله. افتح صفحة الإرسال من رابط الخبر.",
     "friend_email": "اكتب عنوان البريد الإلكتروني لصديقك.",
     "sender_name": "اكتب اسمك ليعرف صديقك من أرسل إليه الخبر.",
     "form_token": "النموذج ناقص. افتح صفحة الإرسال من رابط الخبر ثم أعد المحاولة.",

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.articles import identity
 from mailer.compose.message import Rendered, to_bytes
 from mailer.compose.render import ArticleView
 from mailer.core.arabic import digits
@@ -38,7 +39,6 @@ from mailer.shares.checks import (
     ArticleNotShareable,
     ShareInputRefused,
     ShareRateRefused,
-    ShareRequest,
     address_key,
     canonical_address,
     check_honeypot,
@@ -52,7 +52,7 @@ from mailer.shares.checks import (
 )
 from mailer.shares.limits import RateLimiter
 from mailer.shares.mail import article_view, compose_share, render_share, share_identity
-from mailer.shares.tokens import check_form_token, check_stop_token, form_token, stop_token
+from mailer.shares.tokens import bad_form, check_form_token, check_stop_token, form_token, stop_token
 from subscribers import suppression
 from subscribers.addresses import Address
 from subscribers.models import Subscriber
@@ -105,25 +105,33 @@ class ShareDesk:
     def form_token(self, article_id: int) -> str:
         return form_token(self.settings.keyring, article_id, self.svc.clock())
 
-    async def article(self, article_id: int | str) -> ArticleView:
-        """A published article by id, or ``ArticleNotShareable``."""
+    async def article(self, article_id: int) -> ArticleView:
+        """A published article by its internal number (which only our own signed form carries),
+        or ``ArticleNotShareable``."""
         async with self.svc.db.transaction() as session:
             return (await self._shareable(session, article_id)).view
 
-    async def _shareable(self, session: AsyncSession, article_id: int | str) -> _Shareable:
-        plain_number = isinstance(article_id, str) and article_id.isascii() and article_id.isdigit()
-        if isinstance(article_id, str) and not (plain_number and len(article_id) <= 12):
-            raise ArticleNotShareable(f"{article_id[:40]!r} is not an article number")
-        number = int(article_id)
+    async def article_by(self, *, guid: str | None = None, url: str | None = None) -> ArticleView:
+        """A published article by the site's identity: its guid or its link."""
+        async with self.svc.db.transaction() as session:
+            return (await self._shareable(session, await self._resolve(session, guid=guid, url=url))).view
+
+    async def _resolve(self, session: AsyncSession, *, guid: str | None, url: str | None) -> int:
+        found = await identity.find(session, guid=guid, url=url)
+        if found is None:
+            raise ArticleNotShareable(f"no article with guid {guid!r}" if guid else f"no article at {url!r}")
+        return found
+
+    async def _shareable(self, session: AsyncSession, article_id: int) -> _Shareable:
         row = (
             await session.execute(
                 select(Article, Section.name)
                 .outerjoin(Section, Section.id == Article.section_id)
-                .where(Article.id == number)
+                .where(Article.id == article_id)
             )
         ).first()
         if row is None or row[0].status != "published":
-            raise ArticleNotShareable(f"article {number} does not exist or is not published")
+            raise ArticleNotShareable(f"article {article_id} does not exist or is not published")
         article, section = row
         return _Shareable(article_view(article, section), article.content_hash)
 
@@ -167,8 +175,10 @@ class ShareDesk:
         request = parse_fields(fields, captcha_field=self.captcha.field if self.captcha else None)
         trace.article_id = request.article_id
         check_honeypot(request.honeypot)
-        check_form_token(s.keyring, request.form_token, request.article_id, now,
-                         min_fill=s.share_min_fill_seconds, max_age=timedelta(minutes=s.share_form_max_age_minutes))
+        trace.article_id = check_form_token(
+            s.keyring, request.form_token, request.article_id, now,
+            min_fill=s.share_min_fill_seconds, max_age=timedelta(minutes=s.share_form_max_age_minutes),
+        )
         if self.captcha is not None and not await self.captcha.verify(request.captcha, client):
             raise ShareInputRefused("captcha", self.captcha.field, "the CAPTCHA was not solved",
                                     public_message="لم نتحقق من أنك لست برنامجاً آلياً. "
@@ -181,7 +191,10 @@ class ShareDesk:
         note = check_note(request.note, enabled=s.share_note_enabled, max_length=s.share_note_max_length)
 
         async with self.svc.db.transaction() as session:
-            shareable = await self._shareable(session, request.article_id)
+            article_id = request.article_id or await self._resolve(session, guid=request.guid, url=request.url)
+            if article_id != trace.article_id:  # the site named another article than its form's
+                raise bad_form("for another article")
+            shareable = await self._shareable(session, article_id)
             await self._check_recipient_accepts(session, recipient)
             reply_to = await self._reply_to(session, sender)
         if sender is not None:
@@ -190,15 +203,15 @@ class ShareDesk:
                 raise self._rate("rate_sender", f"sender is over {s.share_sender_limits}", wait,
                                  "أرسلت من عنوانك عدداً كبيراً من الأخبار. حاول مجدداً بعد {minutes} دقيقة.")
         content = await self.content(shareable, with_note=bool(note))
-        accepted = await self._queue(request, shareable, recipient, sender_name, note, reply_to, content, trace, now)
+        accepted = await self._queue(article_id, shareable, recipient, sender_name, note, reply_to, content, trace,
+                                     now)
         self.svc.wake.set()
-        log.info("share %s of article %s queued as outbox row %s", accepted.record_id, request.article_id,
-                 accepted.outbox_id)
+        log.info("share %s of article %s queued as outbox row %s", accepted.record_id, article_id, accepted.outbox_id)
         return accepted
 
     async def _queue(
         self,
-        request: ShareRequest,
+        article_id: int,
         shareable: _Shareable,
         recipient: Address,
         sender_name: str,
@@ -213,10 +226,10 @@ class ShareDesk:
         async with self.svc.db.transaction() as session:
             await records.serialise_recipient(session, key)
             record = await records.add(
-                session, now=now, outcome=records.QUEUED, article_id=request.article_id,
+                session, now=now, outcome=records.QUEUED, article_id=article_id,
                 recipient_key=key, sender_key=trace.sender_key, client_hash=trace.client_hash,
             )
-            await self._check_counts(session, key, request.article_id, record.id, now)
+            await self._check_counts(session, key, article_id, record.id, now)
             local = f"share.{record.id}.{secrets.token_hex(4)}"
             message_id = self.identity.message_id(local)
             to = recipient.ascii or recipient.normalized

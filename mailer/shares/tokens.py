@@ -26,20 +26,21 @@ def form_token(keyring: Keyring, article_id: int, now: datetime) -> str:
     return keyring.sign("share-form", f"{article_id}.{int(now.timestamp())}")
 
 
-def _bad_form(message: str) -> ShareInputRefused:
+def bad_form(message: str) -> ShareInputRefused:
     return ShareInputRefused("bad_form_token", "form_token", message, public_message=BAD_FORM)
 
 
 def check_form_token(
-    keyring: Keyring, token: str, article_id: int, now: datetime, *, min_fill: float, max_age: timedelta
-) -> None:
-    """Refuse a token that is forged, for another article, too fresh (a bot) or too old."""
+    keyring: Keyring, token: str, article_id: int | None, now: datetime, *, min_fill: float, max_age: timedelta
+) -> int:
+    """The article the form was served for; refuse a token that is forged, for another article
+    (when ``article_id`` is given), too fresh (a bot) or too old."""
     try:
         match = _FORM.fullmatch(keyring.verify("share-form", token.strip()))
     except InvalidToken:
-        raise _bad_form("forged, malformed or signed with a retired key") from None
-    if not match or int(match.group(1)) != article_id:
-        raise _bad_form("for another article")
+        raise bad_form("forged, malformed or signed with a retired key") from None
+    if not match or (article_id is not None and int(match.group(1)) != article_id):
+        raise bad_form("for another article")
     age = now.timestamp() - int(match.group(2))
     if age < min_fill:
         raise ShareInputRefused(
@@ -51,6 +52,7 @@ def check_form_token(
             "form_expired", "form_token", f"served {timedelta(seconds=int(age))} ago, more than {max_age}",
             public_message="انتهت صلاحية النموذج. أعد تحميل الصفحة ثم أرسله من جديد.",
         )
+    return int(match.group(1))
 
 
 def stop_token(keyring: Keyring, key: str) -> str:

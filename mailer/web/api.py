@@ -18,7 +18,9 @@ router = APIRouter(prefix="/api")
 
 @router.post("/articles", dependencies=[Depends(require_api_token)])
 async def post_article(request: Request) -> dict[str, Any]:
-    """One article as JSON (see ``ArticlePayload``); posting it again updates it in place."""
+    """One article as JSON (see ``ArticlePayload``); posting it again updates it in place, and
+    ``breaking: true`` alerts the immediate lists once (``alerts``: list to sending or held;
+    empty when it had been alerted before)."""
     svc = service_of(request)
     try:
         payload = await request.json()
@@ -28,7 +30,11 @@ async def post_article(request: Request) -> dict[str, Any]:
     async with svc.db.transaction() as session:
         result = await ingest.store(session, [article])
     status = "created" if result.new else "updated" if result.updated else "unchanged"
-    return {"id": result.ids[0], "guid": article.guid, "status": status}
+    answer: dict[str, Any] = {"id": result.ids[0], "guid": article.guid, "status": status}
+    if result.breaking:  # sent at once to the immediate lists, the first time only
+        alerts = await svc.alert(result.ids[0])
+        answer["alerts"] = {r.edition.list_name: r.action for r in alerts}
+    return answer
 
 
 @router.get("/editions", dependencies=[Depends(require_api_token)])

@@ -19,10 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from mailer.compose.message import to_bytes
-from mailer.core.headers import LIST_LABELS
+from mailer.core.headers import Identity
 from mailer.core.models import Article, Edition, OutboxMessage
 from mailer.core.offload import off_loop
-from mailer.core.settings import LISTS
 from mailer.delivery import outbox
 from mailer.editions import curation
 from mailer.editions.planning import period_key
@@ -46,7 +45,6 @@ TEST_STATUS = {
     "skipped": "لم تُرسل",
     "dead": "فشل الإرسال نهائياً",
 }
-DEFAULT_REF = {"digest": "daily"}
 
 Text = Annotated[str, Form(max_length=2000)]
 
@@ -80,28 +78,36 @@ ShownQuery = Annotated[Shown, Depends(shown_query)]
 
 async def _build(request: Request, kind: str, ref: str, options: dict[str, str]) -> Preview:
     svc = service_of(request)
-    return await previews_of(request).build(svc.db, kind, ref or DEFAULT_REF.get(kind, ""), options, svc.clock())
+    previews = previews_of(request)
+    return await previews.build(svc.db, kind, ref or previews.default_ref(kind), options, svc.clock())
 
 
 def _query(preview: Preview, options: dict[str, str], **extra: Any) -> str:
     return urlencode({"ref": preview.ref, **options, **extra})
 
 
+ALERTED = {
+    "sending": "أُرسل التنبيه العاجل الآن إلى مشتركي نشرات الأخبار العاجلة.",
+    "held": "أُوقف التنبيه بانتظار قرار محرر: بلغت النشرة حدّها اليومي أو الخبر قديم. تجده في الأعداد الموقوفة.",
+    "none": "لم يُرسل تنبيه: لا تشمل أي نشرة للأخبار العاجلة قسمَ هذا الخبر.",
+}
+
+
 @router.get("", response_class=HTMLResponse)
-async def home(request: Request, who: Editor, changed: int = 0) -> HTMLResponse:
+async def home(request: Request, who: Editor, changed: int = 0, alerted: str = "") -> HTMLResponse:
     svc = service_of(request)
     settings = svc.settings
     now = svc.clock()
     upcoming = []
     async with svc.db.transaction() as session:
-        for list_name in LISTS:
+        for list_name in settings.scheduled_lists:
             fire = curation.upcoming_fire(settings, list_name, now)
             status = await session.scalar(
                 select(Edition.status).where(Edition.list_name == list_name,
                                              Edition.period_key == period_key(fire, settings))
             )
             upcoming.append({
-                "list": list_name, "label": LIST_LABELS.get(list_name, list_name),
+                "list": list_name, "label": settings.lists[list_name].name,
                 "when": local_time_text(fire, settings),
                 "status": curation.STATUS_LABELS.get(status, status) if status else "لم يُحضَّر بعد",
             })
@@ -113,10 +119,10 @@ async def home(request: Request, who: Editor, changed: int = 0) -> HTMLResponse:
     registry = previews_of(request).registry
     others = [
         {"name": name, "label": kind.label, "ref_label": kind.ref_label}
-        for name, kind in registry.items() if name not in ("digest", "edition")
+        for name, kind in registry.items() if name not in ("digest", "edition", "alert")
     ]
     editions = [
-        {"id": e.id, "list": LIST_LABELS.get(e.list_name, e.list_name), "period": e.period_key,
+        {"id": e.id, "list": Identity.for_list(settings, e.list_name).list_label, "period": e.period_key,
          "status": e.status, "status_label": curation.STATUS_LABELS.get(e.status, e.status),
          "sent": counts.get(e.id, {}).get("sent", 0), "reason": e.status_reason}
         for e in recent
@@ -124,7 +130,8 @@ async def home(request: Request, who: Editor, changed: int = 0) -> HTMLResponse:
     return editor_page(
         pages_of(request), "home", title="معاينة الرسائل", editor=who, csrf=who.csrf_token,
         upcoming=upcoming, editions=editions, held=[e for e in editions if e["status"] == "held"],
-        articles=articles, others=others, changed=bool(changed),
+        articles=articles, others=others, changed=bool(changed), alert_lists=settings.immediate_lists,
+        alerted=ALERTED.get(alerted),
     )
 
 
@@ -149,6 +156,7 @@ async def preview_page(
     who: Editor,
     shown: ShownQuery,
     test: int | None = None,
+    alerted: str = "",
 ) -> HTMLResponse:
     previews = previews_of(request)
     options = shown.options
@@ -166,6 +174,7 @@ async def preview_page(
         back=f"/editor/preview/{kind}?{query}", kind=kind,
         desktop_width=DESKTOP_WIDTH, phone_width=PHONE_WIDTH,
         test_row=await _test_row(request, test, who.email, f"/editor/preview/{kind}?{query}&test={test}"),
+        alerted=ALERTED.get(alerted),
     )
 
 
@@ -221,6 +230,23 @@ async def test_send(
         ))
     svc.wake.set()
     return RedirectResponse(f"/editor/preview/{kind}?{_query(preview, options, test=row_id)}", status_code=303)
+
+
+@router.post("/articles/{article_id}/breaking")
+async def mark_breaking(request: Request, article_id: int, who: Editor, back: Text = "") -> Response:
+    """An editor's "breaking news" button: the alert goes to the immediate lists now (once per
+    article, ever; over a list's daily cap it is held, to be sent from the held editions)."""
+    svc = service_of(request)
+    results = await svc.alert(article_id, editor=who.name)
+    svc.wake.set()
+    target = local_path(back, f"/editor/preview/alert?ref={article_id}")
+    joiner = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{joiner}{urlencode({'alerted': _outcome(results)})}", status_code=303)
+
+
+def _outcome(results: list[Any]) -> str:
+    actions = {r.action for r in results}
+    return "sending" if "sending" in actions else "held" if "held" in actions else "none"
 
 
 @router.post("/editions/{edition_id}/articles/{article_id}/{action}")

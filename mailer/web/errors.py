@@ -18,7 +18,9 @@ from mailer.core.errors import (
     RateLimited,
     Unauthorized,
 )
-from mailer.web.deps import pages_of
+from mailer.web.deps import pages_of, service_of
+from mailer.web.embeds import is_embedded
+from mailer.web.security import embeddable
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ def install(app: FastAPI) -> None:
             return JSONResponse(body, status_code=status, headers=headers)
         page = pages_of(request).message("تعذّر تنفيذ الطلب", exc.public_message, status_code=status, error=True)
         page.headers.update(headers)
+        if is_embedded(request.url.path):  # inside the site's frame, the reader sees why
+            embeddable(page, service_of(request).settings)
         return page
 
     @app.exception_handler(RequestValidationError)

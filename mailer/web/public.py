@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from mailer.core.headers import LIST_LABELS
+from mailer.core.headers import Identity
 from mailer.web.deps import pages_of, service_of
 from subscribers import flows, tokens
 
@@ -25,7 +25,7 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     svc = service_of(request)
     _, list_name = tokens.check(svc.settings.keyring, "unsubscribe", token)
     return pages_of(request).render(
-        "unsubscribe", title="إلغاء الاشتراك", list_label=LIST_LABELS.get(list_name, list_name)
+        "unsubscribe", title="إلغاء الاشتراك", list_label=Identity.for_list(svc.settings, list_name).list_label
     )
 
 

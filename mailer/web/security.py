@@ -1,19 +1,22 @@
-"""Response hardening for the editor pages: a strict Content-Security-Policy with a nonce for
+"""Response hardening: for the editor pages a strict Content-Security-Policy with a nonce for
 the one style block, a stricter one (sandboxed, no scripts) for previewed e-mail HTML, cookie
-flags, and the check that keeps redirects on this site."""
+flags, and the check that keeps redirects on this site; for the public forms the site may embed,
+who may frame them (``frame_ancestors``)."""
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
+from mailer.core.settings import Settings
 from mailer.web.pages import Pages
 
 COOKIE_PATH = "/editor"
+R = TypeVar("R", bound=Response)
 
 # Editor pages run no script at all; the only style is the nonce'd block of the base template.
 PAGE_CSP = (
@@ -26,6 +29,17 @@ FRAME_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; font-src https: data:; "
     "form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox"
 )
+
+
+def frame_ancestors(settings: Settings) -> str:
+    """Who may frame the public forms: this service, and the site's origins (``MAILER_SITE_ORIGINS``)."""
+    return " ".join(("'self'", *settings.site_origins))
+
+
+def embeddable(response: R, settings: Settings) -> R:
+    """A public form page the site's pages may frame (the subscribe and share forms)."""
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors(settings)}"
+    return response
 
 
 def harden(response: Response, csp: str, frame_options: str) -> Response:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from mailer.compose.render import ArticleView
 from mailer.core.errors import InvalidInput, MailerError, NotFound
-from mailer.shares.checks import FIELDS, HONEYPOT
+from mailer.shares.checks import FIELDS, GUID_MAX, HONEYPOT, URL_MAX
 from mailer.shares.desk import ShareDesk
 from mailer.shares.tokens import check_stop_token
 from mailer.web.deps import objects_of, pages_of
+from mailer.web.embeds import check_origin
 from mailer.web.errors import headers_for, status_for, wants_json
+from mailer.web.security import embeddable
 
 router = APIRouter()
 
@@ -57,24 +60,23 @@ def _page(request: Request, article: Any, *, token: str, values: dict[str, str] 
           error: str | None = None, status_code: int = 200) -> HTMLResponse:
     desk = desk_of(request)
     s = desk.settings
-    return pages_of(request).render(
+    page = pages_of(request).render(
         "share", title=TITLE, status_code=status_code, article=article, token=token,
         action=request.url_for("share_post").path, values=values or {}, error=error,
         honeypot=HONEYPOT, name_max=s.share_name_max_length, note_enabled=s.share_note_enabled,
         note_max=s.share_note_max_length, captcha=desk.captcha,
     )
+    return embeddable(page, s)
 
 
-@router.get("/share/{article_id}", response_model=None)
-async def share_form(article_id: str, request: Request) -> Response:
+def _form(request: Request, article: ArticleView) -> Response:
     """The form; JSON (``Accept: application/json``) gives a site's own widget the token."""
     desk = desk_of(request)
-    article = await desk.article(article_id)
     token = desk.form_token(article.id)
     if wants_json(request):
         s = desk.settings
         return JSONResponse({
-            "article_id": article.id, "title": article.title, "form_token": token,
+            "article_id": article.id, "title": article.title, "url": article.url, "form_token": token,
             "min_fill_seconds": s.share_min_fill_seconds, "note_enabled": s.share_note_enabled,
             "captcha": {"provider": s.share_captcha, "site_key": s.share_captcha_site_key,
                         "field": desk.captcha.field} if desk.captcha else None,
@@ -82,9 +84,23 @@ async def share_form(article_id: str, request: Request) -> Response:
     return _page(request, article, token=token)
 
 
+@router.get("/share", response_model=None)
+async def share_form_by_link(
+    request: Request,
+    url: Annotated[str, Query(max_length=URL_MAX)] = "",
+    guid: Annotated[str, Query(max_length=GUID_MAX)] = "",
+) -> Response:
+    """The form of the article at ``url`` (a page of the site), or with the site's ``guid``."""
+    if not url.strip() and not guid.strip():
+        raise InvalidInput("url", "give the article's link (?url=) or its guid (?guid=)",
+                           public_message="لم يُحدَّد الخبر المراد إرساله. افتح صفحة الإرسال من رابط الخبر.")
+    return _form(request, await desk_of(request).article_by(guid=guid.strip() or None, url=url.strip() or None))
+
+
 @router.post("/share", name="share_post", response_model=None)
 async def share_post(request: Request) -> Response:
     desk = desk_of(request)
+    check_origin(request, desk.settings)
     fields = await _fields(request)
     try:
         accepted = await desk.share(fields, request.client.host if request.client else "")
@@ -94,7 +110,7 @@ async def share_post(request: Request) -> Response:
         return await _form_again(request, fields, exc)
     if wants_json(request):
         return JSONResponse({"status": "queued", "share_id": accepted.record_id}, status_code=202)
-    return pages_of(request).message(TITLE, SENT, status_code=202)
+    return embeddable(pages_of(request).message(TITLE, SENT, status_code=202), desk.settings)
 
 
 async def _form_again(request: Request, fields: list[tuple[str, object]], exc: MailerError) -> Response:
@@ -102,7 +118,9 @@ async def _form_again(request: Request, fields: list[tuple[str, object]], exc: M
     desk = desk_of(request)
     values = {k: v for k, v in fields if isinstance(v, str) and k in FIELDS}
     try:
-        article = await desk.article(values.get("article_id", ""))
+        number = values.get("article_id", "").strip()
+        article = (await desk.article(int(number)) if number.isascii() and number.isdigit() and len(number) <= 12
+                   else await desk.article_by(guid=values.get("guid") or None, url=values.get("url") or None))
     except MailerError:
         raise exc from None
     token = values.get("form_token", "")
@@ -126,3 +144,12 @@ async def stop(token: str, request: Request) -> HTMLResponse:
     """RFC 8058 one-click as well: any body, no cookie, 200 and no redirect, idempotent."""
     await desk_of(request).stop(token)
     return pages_of(request).message("إيقاف الأخبار المرسلة من القرّاء", STOPPED)
+
+
+@router.get("/share/{guid:path}", response_model=None)
+async def share_form(guid: str, request: Request) -> Response:
+    """The form of the article with the site's ``guid`` (the feed's ``<guid>``, the CMS's id);
+    registered last, so that ``/share/stop/...`` is never taken for a guid."""
+    if len(guid) > GUID_MAX:
+        raise InvalidInput("guid", f"longer than {GUID_MAX} characters")
+    return _form(request, await desk_of(request).article_by(guid=guid))

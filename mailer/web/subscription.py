@@ -7,15 +7,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from mailer.core.errors import InvalidInput, Unauthorized
-from mailer.core.headers import LIST_LABELS
+from mailer.core.errors import InvalidInput
+from mailer.core.settings import Settings
 from mailer.delivery.notifier import Notifier
 from mailer.web.deps import objects_of, pages_of, service_of
+from mailer.web.embeds import check_origin
+from mailer.web.security import embeddable
 from subscribers import flows, store, tokens
 from subscribers.addresses import check
 
@@ -33,7 +34,6 @@ NOTES = {
     "resume": "تم استئناف النشرة.",
     "email": "أرسلنا رابطاً لتأكيد العنوان الجديد إليه. لن يتغيّر عنوانك قبل التأكيد.",
 }
-FREQUENCY_LABELS = {"daily": "النشرة اليومية", "weekly": "النشرة الأسبوعية"}
 # token pages must not leak their URL to other sites or stay in shared caches
 PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
@@ -55,6 +55,21 @@ class Fields:
     values: dict[str, str]
     sections: list[str]
     is_json: bool
+    lists: list[str] | None = None  # None: the request named no list at all
+
+    def chosen_lists(self, settings: Settings, *, default: bool = False) -> tuple[str, ...]:
+        """The lists asked for: ``lists`` (keys or names), or the old one-list ``frequency``.
+        With ``default``, a request that offered no choice (a plain form on the site, a bare
+        JSON call; not our own form, which says ``lists_shown``) takes the first list."""
+        if self.lists is None and self.values.get("frequency"):
+            return store.check_lists(settings.lists, [self.values["frequency"]], field="frequency")
+        named = self.lists
+        if named is None and default and not self.values.get("lists_shown"):
+            named = [next(iter(settings.lists))]
+        return store.check_lists(settings.lists, named or [])
+
+
+MULTI = ("sections", "lists")  # the fields that take several values
 
 
 async def read_fields(request: Request) -> Fields:
@@ -68,7 +83,7 @@ async def read_fields(request: Request) -> Fields:
             raise InvalidInput("body", "must be a JSON object")
         values: dict[str, str] = {}
         for key, value in body.items():
-            if key == "sections":
+            if key in MULTI:
                 continue
             if value is not None and not isinstance(value, str):
                 raise InvalidInput(str(key), "must be a string")
@@ -76,40 +91,35 @@ async def read_fields(request: Request) -> Fields:
         sections = body.get("sections") or []
         if not isinstance(sections, list):
             raise InvalidInput("sections", "must be a list of section ids")
-        return Fields(values, [str(s) for s in sections], True)
+        lists = body.get("lists")
+        if lists is not None and (not isinstance(lists, list) or not all(isinstance(v, str) for v in lists)):
+            raise InvalidInput("lists", "must be a list of list keys, e.g. [\"daily\"]")
+        return Fields(values, [str(s) for s in sections], True, lists)
     if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.form(max_files=0, max_fields=200)
-        values = {k: v for k, v in form.items() if isinstance(v, str) and k != "sections"}
+        values = {k: v for k, v in form.items() if isinstance(v, str) and k not in MULTI}
         sections = [v for v in form.getlist("sections") if isinstance(v, str)]
-        return Fields(values, sections, False)
+        named = [v for v in form.getlist("lists") if isinstance(v, str)]
+        return Fields(values, sections, False, named if "lists" in form else None)
     raise InvalidInput("body", "send a form (urlencoded or multipart) or JSON")
-
-
-def same_origin(request: Request) -> None:
-    """Defence in depth for the preferences form: a browser's cross-site POST names its origin."""
-    origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return
-    allowed = {_origin(service_of(request).settings.base_url), _origin(str(request.base_url))}
-    if _origin(origin) not in allowed:
-        raise Unauthorized(f"cross-site form post from {origin}")
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 # subscribe ---------------------------------------------------------------------------------------
 
 
+def list_choices(settings: Settings) -> list[dict[str, str]]:
+    return [{"key": k, "name": v.name, "description": v.description} for k, v in settings.lists.items()]
+
+
 @router.get("/subscribe", response_class=HTMLResponse)
 async def subscribe_page(request: Request) -> HTMLResponse:
+    """The form; the site may frame it (``MAILER_SITE_ORIGINS``)."""
     svc = service_of(request)
     async with svc.db.transaction() as session:
         sections = await store.section_names(session)
-    return _page(request, "subscribe", title="الاشتراك في النشرة", sections=sections,
-                 frequencies=FREQUENCY_LABELS)
+    page = _page(request, "subscribe", title="الاشتراك في النشرة", sections=sections,
+                 lists=list_choices(svc.settings))
+    return embeddable(page, svc.settings)
 
 
 @router.post("/subscribe")
@@ -117,20 +127,22 @@ async def subscribe(request: Request) -> Response:
     """The same answer, status and body, whether the address is new, pending, subscribed,
     unsubscribed or suppressed: the form must not tell who is on the list."""
     svc = service_of(request)
+    check_origin(request, svc.settings)
     fields = await read_fields(request)
     address = check(fields.values.get("email", ""), smtputf8=svc.settings.relay_smtputf8)
     name = store.check_name(fields.values.get("name"))
-    frequency = store.check_frequency(fields.values.get("frequency"))
+    lists = fields.chosen_lists(svc.settings, default=True)
     async with svc.db.transaction() as session:
         sections = await store.check_sections(session, fields.sections)
-        request_ = flows.Request(address, name, frequency, sections, source="form")
+        request_ = flows.Request(address, name, lists, sections, source="form")
         outcome = await flows.subscribe(session, svc.settings, request_, now=svc.clock(),
                                         notify=notifier_of(request))
     log.info("subscribe request: %s", outcome)
     svc.wake.set()
     if fields.is_json:
         return JSONResponse({"status": "ok", "message": SUBSCRIBE_REPLY})
-    return _page(request, "message", title="الاشتراك في النشرة", message=SUBSCRIBE_REPLY, error=False)
+    page = _page(request, "message", title="الاشتراك في النشرة", message=SUBSCRIBE_REPLY, error=False)
+    return embeddable(page, svc.settings)
 
 
 # confirm -----------------------------------------------------------------------------------------
@@ -150,11 +162,12 @@ async def confirm_page(token: str, request: Request) -> HTMLResponse:
 async def confirm(token: str, request: Request) -> HTMLResponse:
     svc = service_of(request)
     async with svc.db.transaction() as session:
-        sub = await flows.confirm(session, token, now=svc.clock(), notify=notifier_of(request))
+        sub = await flows.confirm(session, svc.settings, token, now=svc.clock(), notify=notifier_of(request))
+        taken = (await store.lists_of(session, [sub.id])).get(sub.id, frozenset())
     svc.wake.set()
     prefs = f"/p/{tokens.preferences_token(svc.settings.keyring, sub.id)}"
-    return _page(request, "confirmed", title="تم التأكيد", preferences_url=prefs,
-                 list_label=LIST_LABELS.get(sub.frequency, sub.frequency))
+    labels = "، ".join(v.name for k, v in svc.settings.lists.items() if k in taken)
+    return _page(request, "confirmed", title="تم التأكيد", preferences_url=prefs, list_labels=labels)
 
 
 # preferences -------------------------------------------------------------------------------------
@@ -166,11 +179,12 @@ async def _preferences(request: Request, subscriber_id: int, *, note: str | None
         sub = await flows.active(session, subscriber_id)
         sections = await store.section_names(session)
         chosen = (await store.sections_of(session, [sub.id])).get(sub.id, frozenset())
+        taken = (await store.lists_of(session, [sub.id])).get(sub.id, frozenset())
     if sub.status not in ("pending", "confirmed", "paused"):
         return _page(request, "message", title="تفضيلات النشرة", error=False,
                      message="أنت غير مشترك حالياً في النشرة. يمكنك الاشتراك من جديد من صفحة الاشتراك.")
     return _page(request, "preferences", title="تفضيلات النشرة", sub=sub, sections=sections,
-                 chosen=chosen, frequencies=FREQUENCY_LABELS, note=note)
+                 chosen=chosen, lists=list_choices(svc.settings), taken=taken, note=note)
 
 
 @router.get("/p/{token}", response_class=HTMLResponse)
@@ -184,16 +198,16 @@ async def preferences(token: str, request: Request) -> HTMLResponse:
     """One form, several buttons (``action``): save, pause, resume, leave, or change the address."""
     svc = service_of(request)
     subscriber_id, _ = tokens.check(svc.settings.keyring, "preferences", token)
-    same_origin(request)
+    check_origin(request, svc.settings, site=False)  # the site's pages have no business here
     fields = await read_fields(request)
     action = fields.values.get("action", "save")
     now = svc.clock()
     async with svc.db.transaction() as session:
         if action == "save":
             name = store.check_name(fields.values.get("name"))
-            frequency = store.check_frequency(fields.values.get("frequency"))
+            lists = fields.chosen_lists(svc.settings)
             sections = await store.check_sections(session, fields.sections)
-            await flows.update_preferences(session, subscriber_id, name=name, frequency=frequency,
+            await flows.update_preferences(session, subscriber_id, name=name, lists=lists,
                                            sections=sections, now=now)
         elif action == "pause":
             await flows.pause(session, subscriber_id, now)

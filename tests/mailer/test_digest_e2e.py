@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import httpx
 from sqlalchemy import select
 
-from mailer.articles import ingest
+from mailer.articles import fetch, ingest
 from mailer.delivery.service import Service
 from subscribers.models import Subscriber
 from tests.conftest import Clock
@@ -43,7 +43,7 @@ async def test_digest_reaches_confirmed_subscribers_only(
 ) -> None:
     feed = tmp_path / "feed.xml"
     feed.write_bytes(factories.rss(factories.item(n, clock.now) for n in range(1, 5)))
-    parsed = ingest.parse_feed(await ingest.read_source(str(feed)), now=clock.now)
+    parsed = ingest.parse_feed(await fetch.read_source(str(feed), deadline=5, max_bytes=1 << 20), now=clock.now)
     assert not parsed.problems
     async with service.db.transaction() as session:
         await ingest.store(session, parsed.articles)

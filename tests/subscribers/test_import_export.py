@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from mailer.core.lists import default_lists
 from mailer.core.models import OutboxMessage
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
@@ -20,6 +21,7 @@ from tests.subscribers.helpers import status_of, subscriber_row
 from tests.support import factories
 from tests.support.cli import mailer
 
+LISTS = default_lists("0 7 * * *", "0 7 * * 5")
 ROWS = [
     "email,name,frequency,sections",                      # 1
     "good1@example.com,أحمد علي,daily,سياسة",              # 2
@@ -66,7 +68,9 @@ async def test_import_names_each_bad_line_and_imports_good_rows_once(
     for email in GOOD:
         assert await status_of(service, email) == "pending"
     third = await subscriber_row(service, "GOOD3+news@example.com")
-    assert third is not None and third.frequency == "weekly"
+    assert third is not None
+    async with service.db.transaction() as session:
+        assert (await store.lists_of(session, [third.id]))[third.id] == {"weekly"}
     assert (await subscriber_row(service, "good4@example.com")).name == '=HYPERLINK("http://x.example")'
     assert await count(service, OutboxMessage, OutboxMessage.kind == "confirm") == 4
 
@@ -98,7 +102,7 @@ async def test_export_round_trips_and_defuses_formulas(
 ) -> None:
     await factories.ingest_items(service, 1, clock.now, section="سياسة")
     await factories.subscriber(service, "one@example.com", name="=1+2")
-    await factories.subscriber(service, "two@مثال.عراق", name="ليلى", frequency="weekly")
+    await factories.subscriber(service, "two@مثال.عراق", name="ليلى", lists=("weekly",))
     async with service.db.transaction() as session:
         names = await store.section_names(session)
         sub = await store.by_email(session, "two@مثال.عراق")
@@ -109,7 +113,7 @@ async def test_export_round_trips_and_defuses_formulas(
     rows = list(csv.DictReader(io.StringIO(out_file.read_text(encoding="utf-8"))))
     assert [r["email"] for r in rows] == ["one@example.com", "two@مثال.عراق"]
     assert rows[0]["name"] == "'=1+2"
-    assert rows[1]["name"] == "ليلى" and rows[1]["sections"] == "سياسة" and rows[1]["frequency"] == "weekly"
+    assert rows[1]["name"] == "ليلى" and rows[1]["sections"] == "سياسة" and rows[1]["lists"] == "weekly"
 
     code, out, err = await mailer(cli_env, "subscribers", "import", str(out_file))
     assert code == 0 and "0 added, 2 already there, 0 suppressed, 0 bad rows" in out
@@ -136,14 +140,14 @@ async def test_list_show_remove(service: Service, clock: Clock, cli_env: CliRunn
 
 def test_parse_reads_multiline_records_by_their_first_line() -> None:
     data = b'email,name\r\n"a@example.com","line one\r\nline two"\r\nb@example.com,\r\n'
-    parsed = importer.parse(data, sections={})
+    parsed = importer.parse(data, sections={}, lists=LISTS)
     assert [r.address.normalized for r in parsed.rows] == ["b@example.com"]
     assert [(p.line, p.message.split(":")[0]) for p in parsed.problems] == [(2, "name")]
 
 
 def test_parse_refuses_a_file_without_an_email_column_and_bad_utf8() -> None:
-    assert [str(p) for p in importer.parse(b"name\nx\n", sections={}).problems] == [
+    assert [str(p) for p in importer.parse(b"name\nx\n", sections={}, lists=LISTS).problems] == [
         "line 1: header: no 'email' column (the first line names the columns)"
     ]
-    parsed = importer.parse(b"email,name\nok@example.com,\xff\xfe\n", sections={})
+    parsed = importer.parse(b"email,name\nok@example.com,\xff\xfe\n", sections={}, lists=LISTS)
     assert parsed.rows == [] and parsed.problems[0].line == 2 and "UTF-8" in parsed.problems[0].message

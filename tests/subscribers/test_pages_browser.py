@@ -37,7 +37,9 @@ async def test_subscribe_confirm_and_pause_by_clicking(
     assert await page.eval_on_selector("p", "e => getComputedStyle(e).textAlign") in ("right", "start")
     await page.fill("#email", "clicker@example.org")
     await page.fill("#name", "نور")
-    await page.check("input[name=frequency][value=weekly]")
+    assert await page.is_checked("input[name=lists][value=daily]")  # the first list, offered checked
+    await page.uncheck("input[name=lists][value=daily]")
+    await page.check("input[name=lists][value=weekly]")
     await page.check("input[name=sections]")
     await page.click("button[type=submit]")
     await page.wait_for_load_state()
@@ -54,7 +56,8 @@ async def test_subscribe_confirm_and_pause_by_clicking(
 
     await page.click("a[href^='/p/']")
     await page.wait_for_load_state()
-    assert await page.is_checked("input[name=frequency][value=weekly]")
+    assert await page.is_checked("input[name=lists][value=weekly]")
+    assert not await page.is_checked("input[name=lists][value=daily]")
     assert await page.is_checked("input[name=sections]")
     assert await page.input_value("#name") == "نور"
     await page.click("button[value=pause]")

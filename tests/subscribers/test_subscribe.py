@@ -12,7 +12,7 @@ from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
 from mailer.web.app import create_app
-from subscribers import flows
+from subscribers import flows, store
 from tests.conftest import Clock
 from tests.subscribers.helpers import link, news, status_of, subscriber_row, to
 from tests.support import factories
@@ -72,7 +72,9 @@ async def test_one_confirmation_mail_per_address_per_interval(
         await post_form(client, "target@example.org", frequency="weekly")
         await service.sender.drain()
         assert len(smtp_server.received) == 1
-        assert (await subscriber_row(service, "target@example.org")).frequency == "weekly"
+        target = await subscriber_row(service, "target@example.org")
+        async with service.db.transaction() as session:
+            assert (await store.lists_of(session, [target.id]))[target.id] == {"weekly"}
         clock.advance(minutes=2)
         await post_form(client, "target@example.org")
         await service.sender.drain()

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 from xml.sax.saxutils import escape
+
+from sqlalchemy import insert, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.articles import ingest
 from mailer.core.models import Editor
 from mailer.delivery.service import Service
 from mailer.editor import accounts
 from subscribers import store
-from subscribers.models import Subscriber
+from subscribers.models import Subscriber, SubscriberList
 
 
 def rss(items: Iterable[dict[str, str]]) -> bytes:
@@ -45,10 +49,23 @@ async def ingest_items(svc: Service, count: int, now: datetime, **kwargs: str) -
 
 
 async def subscriber(svc: Service, email: str, *, status: str = "confirmed", name: str | None = None,
-                     frequency: str = "daily", sections: Iterable[int] = ()) -> Subscriber:
+                     lists: Iterable[str] = ("daily",), sections: Iterable[int] = ()) -> Subscriber:
     async with svc.db.transaction() as session:
         return await store.add(session, email, now=svc.clock(), name=name, status=status,
-                               frequency=frequency, sections=sections)
+                               lists=lists, sections=sections)
+
+
+async def bulk_subscribers(session: AsyncSession, rows: list[dict[str, Any]], lists: Iterable[str] = ("daily",)) -> None:
+    """Insert many subscriber rows at once (plain dicts), each taking ``lists``."""
+    await session.execute(insert(Subscriber), rows)
+    emails = [row["email"] for row in rows]
+    for list_name in lists:
+        for start in range(0, len(emails), 5000):
+            chunk = emails[start:start + 5000]
+            await session.execute(insert(SubscriberList).from_select(
+                ["list_name", "subscriber_id"],
+                select(literal(list_name), Subscriber.id).where(Subscriber.email.in_(chunk)),
+            ))
 
 
 EDITOR_PASSWORD = "correct horse battery"

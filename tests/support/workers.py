@@ -10,12 +10,11 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from mailer.core.models import Edition, OutboxMessage
 from mailer.core.settings import Settings
 from mailer.delivery.service import Service
-from subscribers.models import Subscriber
 from tests.support import factories
 
 WORKER = [sys.executable, "-c", "from mailer.cli.main import main; main()", "worker"]
@@ -76,15 +75,12 @@ async def big_edition(svc: Service, count: int, now: datetime) -> int:
     """An edition of the daily list going to ``count`` confirmed subscribers; returns its id."""
     await factories.ingest_items(svc, 3, now)
     async with svc.db.transaction() as session:
-        await session.execute(
-            insert(Subscriber),
-            [
-                {"email": f"reader{n:05d}@example.org", "email_ascii": f"reader{n:05d}@example.org",
-                 "status": "confirmed", "frequency": "daily", "created_at": now, "updated_at": now,
-                 "confirmed_at": now, "bounce_score": 0, "no_shares": False}
-                for n in range(count)
-            ],
-        )
+        await factories.bulk_subscribers(session, [
+            {"email": f"reader{n:05d}@example.org", "email_ascii": f"reader{n:05d}@example.org",
+             "status": "confirmed", "created_at": now, "updated_at": now,
+             "confirmed_at": now, "bounce_score": 0, "no_shares": False}
+            for n in range(count)
+        ])
     result = await svc.run_list("daily", now)
     assert result.action == "sending" and result.enqueued == count, result.describe()
     return result.edition.id

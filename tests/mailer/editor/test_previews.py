@@ -134,7 +134,7 @@ async def test_recipients_are_the_confirmed_subscribers_of_the_list(service: Ser
     await factories.ingest_items(service, 1, clock.now)
     for n in range(3):
         await factories.subscriber(service, f"daily{n}@example.org")
-    await factories.subscriber(service, "weekly@example.org", frequency="weekly")
+    await factories.subscriber(service, "weekly@example.org", lists=("weekly",))
     await factories.subscriber(service, "pending@example.org", status="pending")
     await factories.subscriber(service, "paused@example.org", status="paused")
     preview = await previews_for(service).build(service.db, "digest", "daily", {}, clock.now)

@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -34,6 +35,11 @@ class Harness:
     clock: Clock
     articles: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    guids: dict[int, str] = field(default_factory=dict)  # the site's id of each article made
+
+    def form_path(self, article_id: int) -> str:
+        """The share form of an article by the site's own id (``/share/{guid}``)."""
+        return "/share/" + quote(self.guids[article_id], safe="")
 
     async def article(self, *, status: str = "published", title: str | None = None, image: bool = True) -> int:
         self.articles += 1
@@ -48,10 +54,12 @@ class Harness:
         }
         article = ingest.parse_api(payload, now=self.clock.now)
         async with self.svc.db.transaction() as session:
-            return (await ingest.store(session, [article])).ids[0]
+            article_id = (await ingest.store(session, [article])).ids[0]
+        self.guids[article_id] = article.guid
+        return article_id
 
     async def token(self, article_id: int) -> str:
-        reply = await self.client.get(f"/share/{article_id}", headers={"Accept": "application/json"})
+        reply = await self.client.get(self.form_path(article_id), headers={"Accept": "application/json"})
         assert reply.status_code == 200, reply.text
         return str(reply.json()["form_token"])
 

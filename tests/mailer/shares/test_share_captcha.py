@@ -46,9 +46,9 @@ async def test_captcha_is_verified_server_side(share_app: ShareApp, siteverify) 
     h = await share_app(share_captcha="turnstile", share_captcha_site_key="site-key",
                         share_captcha_secret="captcha-secret", share_captcha_verify_url=url)
     article_id = await h.article()
-    page = await h.client.get(f"/share/{article_id}")
+    page = await h.client.get(h.form_path(article_id))
     assert 'class="cf-turnstile" data-sitekey="site-key"' in page.text
-    assert (await h.client.get(f"/share/{article_id}", headers={"Accept": "application/json"})).json()["captcha"] == {
+    assert (await h.client.get(h.form_path(article_id), headers={"Accept": "application/json"})).json()["captcha"] == {
         "provider": "turnstile", "site_key": "site-key", "field": "cf-turnstile-response"}
 
     await h.assert_refused(await h.share(article_id), 400, "captcha")  # no answer at all

@@ -10,9 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from sqlalchemy import insert
 
-from subscribers.models import Subscriber
 from tests.mailer.shares.conftest import Harness
 from tests.support import factories
 
@@ -25,12 +23,12 @@ async def _subscribers(h: Harness, count: int) -> None:
     now = h.clock.now
     rows = [
         {"email": f"reader{n}@example.net", "email_ascii": f"reader{n}@example.net", "status": "confirmed",
-         "frequency": "daily", "created_at": now, "updated_at": now, "confirmed_at": now,
+         "created_at": now, "updated_at": now, "confirmed_at": now,
          "bounce_score": 0, "no_shares": False}
         for n in range(count)
     ]
     async with h.svc.db.transaction() as session:
-        await session.execute(insert(Subscriber), rows)
+        await factories.bulk_subscribers(session, rows)
 
 
 async def _arrival(h: Harness, start: int) -> tuple[float, int]:

@@ -26,7 +26,7 @@ async def test_share_page_works_without_javascript(share_app: ShareApp, page_wit
     h = await share_app()
     article_id = await h.article()
 
-    await page.goto(f"{h.url}/share/{article_id}")
+    await page.goto(h.url + h.form_path(article_id))
     assert await page.evaluate("document.documentElement.dir") == "rtl"
     assert await page.evaluate("getComputedStyle(document.querySelector('form')).direction") == "rtl"
     assert await page.evaluate("getComputedStyle(document.querySelector('#friend_email')).direction") == "ltr"

@@ -27,5 +27,9 @@ def settings_command(ctx: typer.Context) -> None:
             shown = f"{len(ids)} (key ids {', '.join(ids)})" if ids else "none"
         if name == "smtp_url" and value:
             shown = repr(settings.smtp)
+        if name == "lists":  # a table per list in the TOML file ([lists.KEY])
+            shown = "; ".join(f"{key}: {v.name} ({v.schedule})" for key, v in value.items())
+        if name in ("feeds", "breaking_categories", "site_origins"):
+            shown = ", ".join(value) or "none"
         table.add_row(f"MAILER_{name.upper()}", shown)
     console.print(table)

@@ -36,24 +36,20 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("list_name", "subscriber_id", name=op.f("pk_subscriber_lists")),
     )
-    with op.batch_alter_table("subscriber_lists", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_subscriber_lists_subscriber_id"), ["subscriber_id"], unique=False)
+    op.create_index(op.f("ix_subscriber_lists_subscriber_id"), "subscriber_lists", ["subscriber_id"], unique=False)
     op.execute(
         "INSERT INTO subscriber_lists (list_name, subscriber_id) "
         "SELECT frequency, id FROM subscribers WHERE frequency IS NOT NULL"
     )
-    with op.batch_alter_table("subscribers", schema=None) as batch_op:
-        batch_op.drop_column("frequency")
+    _drop_column("subscribers", "frequency")
 
-    with op.batch_alter_table("editions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("kind", sa.String(length=16), server_default="digest", nullable=False))
-
-    with op.batch_alter_table("articles", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("link_key", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("link_base_key", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("breaking_at", mailer.core.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.create_index(batch_op.f("ix_articles_link_key"), ["link_key"], unique=False)
-        batch_op.create_index(batch_op.f("ix_articles_link_base_key"), ["link_base_key"], unique=False)
+    # plain ALTER TABLE ... ADD COLUMN on both databases: no table is copied (see _drop_column)
+    op.add_column("editions", sa.Column("kind", sa.String(length=16), server_default="digest", nullable=False))
+    op.add_column("articles", sa.Column("link_key", sa.String(length=64), nullable=True))
+    op.add_column("articles", sa.Column("link_base_key", sa.String(length=64), nullable=True))
+    op.add_column("articles", sa.Column("breaking_at", mailer.core.db.UTCDateTime(timezone=True), nullable=True))
+    op.create_index(op.f("ix_articles_link_key"), "articles", ["link_key"], unique=False)
+    op.create_index(op.f("ix_articles_link_base_key"), "articles", ["link_base_key"], unique=False)
     _backfill_link_keys()
 
     op.create_table(
@@ -100,23 +96,26 @@ def _backfill_link_keys() -> None:
         last = rows[-1][0]
 
 
+def _drop_column(table: str, column: str) -> None:
+    """The database's own ALTER TABLE ... DROP COLUMN (SQLite 3.35 and later), never Alembic's
+    batch "move and copy" on SQLite: that drops the old table, and with foreign keys on, dropping
+    ``subscribers`` or ``editions`` deletes (or nulls) every row that refers to them, cascading
+    to subscriber_sections, confirmations, the outbox and the stored variants."""
+    op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def downgrade() -> None:
     op.drop_table("feeds")
-    with op.batch_alter_table("articles", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_articles_link_base_key"))
-        batch_op.drop_index(batch_op.f("ix_articles_link_key"))
-        batch_op.drop_column("breaking_at")
-        batch_op.drop_column("link_base_key")
-        batch_op.drop_column("link_key")
-    with op.batch_alter_table("editions", schema=None) as batch_op:
-        batch_op.drop_column("kind")
-    with op.batch_alter_table("subscribers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("frequency", sa.String(length=16), server_default="daily", nullable=False))
+    op.drop_index(op.f("ix_articles_link_base_key"), "articles")
+    op.drop_index(op.f("ix_articles_link_key"), "articles")
+    for column in ("breaking_at", "link_base_key", "link_key"):
+        _drop_column("articles", column)
+    _drop_column("editions", "kind")
+    op.add_column("subscribers", sa.Column("frequency", sa.String(length=16), server_default="daily", nullable=False))
     op.execute(
         "UPDATE subscribers SET frequency = 'weekly' WHERE "
         "id IN (SELECT subscriber_id FROM subscriber_lists WHERE list_name = 'weekly') AND "
         "id NOT IN (SELECT subscriber_id FROM subscriber_lists WHERE list_name = 'daily')"
     )
-    with op.batch_alter_table("subscriber_lists", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_subscriber_lists_subscriber_id"))
+    op.drop_index(op.f("ix_subscriber_lists_subscriber_id"), "subscriber_lists")
     op.drop_table("subscriber_lists")

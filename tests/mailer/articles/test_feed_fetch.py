@@ -4,6 +4,7 @@ cannot hold it), a size cap, redirects followed only to http(s), and conditional
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +16,7 @@ from mailer.articles import fetch
 from mailer.core.errors import InvalidFeed
 from tests.support import factories
 from tests.support.cli import mailer
-from tests.support.feedserver import feed_server, trickle
+from tests.support.feedserver import Handler, feed_server, trickle
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 FEED = factories.rss(factories.item(n, NOW) for n in range(1, 4))
@@ -43,7 +44,7 @@ async def test_a_feed_over_the_size_cap_is_refused_while_it_streams(
     assert len(big) > 4096
 
     async def no_length(request: Request) -> Response:  # chunked: the size is known only by counting
-        async def body() -> object:
+        async def body() -> AsyncIterator[bytes]:
             yield big
 
         return StreamingResponse(body(), media_type="application/rss+xml")
@@ -74,16 +75,16 @@ async def test_redirects_to_http_are_followed_a_few_times_at_most() -> None:
     async with feed_server() as server:
         server.static("/feed.xml", FEED)
 
-        def hop(to: str) -> object:
+        def hop(to: str) -> Handler:
             async def handler(request: Request) -> Response:
                 return RedirectResponse(to, status_code=301)
             return handler
 
-        server.serve("/moved.xml", hop("/feed.xml"))  # type: ignore[arg-type]
+        server.serve("/moved.xml", hop("/feed.xml"))
         got = await fetch.fetch(server.url + "/moved.xml", deadline=10, max_bytes=1 << 20)
         assert got.status == "fetched" and got.body == FEED
         for n in range(fetch.MAX_REDIRECTS + 2):
-            server.serve(f"/loop{n}", hop(f"/loop{n + 1}"))  # type: ignore[arg-type]
+            server.serve(f"/loop{n}", hop(f"/loop{n + 1}"))
         with pytest.raises(InvalidFeed, match=f"more than {fetch.MAX_REDIRECTS} redirects"):
             await fetch.fetch(server.url + "/loop0", deadline=10, max_bytes=1 << 20)
 

@@ -16,8 +16,11 @@ class Pages:
         self.env = template_environment(settings)
 
     def render(self, name: str, *, title: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        site = {"name": self.settings.site_name, "url": self.settings.base_url}
-        html = self.env.get_template(f"web/{name}.html").render(site=site, title=title, **context)
+        s = self.settings
+        site = {"name": s.site_name, "url": s.base_url}
+        scheduled = [{"key": k, "name": s.lists[k].name} for k in s.scheduled_lists]
+        html = self.env.get_template(f"web/{name}.html").render(site=site, title=title, scheduled_lists=scheduled,
+                                                                **context)
         return HTMLResponse(html, status_code=status_code)
 
     def message(self, title: str, message: str, *, status_code: int = 200, error: bool = False) -> HTMLResponse:

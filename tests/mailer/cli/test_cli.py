@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,16 +33,19 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         assert "Usage" in result.stdout
 
 
-def test_demo_puts_a_digest_in_the_development_mailbox(tmp_path: Path) -> None:
+def test_demo_puts_a_digest_and_a_breaking_alert_in_the_development_mailbox(tmp_path: Path) -> None:
     result = mailer(tmp_path, "demo")
     assert result.returncode == 0, result.stderr
-    assert "1 message(s)" in result.stdout
+    assert "2 message(s)" in result.stdout
     assert (tmp_path / "mailer.db").exists()  # the embedded default: SQLite in the working directory
     listing = mailer(tmp_path, "mailbox", "list")
-    assert "reader@example.com" in listing.stdout
+    assert listing.stdout.count("reader@example.com") == 2
+    assert "عاجل: تنسيق سوري- عراقي" in listing.stdout  # the breaking-news alert
     shown = mailer(tmp_path, "mailbox", "show", "1", "--html", "digest.html")
     assert "تنسيق سوري- عراقي" in shown.stdout
     assert '<html dir="rtl" lang="ar">' in (tmp_path / "digest.html").read_text(encoding="utf-8")
+    again = mailer(tmp_path, "demo")  # within the minute: the same edition, and the alert went out once
+    assert again.returncode == 0 and "2 message(s)" in again.stdout
 
 
 def test_ingest_then_send_now_with_progress(tmp_path: Path) -> None:
@@ -78,3 +82,39 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
 def test_settings_hides_secrets(tmp_path: Path, secret: str) -> None:
     shown = mailer(tmp_path, "settings", env={secret: "s" * 40})
     assert shown.returncode == 0 and "s" * 40 not in shown.stdout and "********" in shown.stdout
+
+
+@pytest.mark.timeout(180)
+def test_serve_demo_shows_three_lists_and_one_breaking_alert(tmp_path: Path) -> None:
+    """The README's first command, as a newcomer runs it: the web app offers three lists, and the
+    development mailbox holds the demo digest and one breaking-news alert."""
+    import time
+    import urllib.request
+
+    from mailer.delivery.devmailbox import free_port
+
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_") or k.startswith("MAILER_TEST_")}
+    environment.update({"MAILER_DEVMAILBOX_PORT": "0", "MAILER_WEB_PORT": str(port), "MAILER_LOG_LEVEL": "WARNING"})
+    proc = subprocess.Popen([sys.executable, "-m", "mailer.cli.main", "serve", "--demo"], cwd=tmp_path,
+                            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        page = ""
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/subscribe", timeout=2) as reply:  # noqa: S310
+                    page = reply.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert re.findall(r'name="lists" value="(\w+)"', page) == ["daily", "weekly", "breaking"]
+        assert "الأخبار العاجلة" in page
+        for _ in range(300):
+            listing = mailer(tmp_path, "mailbox", "list")
+            if listing.stdout.count("reader@example.com") >= 2:
+                break
+            time.sleep(0.2)
+        assert "عاجل: " in listing.stdout and listing.stdout.count("reader@example.com") == 2
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)

@@ -235,6 +235,8 @@ async def test_editor_pages_show_and_preview_any_list(service: Service, clock: C
         for name in ("نشرة الصباح", "نشرة المساء", "النشرة الرياضية"):
             assert name in upcoming
         assert "الأخبار العاجلة" not in upcoming  # an immediate list has no next edition
+        nav = home.text.split('class="topbar"')[1].split("</nav>")[0]
+        assert "العدد القادم: النشرة الرياضية" in nav and "ref=daily" not in nav
         default = await client.get("/editor/preview/digest")
         assert default.status_code == 200 and "نشرة الصباح" in default.text
         sport = await client.get("/editor/preview/digest", params={"ref": "sport"})

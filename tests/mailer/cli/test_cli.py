@@ -102,7 +102,7 @@ def test_serve_demo_shows_three_lists_and_one_breaking_alert(tmp_path: Path) -> 
         page = ""
         for _ in range(600):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/subscribe", timeout=2) as reply:  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/subscribe", timeout=2) as reply:
                     page = reply.read().decode()
                 break
             except OSError:

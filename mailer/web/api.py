@@ -49,6 +49,7 @@ async def list_editions(request: Request, limit: int = 50) -> list[dict[str, Any
 def edition_json(e: Edition, counts: dict[str, int]) -> dict[str, Any]:
     return {
         "id": e.id,
+        "kind": e.kind,  # digest, or alert (breaking news)
         "list": e.list_name,
         "period": e.period_key,
         "status": e.status,

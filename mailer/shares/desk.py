@@ -173,7 +173,7 @@ class ShareDesk:
             raise self._rate("rate_ip", f"client {client} is over {s.share_ip_limits}", wait,
                              "أرسلت عدداً كبيراً من الأخبار في وقت قصير. حاول مجدداً بعد {minutes} دقيقة.")
         request = parse_fields(fields, captcha_field=self.captcha.field if self.captcha else None)
-        trace.article_id = request.article_id
+        trace.article_id = request.article_id  # for the record, should the token be refused
         check_honeypot(request.honeypot)
         trace.article_id = check_form_token(
             s.keyring, request.form_token, request.article_id, now,

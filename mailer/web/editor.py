@@ -24,7 +24,7 @@ from mailer.core.models import Article, Edition, OutboxMessage
 from mailer.core.offload import off_loop
 from mailer.delivery import outbox
 from mailer.editions import curation
-from mailer.editions.planning import period_key
+from mailer.editions.planning import PlanResult, period_key
 from mailer.editor.checks import part_text
 from mailer.editor.previews import Preview, Previews, local_time_text
 from mailer.web import auth
@@ -236,15 +236,13 @@ async def test_send(
 async def mark_breaking(request: Request, article_id: int, who: Editor, back: Text = "") -> Response:
     """An editor's "breaking news" button: the alert goes to the immediate lists now (once per
     article, ever; over a list's daily cap it is held, to be sent from the held editions)."""
-    svc = service_of(request)
-    results = await svc.alert(article_id, editor=who.name)
-    svc.wake.set()
+    results = await service_of(request).alert(article_id, editor=who.name)
     target = local_path(back, f"/editor/preview/alert?ref={article_id}")
     joiner = "&" if "?" in target else "?"
     return RedirectResponse(f"{target}{joiner}{urlencode({'alerted': _outcome(results)})}", status_code=303)
 
 
-def _outcome(results: list[Any]) -> str:
+def _outcome(results: list[PlanResult]) -> str:
     actions = {r.action for r in results}
     return "sending" if "sending" in actions else "held" if "held" in actions else "none"
 

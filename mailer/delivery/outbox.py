@@ -79,10 +79,14 @@ async def enqueue_edition(session: AsyncSession, edition: Edition, now: datetime
         .where(Subscriber.status == "confirmed")
     )
     if alert:
-        other_row, other_alert = aliased(OutboxMessage), aliased(Edition)
+        # the article's alerts on other lists, few: each probe is a look-up in the outbox's unique
+        # index (edition_id, subscriber_id), not a scan by subscriber
+        other_row = aliased(OutboxMessage)
+        other_alerts = select(Edition.id).where(
+            Edition.kind == ALERT, Edition.period_key == edition.period_key, Edition.id != edition.id
+        )
         source = source.where(~exists().where(
-            other_row.subscriber_id == Subscriber.id, other_row.edition_id == other_alert.id,
-            other_alert.kind == ALERT, other_alert.period_key == edition.period_key, other_alert.id != edition.id,
+            other_row.edition_id.in_(other_alerts), other_row.subscriber_id == Subscriber.id,
         ))
     stmt = (
         insert(session, OutboxMessage)

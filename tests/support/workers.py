@@ -35,7 +35,12 @@ def worker_env(settings: Settings) -> dict[str, str]:
         MAILER_LEASE_SECONDS=str(settings.lease_seconds),
         MAILER_SEND_BATCH_SIZE=str(settings.send_batch_size),
         MAILER_LOG_LEVEL="INFO",
+        MAILER_SEND_RATE=str(settings.send_rate),
+        MAILER_DOMAIN_CONCURRENCY=str(settings.domain_concurrency),
+        MAILER_SMTP_POOL_SIZE=str(settings.smtp_pool_size),
     )
+    if settings.rate_storage:
+        env["MAILER_RATE_STORAGE"] = settings.rate_storage
     if settings.secret_key_previous:
         env["MAILER_SECRET_KEY_PREVIOUS"] = ",".join(k.get_secret_value() for k in settings.secret_key_previous)
     return env

@@ -54,6 +54,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
         if with_scheduler:
             crons = {name: settings.cron_for(name) for name in LISTS}
             digest_scheduler = DigestScheduler(crons, settings.timezone, svc.run_list)
+            digest_scheduler.also("prune", settings.prune_cron, lambda: _prune(svc))
             digest_scheduler.start()
             await digest_scheduler.catch_up(svc.clock())
         if demo_data:
@@ -72,6 +73,12 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
         if digest_scheduler is not None:
             digest_scheduler.shutdown()
         await svc.close()
+
+
+async def _prune(svc: Service) -> None:
+    from mailer.ops.prune import prune
+
+    logging.getLogger(__name__).info("pruned: %s", (await prune(svc.db, svc.settings, svc.clock())).describe())
 
 
 async def _announce_demo(svc: Service) -> None:

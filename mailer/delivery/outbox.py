@@ -20,7 +20,7 @@ from sqlalchemy import Table, and_, bindparam, exists, func, literal, or_, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import insert
-from mailer.core.models import Edition, OutboxMessage
+from mailer.core.models import Edition, OutboxMessage, OutboxTotal
 from mailer.delivery.outcomes import Outcome, Verdict, backoff
 from subscribers.models import Subscriber
 
@@ -370,6 +370,15 @@ async def counts(session: AsyncSession, edition_ids: list[int] | None = None) ->
     for edition_id, status, n in await session.execute(stmt.group_by(OutboxMessage.edition_id, OutboxMessage.status)):
         if edition_id is not None:
             out.setdefault(edition_id, {})[status] = n
+    # rows that ``mailer prune`` removed are counted in outbox_totals
+    pruned = select(OutboxTotal.edition_id, OutboxTotal.status, func.sum(OutboxTotal.count)).where(
+        OutboxTotal.edition_id != 0
+    )
+    if edition_ids is not None:
+        pruned = pruned.where(OutboxTotal.edition_id.in_(edition_ids))
+    for edition_id, status, n in await session.execute(pruned.group_by(OutboxTotal.edition_id, OutboxTotal.status)):
+        counts = out.setdefault(edition_id, {})
+        counts[status] = counts.get(status, 0) + int(n)
     return out
 
 

@@ -83,8 +83,18 @@ class DigestScheduler:
         self.timezone = timezone
         self.run_list = run_list
         self.scheduler = AsyncIOScheduler(timezone=ZoneInfo(timezone))
+        self.chores: list[tuple[str, str, Callable[[], Awaitable[object]]]] = []
+
+    def also(self, name: str, cron: str, chore: Callable[[], Awaitable[object]]) -> None:
+        """Run ``chore`` on ``cron`` as well (maintenance, e.g. ``mailer prune``); before ``start``."""
+        self.chores.append((name, cron, chore))
 
     def start(self) -> None:
+        for name, cron, chore in self.chores:
+            self.scheduler.add_job(
+                self._chore, parse_cron(cron, self.timezone), args=[name, chore], id=name,
+                coalesce=True, max_instances=1, misfire_grace_time=3600,
+            )
         for list_name, cron in self.crons.items():
             self.scheduler.add_job(
                 self._fire,
@@ -112,6 +122,13 @@ class DigestScheduler:
             await self.run_list(list_name, fire)
         except Exception:  # the scheduler must keep running; the next tick retries
             log.exception("digest run for list %s failed", list_name)
+
+    @staticmethod
+    async def _chore(name: str, chore: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await chore()
+        except Exception:  # the scheduler must keep running; the next tick retries
+            log.exception("%s failed", name)
 
     def shutdown(self) -> None:
         if self.scheduler.running:

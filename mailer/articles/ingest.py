@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import insert, utcnow
 from mailer.core.errors import InvalidFeed, InvalidInput
+from mailer.core.metrics import FEED_ERRORS
 from mailer.core.models import Article, Section
 
 MAX_FEED_BYTES = 20 * 1024 * 1024
@@ -327,7 +328,10 @@ async def read_source(source: str, *, timeout: float = 30.0) -> bytes:
                         raise InvalidFeed("source", f"larger than {MAX_FEED_BYTES} bytes")
                     chunks.append(chunk)
                 return b"".join(chunks)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, InvalidFeed) as exc:
+            FEED_ERRORS.inc()
+            if isinstance(exc, InvalidFeed):
+                raise
             raise InvalidFeed("source", f"could not fetch {source}: {exc}") from None
     return await asyncio.to_thread(_read_file, Path(source))
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import typer
 
@@ -38,6 +41,7 @@ def serve_command(
 
 async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -> None:
     import uvicorn  # the web stack loads only for the command that serves it
+    from uvicorn.config import LOGGING_CONFIG
 
     from mailer.editions.schedule import DigestScheduler
     from mailer.web.app import create_app
@@ -62,8 +66,11 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
         config = uvicorn.Config(
             create_app(svc), host=settings.web_host, port=settings.web_port,
             log_level=settings.log_level.lower(), lifespan="off",
+            log_config=None if settings.log_format == "json" else LOGGING_CONFIG,  # JSON: uvicorn's lines too
         )
         logging.getLogger(__name__).info("web app on http://%s:%d", settings.web_host, settings.web_port)
+        if settings.metrics_address:
+            background.append(asyncio.create_task(_serve_metrics(svc, settings.metrics_address, config)))
         await uvicorn.Server(config).serve()
     finally:
         stop.set()
@@ -73,6 +80,25 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
         if digest_scheduler is not None:
             digest_scheduler.shutdown()
         await svc.close()
+
+
+async def _serve_metrics(svc: Service, address: str, main: Any) -> None:
+    """``/metrics`` and ``/readyz`` on ``MAILER_METRICS_ADDRESS``, stopped with the main server
+    (whose signal handlers stop the whole process)."""
+    import uvicorn
+
+    from mailer.web.ops import metrics_app
+
+    class Quiet(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the main server owns the signals
+            yield
+
+    host, _, port = address.rpartition(":")
+    config = uvicorn.Config(metrics_app(svc), host=host.strip("[]"), port=int(port), log_level=main.log_level,
+                            lifespan="off", log_config=main.log_config, access_log=False)
+    logging.getLogger(__name__).info("metrics on http://%s/metrics", address)
+    await Quiet(config).serve()
 
 
 async def _prune(svc: Service) -> None:

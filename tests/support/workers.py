@@ -49,14 +49,21 @@ def worker_env(settings: Settings) -> dict[str, str]:
 class Worker:
     """One ``mailer worker`` child process; its log goes to a file."""
 
-    def __init__(self, settings: Settings, name: str, log: Path, *, poll: float = 0.1) -> None:
+    def __init__(self, settings: Settings, name: str, log: Path, *, poll: float = 0.1,
+                 args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 command: list[str] | None = None) -> None:
+        """``command`` runs another ``mailer`` command (e.g. ``serve``) the same way."""
         self.log = log
         self.name = name
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [*WORKER, "--name", name, "--poll", str(poll)], env=worker_env(settings),
+                command or [*WORKER, "--name", name, "--poll", str(poll), *args],
+                env=worker_env(settings) | (env or {}),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
 
     async def started(self, timeout: float = 60.0) -> None:
         for _ in range(int(timeout / 0.05)):

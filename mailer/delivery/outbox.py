@@ -382,6 +382,16 @@ async def counts(session: AsyncSession, edition_ids: list[int] | None = None) ->
     return out
 
 
+async def waiting(session: AsyncSession, edition_id: int) -> tuple[int, str | None]:
+    """How many of an edition's rows are still open, and the last reply to one of them."""
+    open_rows = (OutboxMessage.edition_id == edition_id, OutboxMessage.status.in_(OPEN))
+    count = await session.scalar(select(func.count()).where(*open_rows))
+    last = (await session.execute(
+        select(OutboxMessage.last_code, OutboxMessage.last_error).where(*open_rows).limit(1))).first()
+    reason = " ".join(str(part) for part in last if part) if last else None
+    return int(count or 0), reason or None
+
+
 async def erase(session: AsyncSession, addresses: Iterable[str], subscriber_id: int | None = None) -> int:
     """Forget a person in the outbox: rows to any form of their address (or to their subscriber id)
     keep their status, so edition counts stay right, but lose the address, the composed message,

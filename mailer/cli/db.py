@@ -27,7 +27,7 @@ def db_upgrade(ctx: typer.Context) -> None:
         return None
 
     run(settings, job)
-    console.print(f"database at head: {settings.database_url}")
+    console.print(f"database at head: {backup_name(settings.database_url)}")  # never the password
 
 
 @app.command("backup")
@@ -86,6 +86,7 @@ def db_restore(
 
 
 def backup_name(url: str) -> str:
+    """The database URL to show: the password hidden."""
     from sqlalchemy.engine import make_url
 
     return str(make_url(url).render_as_string(hide_password=True))

@@ -35,7 +35,7 @@ def settings_checks(settings: Settings) -> list[Check]:
                      f"{settings.base_url}" + ("" if base.scheme == "https" or local
                                                else ": links in mail must be https in production")))
     relay = settings.smtp
-    out.append(Check("MAILER_SMTP_URL", True, repr(relay) if relay else
+    out.append(Check("MAILER_SMTP_URL", True, f"{relay.host}:{relay.port}, TLS {relay.tls}" if relay else
                      "unset: mail goes to the built-in development mailbox, not to readers"))
     storage = settings.shared_limits
     out.append(Check("MAILER_RATE_STORAGE", True, {

@@ -83,7 +83,7 @@ async def test_restore_refuses_a_file_that_is_not_a_backup(
     assert code == 1 and "is not a sound SQLite database" in errors
 
 
-async def test_the_postgresql_recipe_keeps_the_password_off_the_command_line(
+async def test_the_password_is_never_shown_by_the_db_commands(
     settings: Settings, cli_env: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path  # noqa: F811
 ) -> None:
     if settings.is_sqlite:
@@ -93,3 +93,5 @@ async def test_the_postgresql_recipe_keeps_the_password_off_the_command_line(
     assert code == 0
     assert out.startswith("PGPASSWORD=... pg_dump --format=custom") and "t0p-secret" not in out
     assert not (tmp_path / "x.dump").exists()
+    code, out, errors = await mailer(cli_env, "db", "upgrade")
+    assert code == 0 and "database at head" in out and "t0p-secret" not in out + errors

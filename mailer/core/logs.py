@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from mailer.core.settings import Settings
@@ -58,7 +59,8 @@ def formatter(settings: Settings) -> logging.Formatter:
     made: _Redacting
     if settings.log_format == "json":
         made = JsonLines("%(asctime)s %(levelname)s %(name)s %(message)s",
-                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                         reserved_attrs=[*RESERVED_ATTRS, "color_message"])  # uvicorn's copy with ANSI colours
     else:
         made = TextFormatter(TEXT_FORMAT)
     made.secrets = tuple(secrets_of(settings))

@@ -51,7 +51,8 @@ def test_json_lines_carry_the_extra_fields_and_mask_secrets(
     stream = io.StringIO()
     logs.configure(settings, stream=stream)
     log = logging.getLogger("mailer.test")
-    log.info("batch of %d rows", 3, extra={"event": "batch", "outcomes": {"sent": 2, "retry": 1}})
+    log.info("batch of %d rows", 3, extra={"event": "batch", "outcomes": {"sent": 2, "retry": 1},
+                                           "color_message": "batch of \x1b[36m%d\x1b[0m rows"})
     log.warning("relay %s refused us", settings.smtp_url)
     log.error("key %s leaked into a message", SECRET)
     try:
@@ -62,6 +63,7 @@ def test_json_lines_carry_the_extra_fields_and_mask_secrets(
     assert [line["level"] for line in lines] == ["INFO", "WARNING", "ERROR", "ERROR"]
     assert lines[0]["event"] == "batch" and lines[0]["outcomes"] == {"sent": 2, "retry": 1}
     assert lines[0]["message"] == "batch of 3 rows" and lines[0]["logger"] == "mailer.test" and lines[0]["time"]
+    assert "color_message" not in lines[0]  # uvicorn's coloured copy of the message stays out
     text = stream.getvalue()
     assert RELAY_PASSWORD not in text and SECRET not in text
     assert "smtp+starttls://relay:***@mx.example.com" in lines[1]["message"]

@@ -176,3 +176,49 @@ async def test_the_pace_is_one_queue_of_slots_for_everyone(database_url: str) ->
         for s in (svc, other):
             if s is not None:
                 await s.close()
+
+
+async def test_a_second_sender_on_one_sqlite_file_is_told_the_rule(
+    make_settings: Callable[..., Settings], smtp_server: SMTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import multiprocessing
+
+    settings = make_settings(smtp_url=smtp_server.url)
+    first = await Service(settings).start()
+    stop = asyncio.Event()
+    loop_task = asyncio.create_task(first.sender_loop(stop, idle_seconds=0.05))
+    try:
+        await asyncio.sleep(0.2)
+        # another process (the lock is per process, as `mailer worker` would be)
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(1) as pool:
+            warning = await asyncio.to_thread(pool.apply, _second_sender, (settings.database_url, settings.data_dir))
+    finally:
+        stop.set()
+        await loop_task
+        await first.close()
+    assert "MAILER_DATABASE_URL: another process is already sending" in warning
+    assert "On SQLite one sending process is the rule" in warning
+
+
+def _second_sender(database_url: str, data_dir: Path) -> str:
+    """Start a sender loop in this (child) process for a moment; returns what it logged."""
+    import io
+    import logging
+
+    from tests.conftest import SECRET
+
+    stream = io.StringIO()
+    logging.getLogger("mailer.delivery.service").addHandler(logging.StreamHandler(stream))
+
+    async def go() -> None:
+        svc = await Service(Settings(database_url=database_url, data_dir=data_dir, secret_key=SECRET)).start()
+        stop = asyncio.Event()
+        task = asyncio.create_task(svc.sender_loop(stop, idle_seconds=0.05))
+        await asyncio.sleep(0.3)
+        stop.set()
+        await task
+        await svc.close()
+
+    asyncio.run(go())
+    return stream.getvalue()

@@ -189,3 +189,34 @@ async def test_the_migration_goes_down_and_up_again(settings: Settings) -> None:
             assert {"outbox_totals", "event_totals", "send_pace"} <= tables
     finally:
         await db.dispose()
+
+
+async def test_serve_s_scheduler_runs_prune_on_its_cron_and_survives_a_failure(caplog: Any) -> None:
+    from datetime import UTC, datetime
+
+    from mailer.editions.schedule import DigestScheduler, next_fire
+
+    runs: list[str] = []
+
+    async def chore() -> None:
+        runs.append("prune")
+        if len(runs) == 2:
+            raise RuntimeError("database away")
+
+    async def run_list(list_name: str, fire: datetime) -> None:
+        return None
+
+    scheduler = DigestScheduler({"daily": "0 7 * * *"}, "Asia/Baghdad", run_list)
+    scheduler.also("prune", "30 3 * * *", chore)
+    scheduler.start()
+    try:
+        job = scheduler.scheduler.get_job("prune")
+        assert job is not None
+        now = datetime.now(UTC)
+        assert job.next_run_time == next_fire("30 3 * * *", "Asia/Baghdad", now)
+        for _ in range(3):  # what APScheduler calls at each fire time
+            await job.func(*job.args)
+    finally:
+        scheduler.shutdown()
+    assert runs == ["prune"] * 3  # the failure in the middle was logged, not fatal
+    assert "prune failed" in caplog.text and "database away" in caplog.text

@@ -1,4 +1,6 @@
-"""The one settings object: defaults < TOML file < ``MAILER_*`` environment < command-line flags."""
+"""The one settings object: defaults < TOML file < ``MAILER_*`` environment < command-line flags.
+
+Long on purpose: every setting of the service is declared here with its validator beside it."""
 
 from __future__ import annotations
 

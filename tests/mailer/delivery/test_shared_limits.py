@@ -16,8 +16,9 @@ import pytest
 
 from mailer.core.db import utcnow
 from mailer.core.settings import Settings
-from mailer.delivery.limits import PostgresSlots, RedisSlots, SlotStore
+from mailer.delivery.limits import SlotStore
 from mailer.delivery.service import Service
+from mailer.delivery.slots import PostgresSlots, RedisSlots
 from tests.support.smtpd import SMTPServer
 from tests.support.workers import Worker, big_edition, status_counts
 

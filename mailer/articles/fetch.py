@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from mailer.core.errors import InvalidFeed
+from mailer.core.metrics import FEED_ERRORS
 
 MAX_REDIRECTS = 5
 USER_AGENT = "arabic-mailer/0.1 (feed poller)"
@@ -52,9 +53,14 @@ async def fetch(
         ):
             return await _follow(client, url, max_bytes)
     except TimeoutError:
+        FEED_ERRORS.inc()
         raise InvalidFeed("source", f"{url}: no complete answer within {deadline:g} s") from None
     except httpx.HTTPError as exc:
+        FEED_ERRORS.inc()
         raise InvalidFeed("source", f"could not fetch {url}: {exc or type(exc).__name__}") from None
+    except InvalidFeed:
+        FEED_ERRORS.inc()
+        raise
 
 
 async def _follow(client: httpx.AsyncClient, url: str, max_bytes: int) -> Fetched:

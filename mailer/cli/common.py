@@ -4,13 +4,13 @@ on a started ``Service`` with a clear message for any ``MailerError``."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
+from mailer.core import logs
 from mailer.core.errors import MailerError
 from mailer.core.settings import Settings, load_settings
 from mailer.delivery.service import Service
@@ -20,12 +20,9 @@ T = TypeVar("T")
 console = Console()
 err = Console(stderr=True)
 
-NOISY_LOGGERS = ("aiosqlite", "alembic", "apscheduler.executors.default", "mail.log", "httpx", "flufl.bounce")
-
-
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` (name the option or argument in it) and exit with ``code``."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, for grep
     raise typer.Exit(code)
 
 
@@ -35,10 +32,7 @@ def settings_of(ctx: typer.Context, **overrides: Any) -> Settings:
         settings = load_settings(ctx.obj["config"], **overrides)
     except MailerError as exc:
         fail(str(exc), 2)
-    level = "DEBUG" if ctx.obj["verbose"] else settings.log_level
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logs.configure(settings, verbose=ctx.obj["verbose"])
     return settings
 
 

@@ -11,6 +11,7 @@ from mailer.cli.common import console, err, fail, run, settings_of
 from mailer.core.models import Edition
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
+from mailer.ops import checks
 
 app = typer.Typer(help="Digests: plan and send editions.", no_args_is_help=True)
 
@@ -46,16 +47,25 @@ def digest_send(
         immediate = " (an immediate list gets breaking news, not digests)" if list_name in settings.lists else ""
         fail(f"--list: {list_name!r} is not one of the scheduled lists ({', '.join(scheduled)}){immediate}")
 
-    async def job(svc: Service) -> dict[str, int]:
+    async def job(svc: Service) -> tuple[dict[str, int], tuple[int, str | None]]:
+        if settings.smtp is not None:  # a relay that does not answer: say so before queueing anything
+            greeting = (await checks.relay(settings.smtp, timeout=settings.smtp_timeout, login=False))[0]
+            if not greeting.ok:
+                fail(f"MAILER_SMTP_URL: the relay could not be reached ({greeting.detail}); nothing was queued", 1)
         result = await svc.send_now(list_name)
         console.print(result.describe())
         if result.action != "sending":
-            return {}
-        return await _drain_with_progress(svc, result.enqueued)
+            return {}, (0, None)
+        totals = await _drain_with_progress(svc, result.enqueued)
+        async with svc.db.transaction() as session:
+            return totals, await outbox.waiting(session, result.edition.id)
 
-    totals = run(settings, job)
+    totals, (waiting, reason) = run(settings, job)
     if totals:
         console.print(", ".join(f"{n} {what}" for what, n in sorted(totals.items())))
+    if waiting:
+        fail(f"{waiting} message(s) not delivered yet, to be retried by `mailer serve` or `mailer worker`: "
+             f"{reason or 'no reason recorded'}", 1)
 
 
 def editions_command(

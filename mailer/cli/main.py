@@ -16,10 +16,12 @@ from mailer.cli import (
     demo,
     digest,
     dkim,
+    doctor,
     editors,
     ingest,
     mailbox,
     preview,
+    prune,
     serve,
     settings,
     shares,
@@ -29,7 +31,7 @@ from mailer.cli import (
 
 app = typer.Typer(help="Arabic RTL newsletter digests and share-to-friend mail.", no_args_is_help=True)
 for module in (serve, demo, ingest, digest, worker, db, dkim, bounces, mailbox, settings, shares,
-               subscribers, editors, preview):
+               subscribers, editors, preview, prune, doctor):
     module.register(app)
 
 

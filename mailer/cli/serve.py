@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import typer
 
@@ -41,6 +44,7 @@ def serve_command(
 
 async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -> None:
     import uvicorn  # the web stack loads only for the command that serves it
+    from uvicorn.config import LOGGING_CONFIG
 
     from mailer.editions.schedule import DigestScheduler
     from mailer.web.app import create_app
@@ -59,6 +63,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
                 crons, settings.timezone, svc.run_list,
                 poll=svc.poll_feeds if settings.feeds else None, poll_minutes=settings.feed_poll_minutes,
             )
+            digest_scheduler.also("prune", settings.prune_cron, lambda: _prune(svc))
             digest_scheduler.start()
             await digest_scheduler.catch_up(svc.clock())
         if demo_data:
@@ -66,8 +71,11 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
         config = uvicorn.Config(
             create_app(svc), host=settings.web_host, port=settings.web_port,
             log_level=settings.log_level.lower(), lifespan="off",
+            log_config=None if settings.log_format == "json" else LOGGING_CONFIG,  # JSON: uvicorn's lines too
         )
         logging.getLogger(__name__).info("web app on http://%s:%d", settings.web_host, settings.web_port)
+        if settings.metrics_address:
+            background.append(asyncio.create_task(_serve_metrics(svc, settings.metrics_address, config)))
         await uvicorn.Server(config).serve()
     finally:
         stop.set()
@@ -77,6 +85,31 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
         if digest_scheduler is not None:
             digest_scheduler.shutdown()
         await svc.close()
+
+
+async def _serve_metrics(svc: Service, address: str, main: Any) -> None:
+    """``/metrics`` and ``/readyz`` on ``MAILER_METRICS_ADDRESS``, stopped with the main server
+    (whose signal handlers stop the whole process)."""
+    import uvicorn
+
+    from mailer.web.ops import metrics_app
+
+    class Quiet(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the main server owns the signals
+            yield
+
+    host, _, port = address.rpartition(":")
+    config = uvicorn.Config(metrics_app(svc), host=host.strip("[]"), port=int(port), log_level=main.log_level,
+                            lifespan="off", log_config=main.log_config, access_log=False)
+    logging.getLogger(__name__).info("metrics on http://%s/metrics", address)
+    await Quiet(config).serve()
+
+
+async def _prune(svc: Service) -> None:
+    from mailer.ops.prune import prune
+
+    logging.getLogger(__name__).info("pruned: %s", (await prune(svc.db, svc.settings, svc.clock())).describe())
 
 
 async def _announce_demo(svc: Service) -> None:

@@ -24,6 +24,9 @@ def worker_command(
         None, "--name", help="This worker's name in lease records (default: host:pid); unique per process."
     ),
     poll: float = typer.Option(2.0, "--poll", min=0.05, help="Seconds between looks at an empty outbox."),
+    metrics_address: str | None = typer.Option(
+        None, "--metrics-address", help="Serve this worker's counters on HOST:PORT (MAILER_METRICS_ADDRESS)."
+    ),
 ) -> None:
     """Send from the outbox until stopped (no web app, no scheduler).
 
@@ -31,7 +34,7 @@ def worker_command(
     that died are taken over once their lease expires. SIGTERM or Ctrl-C stops after the batch.
     """
 
-    settings = settings_of(ctx)
+    settings = settings_of(ctx, metrics_address=metrics_address)
     asyncio.run(_work(settings, name, poll))
 
 
@@ -40,6 +43,14 @@ async def _work(settings: Settings, name: str | None, poll: float) -> None:
     from mailer.delivery.service import Service
 
     svc = await Service(settings, worker_name=name or worker_name()).start()
+    if settings.metrics_address:  # this process's counters; the database's are on `serve`
+        from prometheus_client import start_http_server
+
+        from mailer.core.metrics import PROCESS
+
+        host, _, port = settings.metrics_address.rpartition(":")
+        start_http_server(int(port), host.strip("[]"), registry=PROCESS)
+        log.info("metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

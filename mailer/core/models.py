@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -163,7 +164,7 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(16))  # digest | share | confirm | test | ...
     edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id"))
     subscriber_id: Mapped[int | None] = mapped_column(
-        ForeignKey("subscribers.id", ondelete="SET NULL")
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True  # deleting a subscriber looks here
     )
     recipient: Mapped[str] = mapped_column(String(320))
     priority: Mapped[int] = mapped_column(Integer, default=10)  # lower goes first
@@ -219,7 +220,10 @@ class BounceEvent(Base):
     ``counted`` marks the event that scored for its subscriber that day (at most one a day)."""
 
     __tablename__ = "bounce_events"
-    __table_args__ = (Index("ix_bounce_events_subscriber_day", "subscriber_id", "day"),)
+    __table_args__ = (
+        Index("ix_bounce_events_subscriber_day", "subscriber_id", "day"),
+        Index("ix_bounce_events_created_at", "created_at"),  # pruning
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     subscriber_id: Mapped[int | None] = mapped_column(
@@ -233,3 +237,36 @@ class BounceEvent(Base):
     day: Mapped[str] = mapped_column(String(10))  # the site's local date, YYYY-MM-DD
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxTotal(Base):
+    """Counts of outbox rows that ``mailer prune`` deleted, per edition (0: one-off messages), kind
+    and final status: reports and metrics add them to the rows still there."""
+
+    __tablename__ = "outbox_totals"
+
+    edition_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # no foreign key: 0 is "none"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class EventTotal(Base):
+    """Counts of pruned records that metrics still report: bounce events by kind, share requests by
+    outcome (``name`` is the table, ``label`` the kind or outcome)."""
+
+    __tablename__ = "event_totals"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SendPace(Base):
+    """The shared send rate on PostgreSQL: the next free send slot, in seconds since the epoch of
+    the database's clock, taken and moved on by one atomic statement (``delivery/limits.py``)."""
+
+    __tablename__ = "send_pace"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Double)

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # delivery engine: pool, retries, rate limits, DKIM, VERP and bounces
     smtp_pool_size: int = 8
     retry_lifetime_hours: float = 72.0
-    send_rate: float = 0.0  # messages per second per worker process; 0: no limit
+    send_rate: float = 0.0  # messages per second for all workers together (rate_storage); 0: no limit
     domain_concurrency: int = 10
     dkim_selector: str | None = None
     dkim_domain: str | None = None
@@ -166,6 +166,61 @@ class Settings(BaseSettings):
     devmailbox_host: str = "127.0.0.1"
     devmailbox_port: int = 8025
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # production (README "Production"): shared limits, metrics, logs, retention
+    rate_storage: str | None = None  # None: "database" on PostgreSQL, "process" on SQLite
+    metrics_token: SecretStr | None = None
+    metrics_address: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    retain_payload_days: float = 7.0
+    retain_outbox_days: float = 90.0
+    retain_bounce_days: float = 180.0
+    retain_share_days: float = 90.0
+    prune_cron: str = "30 3 * * *"
+
+    @field_validator("rate_storage")
+    @classmethod
+    def _rate_storage(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value == "database" and str(info.data.get("database_url", "")).startswith("sqlite"):
+            raise ValueError("'database' needs PostgreSQL: on SQLite one sending process is the rule ('process')")
+        if value is None or value in ("database", "process"):
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError(f"{value!r} is not 'database', 'process' or a redis://HOST:PORT/DB URL")
+        return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+            raise ValueError(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:9108")
+        return value
+
+    @field_validator("retain_bounce_days")
+    @classmethod
+    def _retain_bounces(cls, value: float) -> float:
+        if value < 8:
+            raise ValueError(f"{value!r} must be at least 8 days: soft bounces score for 7")
+        return value
+
+    @field_validator("retain_share_days")
+    @classmethod
+    def _retain_shares(cls, value: float) -> float:
+        if value < 2:
+            raise ValueError(f"{value!r} must be at least 2 days: the share limits count the last 24 hours")
+        return value
+
+    @property
+    def shared_limits(self) -> str:
+        """Where the send rate and per-domain concurrency are counted: ``database``, ``process``
+        or a Redis URL. SQLite is for one sending process, so its default is ``process``."""
+        if self.rate_storage is not None:
+            return self.rate_storage
+        return "process" if self.is_sqlite else "database"
 
     # shares: "send this article to a friend" (mailer/shares.py)
     share_ip_limits: str = "5/minute;30/day"
@@ -291,7 +346,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a known time zone (e.g. Asia/Baghdad)") from None
         return value
 
-    @field_validator("daily_cron", "weekly_cron")
+    @field_validator("daily_cron", "weekly_cron", "prune_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
         from mailer.editions.schedule import parse_cron  # the one module that imports APScheduler
@@ -395,7 +450,7 @@ class Settings(BaseSettings):
         "smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold",
         "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
         "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
-        "editor_session_hours", "spam_check_timeout",
+        "editor_session_hours", "spam_check_timeout", "retain_payload_days", "retain_outbox_days",
         "feed_poll_minutes", "feed_deadline_seconds", "feed_max_bytes",
     )
     @classmethod

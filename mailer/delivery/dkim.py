@@ -267,6 +267,10 @@ def public_key_b64(key_pem: bytes) -> str:
 
 def dns_record(selector: str, domain: str, key_pem: bytes) -> str:
     """The TXT record to publish, in zone-file syntax (strings of at most 255 characters)."""
-    value = f"v=DKIM1; k=rsa; p={public_key_b64(key_pem)}"
+    return txt_record(f"{selector}._domainkey.{domain}", f"v=DKIM1; k=rsa; p={public_key_b64(key_pem)}")
+
+
+def txt_record(name: str, value: str) -> str:
+    """A TXT record in zone-file syntax, split into strings of at most 250 characters."""
     strings = " ".join(f'"{value[i : i + 250]}"' for i in range(0, len(value), 250))
-    return f"{selector}._domainkey.{domain}. IN TXT ( {strings} )"
+    return f"{name}. IN TXT ( {strings} )"

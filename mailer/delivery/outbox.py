@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from mailer.core.db import insert
-from mailer.core.models import ALERT, Edition, OutboxMessage
+from mailer.core.models import ALERT, Edition, OutboxMessage, OutboxTotal
 from mailer.delivery.outcomes import Outcome, Verdict, backoff
 from subscribers.models import Subscriber, SubscriberList
 
@@ -389,7 +389,26 @@ async def counts(session: AsyncSession, edition_ids: list[int] | None = None) ->
     for edition_id, status, n in await session.execute(stmt.group_by(OutboxMessage.edition_id, OutboxMessage.status)):
         if edition_id is not None:
             out.setdefault(edition_id, {})[status] = n
+    # rows that ``mailer prune`` removed are counted in outbox_totals
+    pruned = select(OutboxTotal.edition_id, OutboxTotal.status, func.sum(OutboxTotal.count)).where(
+        OutboxTotal.edition_id != 0
+    )
+    if edition_ids is not None:
+        pruned = pruned.where(OutboxTotal.edition_id.in_(edition_ids))
+    for edition_id, status, n in await session.execute(pruned.group_by(OutboxTotal.edition_id, OutboxTotal.status)):
+        counts = out.setdefault(edition_id, {})
+        counts[status] = counts.get(status, 0) + int(n)
     return out
+
+
+async def waiting(session: AsyncSession, edition_id: int) -> tuple[int, str | None]:
+    """How many of an edition's rows are still open, and the last reply to one of them."""
+    open_rows = (OutboxMessage.edition_id == edition_id, OutboxMessage.status.in_(OPEN))
+    count = await session.scalar(select(func.count()).where(*open_rows))
+    last = (await session.execute(
+        select(OutboxMessage.last_code, OutboxMessage.last_error).where(*open_rows).limit(1))).first()
+    reason = " ".join(str(part) for part in last if part) if last else None
+    return int(count or 0), reason or None
 
 
 async def erase(session: AsyncSession, addresses: Iterable[str], subscriber_id: int | None = None) -> int:

@@ -6,10 +6,11 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailer.compose.message import Personal, build_message, to_bytes
 from mailer.compose.render import Renderer
 from mailer.compose.variants import TemplateCache, rendered_variant
+from mailer.core import metrics
 from mailer.core.db import Database, utcnow
 from mailer.core.headers import Identity
 from mailer.core.models import Edition
@@ -64,6 +66,12 @@ class _Batch:
     rows: list[Claimed]
     prepared: list[Prepared]
     renewal: asyncio.Task[None]  # renews the rows' lease until they have been sent
+    started: float = field(default_factory=time.monotonic)
+
+
+def _editions_sent(ids: list[int]) -> None:
+    for edition_id in ids:
+        log.info("edition %s sent", edition_id, extra={"event": "edition", "edition_id": edition_id, "status": "sent"})
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
@@ -164,10 +172,26 @@ class Sender:
             now = self.clock()
             written = await outbox.record(session, self.owner, results, now, lifetime=self.lifetime)
             await self._bounces(session, written, now)
-            await outbox.finish_editions(session, now)
-        return Counter(
+            finished = await outbox.finish_editions(session, now)
+        counts = Counter(
             (r.skip_reason and "skipped") or (r.outcome.verdict.value if r.outcome else "?") for r in results
         )
+        self._report(batch, results, counts, finished)
+        return counts
+
+    def _report(self, batch: _Batch, results: list[Result], counts: Counter[str], finished: list[int]) -> None:
+        """One log line per batch and per edition finished; this process's counters."""
+        seconds = time.monotonic() - batch.started
+        for result in results:
+            if result.outcome is not None:
+                metrics.SMTP_REPLIES.labels(metrics.reply_class(result.outcome.code)).inc()
+        metrics.BATCHES.inc()
+        metrics.BATCH_SECONDS.observe(seconds)
+        log.info("batch of %d rows in %.2f s: %s", len(results), seconds,
+                 ", ".join(f"{n} {what}" for what, n in sorted(counts.items())),
+                 extra={"event": "batch", "worker": self.owner, "rows": len(results),
+                        "seconds": round(seconds, 3), "outcomes": dict(counts)})
+        _editions_sent(finished)
 
     async def _abandon(self, upcoming: asyncio.Task[_Batch | None]) -> None:
         """A batch claimed ahead that will not be sent goes back in line now, not when its lease
@@ -190,15 +214,16 @@ class Sender:
         # Two workers finishing their last batches at once each see the other's rows still
         # "sending" and neither marks the edition sent; an idle worker settles it.
         async with self.db.transaction() as session:
-            await outbox.finish_editions(session, self.clock())
+            finished = await outbox.finish_editions(session, self.clock())
+        _editions_sent(finished)
 
     async def recover(self) -> outbox.Recovered:
         """Put rows whose worker died back in line (and dead-letter poison rows)."""
         async with self.db.transaction() as session:
             now = self.clock()
             recovered = await outbox.recover_expired(session, now)
-            if recovered.dead:
-                await outbox.finish_editions(session, now)
+            finished = await outbox.finish_editions(session, now) if recovered.dead else []
+        _editions_sent(finished)
         if recovered.pending or recovered.dead:
             log.warning("recovered %d rows with expired leases, %d dead-lettered", recovered.pending, recovered.dead)
         return recovered

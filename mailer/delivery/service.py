@@ -4,11 +4,14 @@ sender, and runs a list's digest on request (from the scheduler, the CLI or an e
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 from collections import Counter
 from contextlib import suppress
 from datetime import datetime
+from pathlib import Path
+from typing import IO
 
 from mailer.articles import polling
 from mailer.compose.render import Renderer
@@ -19,8 +22,8 @@ from mailer.core.urls import SmtpConfig
 from mailer.delivery import outbox
 from mailer.delivery.devmailbox import DevMailbox, port_open
 from mailer.delivery.dkim import Signer, SigningPool
-from mailer.delivery.limits import LimitedTransport
-from mailer.delivery.sender import Clock, Sender
+from mailer.delivery.limits import limited
+from mailer.delivery.sender import Clock, Sender, worker_name
 from mailer.delivery.transport import SMTPTransport, Transport
 from mailer.editions import alerts, planning
 from mailer.editions.planning import PlanResult
@@ -47,6 +50,7 @@ class Service:
         self._transport = transport
         self._sender: Sender | None = None
         self.wake = asyncio.Event()  # set when new work is enqueued
+        self._sender_lock: IO[str] | None = None
 
     async def start(self, *, migrate: bool = True) -> Service:
         if migrate:
@@ -72,7 +76,7 @@ class Service:
         smtp = SMTPTransport(
             config, pool_size=s.smtp_pool_size, timeout=s.smtp_timeout, data_timeout=s.smtp_data_timeout
         )
-        return LimitedTransport(smtp, rate=s.send_rate, domain_concurrency=s.domain_concurrency)
+        return limited(smtp, s, self.db.engine, self.worker_name or worker_name())
 
     @property
     def sender(self) -> Sender:
@@ -143,6 +147,7 @@ class Service:
     async def sender_loop(self, stop: asyncio.Event, idle_seconds: float = 2.0) -> None:
         """Drain the outbox for as long as the process runs, waking early when work arrives, and
         recover rows whose worker died: at start, then every quarter of a lease."""
+        self._one_sender_on_sqlite()
         recover_every = min(60.0, self.settings.lease_seconds / 4)
         next_recovery = 0.0
         loop = asyncio.get_running_loop()
@@ -164,7 +169,29 @@ class Service:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), min(idle_seconds, recover_every))
 
+    def _one_sender_on_sqlite(self) -> None:
+        """On SQLite one sending process is the rule: the send rate and the per-domain concurrency
+        are counted per process there. Say so loudly when a second one starts on the same file."""
+        if self.db.dialect != "sqlite" or self._sender_lock is not None:
+            return
+        path = Path(self.settings.database_url.split(":///", 1)[-1] + ".sender.lock")
+        lock = path.open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            log.warning(
+                "MAILER_DATABASE_URL: another process is already sending from %s. On SQLite one sending "
+                "process is the rule: MAILER_SEND_RATE and MAILER_DOMAIN_CONCURRENCY are counted per "
+                "process, so together they now send faster than set. Stop this one, or move to PostgreSQL.",
+                path.with_suffix("").with_suffix(""),
+            )
+            return
+        self._sender_lock = lock
+
     async def close(self) -> None:
+        if self._sender_lock is not None:
+            self._sender_lock.close()  # closing the file releases the lock
         if self._transport is not None:
             await self._transport.close()
         if self.signing is not None:

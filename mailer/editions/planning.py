@@ -190,6 +190,9 @@ async def move(session: AsyncSession, edition: Edition, old: str, new: str, **va
     moved = bool(result.rowcount)  # type: ignore[attr-defined]
     if moved:
         await session.refresh(edition)
+        log.info("edition %s: %s -> %s", edition.id, old, new,
+                 extra={"event": "edition", "edition_id": edition.id, "list": edition.list_name,
+                        "from": old, "status": new})
     return moved
 
 

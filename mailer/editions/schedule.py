@@ -92,12 +92,22 @@ class DigestScheduler:
         self.poll = poll
         self.poll_minutes = poll_minutes
         self.scheduler = AsyncIOScheduler(timezone=ZoneInfo(timezone))
+        self.chores: list[tuple[str, str, Callable[[], Awaitable[object]]]] = []
+
+    def also(self, name: str, cron: str, chore: Callable[[], Awaitable[object]]) -> None:
+        """Run ``chore`` on ``cron`` as well (maintenance, e.g. ``mailer prune``); before ``start``."""
+        self.chores.append((name, cron, chore))
 
     def start(self) -> None:
         if self.poll is not None:
             self.scheduler.add_job(
-                self._poll, IntervalTrigger(minutes=self.poll_minutes), id="feeds", coalesce=True,
-                max_instances=1, next_run_time=datetime.now(ZoneInfo(self.timezone)),
+                self._chore, IntervalTrigger(minutes=self.poll_minutes), args=["feed polling", self.poll],
+                id="feeds", coalesce=True, max_instances=1, next_run_time=datetime.now(ZoneInfo(self.timezone)),
+            )
+        for name, cron, chore in self.chores:
+            self.scheduler.add_job(
+                self._chore, parse_cron(cron, self.timezone), args=[name, chore], id=name,
+                coalesce=True, max_instances=1, misfire_grace_time=3600,
             )
         for list_name, cron in self.crons.items():
             self.scheduler.add_job(
@@ -127,12 +137,12 @@ class DigestScheduler:
         except Exception:  # the scheduler must keep running; the next tick retries
             log.exception("digest run for list %s failed", list_name)
 
-    async def _poll(self) -> None:
-        assert self.poll is not None
+    @staticmethod
+    async def _chore(name: str, chore: Callable[[], Awaitable[object]]) -> None:
         try:
-            await self.poll()
-        except Exception:  # the scheduler must keep running; the next interval retries
-            log.exception("feed polling failed")
+            await chore()
+        except Exception:  # the scheduler must keep running; the next tick retries
+            log.exception("%s failed", name)
 
     def shutdown(self) -> None:
         if self.scheduler.running:

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from mailer.core.errors import Unauthorized
+from mailer.core.errors import NotFound, Unauthorized
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
 from mailer.editor.previews import Previews
+from mailer.ops.metrics import Exposition
 from mailer.shares.desk import ShareDesk
 from mailer.web.pages import Pages
 
@@ -25,6 +26,7 @@ class WebObjects:
     notifier: Notifier
     desk: ShareDesk
     previews: Previews
+    exposition: Exposition
 
     @classmethod
     def build(cls, service: Service, *, previews: Previews | None = None) -> WebObjects:
@@ -34,6 +36,7 @@ class WebObjects:
             notifier=Notifier(service.settings, service.renderer),
             desk=ShareDesk(service),
             previews=previews or Previews(service.settings, service.renderer),
+            exposition=Exposition(service.db),
         )
 
 
@@ -54,9 +57,20 @@ def require_api_token(request: Request) -> None:
     expected = service_of(request).settings.api_token
     if expected is None:
         raise Unauthorized("the article API is closed: set MAILER_API_TOKEN to open it")
+    _bearer(request, expected.get_secret_value())
+
+
+def require_metrics_token(request: Request) -> None:
+    """``Authorization: Bearer <MAILER_METRICS_TOKEN>``; without the setting ``/metrics`` is not
+    served by the public app at all (``MAILER_METRICS_ADDRESS`` serves it on its own address)."""
+    expected = service_of(request).settings.metrics_token
+    if expected is None:
+        raise NotFound("/metrics is off here: set MAILER_METRICS_TOKEN, or scrape MAILER_METRICS_ADDRESS")
+    _bearer(request, expected.get_secret_value())
+
+
+def _bearer(request: Request, expected: str) -> None:
     given = request.headers.get("authorization", "")
     scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        value.strip().encode(), expected.get_secret_value().encode()
-    ):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), expected.encode()):
         raise Unauthorized("missing or wrong bearer token")

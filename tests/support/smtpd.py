@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from email import policy
@@ -23,6 +24,7 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    at: float = 0.0  # time.monotonic() when the message was accepted
 
     @property
     def message(self) -> EmailMessage:
@@ -49,6 +51,8 @@ class RecordingHandler:
         self.unknown_users: set[str] = set()  # RCPT to these always gets 550 5.1.1
         self.connections = 0  # EHLO/HELO greetings seen: one per connection
         self.pipelining = True  # offer PIPELINING (RFC 2920) as Postfix does; aiosmtpd reads it fine
+        self.in_data = 0  # transactions between DATA and its reply right now, from every client
+        self.peak_in_data = 0
 
     async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -101,8 +105,15 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.in_data += 1
+            self.peak_in_data = max(self.peak_in_data, self.in_data)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            with self.lock:
+                self.in_data -= 1
         fault = self._fault("data", session)
         if fault == "drop":  # the server has the message but the client never hears so
             self._record(envelope)
@@ -116,7 +127,8 @@ class RecordingHandler:
     def _record(self, envelope: Any) -> None:
         with self.arrived:
             self.received.append(
-                Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content))
+                Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content),
+                         time.monotonic())
             )
             self.arrived.notify_all()
 

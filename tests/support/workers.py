@@ -34,7 +34,12 @@ def worker_env(settings: Settings) -> dict[str, str]:
         MAILER_LEASE_SECONDS=str(settings.lease_seconds),
         MAILER_SEND_BATCH_SIZE=str(settings.send_batch_size),
         MAILER_LOG_LEVEL="INFO",
+        MAILER_SEND_RATE=str(settings.send_rate),
+        MAILER_DOMAIN_CONCURRENCY=str(settings.domain_concurrency),
+        MAILER_SMTP_POOL_SIZE=str(settings.smtp_pool_size),
     )
+    if settings.rate_storage:
+        env["MAILER_RATE_STORAGE"] = settings.rate_storage
     if settings.secret_key_previous:
         env["MAILER_SECRET_KEY_PREVIOUS"] = ",".join(k.get_secret_value() for k in settings.secret_key_previous)
     return env
@@ -43,14 +48,21 @@ def worker_env(settings: Settings) -> dict[str, str]:
 class Worker:
     """One ``mailer worker`` child process; its log goes to a file."""
 
-    def __init__(self, settings: Settings, name: str, log: Path, *, poll: float = 0.1) -> None:
+    def __init__(self, settings: Settings, name: str, log: Path, *, poll: float = 0.1,
+                 args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 command: list[str] | None = None) -> None:
+        """``command`` runs another ``mailer`` command (e.g. ``serve``) the same way."""
         self.log = log
         self.name = name
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [*WORKER, "--name", name, "--poll", str(poll)], env=worker_env(settings),
+                command or [*WORKER, "--name", name, "--poll", str(poll), *args],
+                env=worker_env(settings) | (env or {}),
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
 
     async def started(self, timeout: float = 60.0) -> None:
         for _ in range(int(timeout / 0.05)):

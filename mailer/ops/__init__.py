@@ -1,0 +1,1 @@
+"""Operations: retention, metrics, readiness and relay checks, backups, the doctor's checks."""

@@ -21,7 +21,7 @@ async def seed_demo(svc: Service) -> None:
     now = svc.clock()
     parsed = ingest.parse_feed(demo.demo_feed("https://news.example.com", now), now=now)
     async with svc.db.transaction() as session:
-        await ingest.store(session, parsed.articles)
+        await ingest.store_feed(session, parsed)
         await store.add(session, "reader@example.com", now=now, name="قارئ تجريبي", status="confirmed")
 
 

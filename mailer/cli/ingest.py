@@ -26,7 +26,7 @@ def ingest_command(
         for problem in parsed.problems:
             err.print(f"[yellow]skipped[/yellow] {problem}")
         async with svc.db.transaction() as session:
-            return await ingest.store(session, parsed.articles)
+            return await ingest.store_feed(session, parsed)
 
     result = run(settings, job)
     console.print(f"{result.new} new, {result.updated} updated, {result.unchanged} unchanged")

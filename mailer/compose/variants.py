@@ -11,6 +11,7 @@ from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.articles.site import home_url
 from mailer.compose.message import MessageTemplate, Rendered
 from mailer.compose.render import ArticleView, DigestView, Renderer
 from mailer.core.db import insert
@@ -23,6 +24,7 @@ from mailer.editions.planning import article_rows, variant_sections
 
 
 async def digest_view(session: AsyncSession, settings: Settings, edition: Edition, key: str) -> DigestView:
+    """What the digest templates need of one variant (``ALL_SECTIONS``: every article)."""
     sections = variant_sections(key)
     articles = tuple(
         ArticleView(
@@ -32,7 +34,12 @@ async def digest_view(session: AsyncSession, settings: Settings, edition: Editio
         for a, section_name in await article_rows(session, edition.id)
         if sections is None or a.section_id in sections
     )
-    return DigestView(edition.list_name, edition.scheduled_at.astimezone(settings.tz).date(), articles)
+    identity = Identity.for_list(settings, edition.list_name)
+    return DigestView(
+        edition.list_name, edition.scheduled_at.astimezone(settings.tz).date(), articles,
+        site_url=await home_url(session, settings), web_url=identity.web_url(edition.id),
+        archive_url=identity.archive_url(), subject_style=settings.digest_subject_for(edition.list_name),
+    )
 
 
 async def rendered_variant(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 
@@ -13,6 +14,34 @@ _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 _ASCII_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,253}")
 
 LIST_LABELS = {"daily": "النشرة اليومية", "weekly": "النشرة الأسبوعية"}
+
+# UTF-8 bytes per encoded-word: 40 bytes are 56 base64 characters, a 68-character word, so that
+# "Subject: " and a word fit a 78-character line (RFC 5322 2.1.1).
+_WORD_BYTES = 40
+_FEEDBACK_FIELD = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def encode_words(text: str) -> str:
+    """``text`` as RFC 2047 encoded-words, folded, for an unstructured header or a display name.
+
+    Every character, spaces included, goes inside an encoded-word: RFC 2047 (section 6.2) tells
+    decoders to drop the white space *between* two encoded-words, and the ``email`` package's
+    folder (CPython gh-144156) puts a word's space there ("Apple تكشف" arrived "Appleتكشف").
+    Each word holds whole characters, never half of a UTF-8 sequence. Plain ASCII without
+    "=?" is left as it is."""
+    if text.isascii() and "=?" not in text:
+        return text
+    words: list[str] = []
+    chunk = b""
+    for ch in text:
+        data = ch.encode()
+        if chunk and len(chunk) + len(data) > _WORD_BYTES:
+            words.append(chunk.decode())
+            chunk = b""
+        chunk += data
+    if chunk:
+        words.append(chunk.decode())
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode()).decode()}?=" for w in words)
 
 
 def guard(field: str, value: str) -> str:
@@ -65,5 +94,17 @@ class Identity:
     def preferences_url(self, token: str) -> str:
         return f"{self.base_url}/p/{token}"
 
+    def archive_url(self) -> str:
+        """The list's past editions, public (``mailer/web/archive.py``)."""
+        return f"{self.base_url}/archive/{self.list_name}"
+
+    def web_url(self, edition_id: int) -> str:
+        """An edition's public web version, the "view in browser" link: no personal data."""
+        return f"{self.archive_url()}/{edition_id}"
+
     def message_id(self, local: str) -> str:
         return f"<{local}@{self.domain}>"
+
+    def feedback_id(self, kind: str) -> str:
+        """Gmail's Feedback-ID, ``list:kind:sender``: complaint rates per list and kind of mail."""
+        return ":".join(_FEEDBACK_FIELD.sub("-", part) for part in (self.list_name, kind, self.domain))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from mailer.compose.archive import WebVersions
 from mailer.core.errors import Unauthorized
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
@@ -25,6 +26,7 @@ class WebObjects:
     notifier: Notifier
     desk: ShareDesk
     previews: Previews
+    web_versions: WebVersions
 
     @classmethod
     def build(cls, service: Service, *, previews: Previews | None = None) -> WebObjects:
@@ -34,6 +36,7 @@ class WebObjects:
             notifier=Notifier(service.settings, service.renderer),
             desk=ShareDesk(service),
             previews=previews or Previews(service.settings, service.renderer),
+            web_versions=WebVersions(service.db, service.renderer),
         )
 
 

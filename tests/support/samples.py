@@ -30,6 +30,8 @@ def articles(count: int = 5, *, without_image: tuple[int, ...] = (3,)) -> tuple[
     out = []
     for n in range(count):
         title, section, para = demo.ITEMS[n % len(demo.ITEMS)]
+        if n >= len(demo.ITEMS):  # more headlines: the first words of the site's paragraphs
+            title = " ".join(paragraphs[(3 * n) % len(paragraphs)].split()[: 6 + n % 7]).rstrip("،.:")
         out.append(ArticleView(
             id=n + 1, title=title, url=f"{SITE}/news/{1001 + n}", summary=paragraphs[(para + n) % len(paragraphs)],
             image_url=None if n in without_image else f"{IMAGE_HOST}{1001 + n}.jpg", section=section,
@@ -47,14 +49,14 @@ def digest(settings: Settings, items: tuple[ArticleView, ...], *, day: date = DA
            personal: Personal = READER) -> bytes:
     """A digest as the sender makes it: rendered once, built once, personalised by slots."""
     identity = Identity.for_list(settings, "daily")
-    view = DigestView("daily", day, items, site_url=SITE, web_url=identity.web_url(1),
+    view = DigestView("daily", day, items, site_url=settings.site_url or SITE, web_url=identity.web_url(1),
                       archive_url=identity.archive_url(), subject_style=settings.digest_subject_for("daily"))
     rendered = Renderer(settings).digest(view, identity)
     return MessageTemplate.build(rendered, identity, DATE).personalise(personal)
 
 
-def share(settings: Settings, article: ArticleView) -> bytes:
-    return to_bytes(preview_share(settings, Renderer(settings), article, date=DATE, sender_name="Sara O'Neil"))
+def share(settings: Settings, article: ArticleView, *, sender_name: str = "Sara O'Neil") -> bytes:
+    return to_bytes(preview_share(settings, Renderer(settings), article, date=DATE, sender_name=sender_name))
 
 
 def welcome(settings: Settings) -> bytes:

@@ -130,19 +130,19 @@ def build_message(
     if from_name.isascii():
         msg["From"] = Address(from_name, addr_spec=identity.from_address)
     else:
-        msg.set_raw("From", f"{encode_words(from_name)}\r\n <{identity.from_address}>")
+        msg.set_raw("From", f"{encode_words(from_name, phrase=True)}\r\n <{identity.from_address}>")
     msg["To"] = values["to"]
     if reply_to:
         msg["Reply-To"] = guard("reply_to", reply_to)
     msg.set_raw("Subject", subject_header(fill(rendered.subject, values)))
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = identity.message_id(values["msgid"])
-    msg["Content-Language"] = "ar"
     if kind in AUTO_SUBMITTED_KINDS:
         msg["Auto-Submitted"] = "auto-generated"
     if list_headers:
         msg["Feedback-ID"] = identity.feedback_id(kind)
-        msg.set_raw("List-Id", f"{encode_words(guard('list_label', identity.list_label))}\r\n <{identity.list_id}>")
+        label = encode_words(guard("list_label", identity.list_label), phrase=True)
+        msg.set_raw("List-Id", f"{label}\r\n <{identity.list_id}>")
         unsubscribe = guard("unsubscribe", identity.unsubscribe_url(values["token"]))
         mailto = guard(
             "unsubscribe", f"mailto:{identity.unsubscribe_mailto}?subject=unsubscribe%20{values['token']}"
@@ -157,6 +157,7 @@ def build_message(
     msg.add_alternative(fill(rendered.html, values), subtype="html", cte="base64")
     for part in msg.iter_parts():  # add_alternative repeats MIME-Version in the html part
         del part["MIME-Version"]
+    msg["Content-Language"] = "ar"  # after the content: setting it clears every Content-* header
     return msg
 
 

@@ -21,16 +21,21 @@ _WORD_BYTES = 40
 _FEEDBACK_FIELD = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def encode_words(text: str) -> str:
-    """``text`` as RFC 2047 encoded-words, folded, for an unstructured header or a display name.
+def encode_words(text: str, *, phrase: bool = False) -> str:
+    """``text`` as RFC 2047 encoded-words, folded, for an unstructured header (or, ``phrase``,
+    a display name).
 
     Every character, spaces included, goes inside an encoded-word: RFC 2047 (section 6.2) tells
     decoders to drop the white space *between* two encoded-words, and the ``email`` package's
     folder (CPython gh-144156) puts a word's space there ("Apple تكشف" arrived "Appleتكشف").
-    Each word holds whole characters, never half of a UTF-8 sequence. Plain ASCII without
-    "=?" is left as it is."""
+    Each word holds whole characters, never half of a UTF-8 sequence. A display name is one
+    word, however long (the line limit is 998): some decoders, the ``email`` package's address
+    parser among them, keep the white space between two words of a phrase, others drop it, so
+    only an unsplit name reads the same in all. Plain ASCII without "=?" is left as it is."""
     if text.isascii() and "=?" not in text:
         return text
+    if phrase:
+        return f"=?utf-8?b?{base64.b64encode(text.encode()).decode()}?="
     words: list[str] = []
     chunk = b""
     for ch in text:

@@ -133,7 +133,6 @@ class Renderer:
             "site": {"name": s.site_name, "url": site_url or s.site_url, "logo": s.logo_url,
                      "logo_width": s.logo_width},
             "list": {"name": identity.list_name, "label": identity.list_label},
-            "web": False,
         }
 
     def render(

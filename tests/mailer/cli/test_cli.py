@@ -42,6 +42,10 @@ def test_demo_puts_a_digest_in_the_development_mailbox(tmp_path: Path) -> None:
     shown = mailer(tmp_path, "mailbox", "show", "1", "--html", "digest.html")
     assert "تنسيق سوري- عراقي" in shown.stdout
     assert '<html dir="rtl" lang="ar">' in (tmp_path / "digest.html").read_text(encoding="utf-8")
+    # --raw is the message as the relay got it, not refolded by the email package
+    raw = mailer(tmp_path, "mailbox", "show", "1", "--raw")
+    stored = next((tmp_path / "mailer-data/devmailbox/new").iterdir()).read_text(encoding="ascii")
+    assert raw.stdout == stored and "Feedback-ID: daily:digest:example.com" in raw.stdout
 
 
 def test_ingest_then_send_now_with_progress(tmp_path: Path) -> None:

@@ -167,6 +167,8 @@ async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
     from markupsafe import Markup
 
     from mailer.articles import ingest
+    from mailer.compose.layout import news_layout
+    from mailer.compose.render import ArticleView
     from mailer.core import arabic
 
     now = datetime.now(UTC)
@@ -174,7 +176,9 @@ async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
     templates = ROOT / "templates"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)),
                              autoescape=jinja2.select_autoescape(["html"]))
-    env.filters["bidi"] = lambda s: Markup(arabic.bidi_html(str(s)))
+    env.filters["headline"] = lambda s: Markup(arabic.headline_html(str(s)))
+    env.filters["isolate"] = lambda s: Markup(arabic.isolate_html(str(s)))
+    env.filters["cut"] = lambda s, n: arabic.cut_at_word(str(s), n)
     env.filters["digits"] = str
     css = (templates / "email/styles.css").read_text(encoding="utf-8")
     signer = _dkimpy_signer(args.dkim_key) if args.dkim_key else None
@@ -182,9 +186,12 @@ async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
         "site": {"name": "أخبار الموقع", "url": "https://news.example.com"},
         "list": {"name": "daily", "label": "النشرة اليومية"},
         "edition": {"date_text": arabic.gregorian_date(now.date()), "date_short": "", "hijri_text": ""},
-        "articles": [{"title": a.title, "url": a.url, "summary": a.summary_text, "image_url": a.image_url,
-                      "image_alt": a.image_alt, "section": a.section} for a in articles],
-        "preheader": "أبرز العناوين",
+        "layout": news_layout([ArticleView(id=n, title=a.title, url=a.url, summary=a.summary_text,
+                                           image_url=a.image_url, image_alt=a.image_alt, section=a.section)
+                               for n, a in enumerate(articles)]),
+        "web": False, "web_url": "https://news.example.com/archive/daily/1",
+        "archive_url": "https://news.example.com/archive/daily",
+        "preheader": articles[0].title,
         "subject": "أخبار الموقع: النشرة اليومية",
     }
     started = time.perf_counter()

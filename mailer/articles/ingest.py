@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.articles.site import remember_channel
 from mailer.core.db import insert, utcnow
 from mailer.core.errors import InvalidFeed, InvalidInput
 from mailer.core.links import link_keys
@@ -105,6 +106,7 @@ class Problem:
 class ParseResult:
     articles: list[ArticleIn]
     problems: list[Problem]
+    channel_link: str | None = None  # the site's home page, as the feed names it
 
 
 def parse_feed(data: bytes, *, now: datetime, breaking_categories: Collection[str] = ()) -> ParseResult:
@@ -130,7 +132,18 @@ def parse_feed(data: bytes, *, now: datetime, breaking_categories: Collection[st
             articles.append(_entry(entry, now, breaking_categories))
         except InvalidInput as exc:
             problems.append(Problem(position, exc.message))
-    return ParseResult(articles, problems)
+    return ParseResult(articles, problems, _channel_link(parsed.get("feed", {}), problems))
+
+
+def _channel_link(channel: Any, problems: list[Problem]) -> str | None:
+    link = channel.get("link")
+    if not link:
+        return None
+    try:
+        return _http_url(link, "channel link")
+    except InvalidInput as exc:
+        problems.append(Problem("channel", exc.message))
+        return None
 
 
 def _exception_position(exc: Any) -> str:
@@ -317,3 +330,10 @@ async def store(session: AsyncSession, articles: list[ArticleIn]) -> StoreResult
             result.breaking.append(row_id)
         existing[article.guid] = digest
     return result
+
+
+async def store_feed(session: AsyncSession, parsed: ParseResult) -> StoreResult:
+    """``store`` a feed's articles and remember its channel link, the site's home page."""
+    if parsed.channel_link:
+        await remember_channel(session, parsed.channel_link)
+    return await store(session, parsed.articles)

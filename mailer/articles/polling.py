@@ -83,7 +83,7 @@ async def poll_feed(
                 last_error=exc.message[:2000]))
         return PollResult(url, "error", error=exc.message)
     async with db.transaction() as session:
-        stored = await ingest.store(session, parsed.articles) if parsed is not None else None
+        stored = await ingest.store_feed(session, parsed) if parsed is not None else None
         await session.execute(update(Feed).where(Feed.id == feed.id).values(
             failures=0, next_poll_at=None, checked_at=now, last_status=got.status, last_error=None,
             # a 304 may omit the validators: keep the ones we had

@@ -35,7 +35,7 @@ async def seed_demo(svc: Service) -> list[int]:
     now = svc.clock()
     parsed = ingest.parse_feed(demo.demo_feed("https://news.example.com", now), now=now)
     async with svc.db.transaction() as session:
-        stored = await ingest.store(session, parsed.articles)
+        stored = await ingest.store_feed(session, parsed)
         await store.add(session, "reader@example.com", now=now, name="قارئ تجريبي", status="confirmed",
                         lists=tuple(svc.settings.lists))
     return stored.ids

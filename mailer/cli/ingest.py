@@ -53,7 +53,7 @@ def ingest_command(
         for problem in parsed.problems:
             err.print(f"[yellow]skipped[/yellow] {problem}", highlight=False)
         async with svc.db.transaction() as session:
-            stored = await ingest.store(session, parsed.articles)
+            stored = await ingest.store_feed(session, parsed)
         await svc.alert_all(stored.breaking)
         return stored
 

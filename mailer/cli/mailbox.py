@@ -43,7 +43,7 @@ def mailbox_show(
         raise typer.Exit(2)
     msg = messages[number - 1]
     if raw:
-        sys.stdout.write(msg.message.as_string())
+        sys.stdout.buffer.write(msg.raw)
         return
     for name in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"):
         if msg.message.get(name):

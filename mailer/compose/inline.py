@@ -21,6 +21,10 @@ def inline_css(html: str, css: str) -> str:
             allow_network=False,
             allow_loading_external_files=False,
             disable_link_rewrites=True,
+            # premailer would turn CSS widths into attributes (an image's width="552" into
+            # width="100%" height="auto"); Outlook draws images by that attribute, so the
+            # templates write every width and height attribute themselves
+            disable_basic_attributes=["width", "height"],
             cssutils_logging_level=logging.CRITICAL,
         ).transform()
     )

@@ -23,9 +23,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from mailer.core.arabic import bidi_html, strip_controls
+from mailer.core.arabic import isolate_html, strip_controls
 from mailer.core.errors import InvalidHeader, MailerError
-from mailer.core.headers import Identity, guard, guard_ascii_address
+from mailer.core.headers import Identity, encode_words, guard, guard_ascii_address
 
 # refold_source="none": a header added with ``set_raw`` (a long one-click URL) is sent as given,
 # not turned into encoded words that no client reads as a URL.
@@ -42,14 +42,20 @@ SLOTS = {
     "name_text": "mailerslotnametextzq",
 }
 _BODY_MARKERS = {"text": "mailerslotbodytextzq", "html": "mailerslotbodyhtmlzq"}
-_SLOT_RE = re.compile("|".join(re.escape(m) for m in SLOTS.values()).encode())
-_MARKER_TO_SLOT = {m.encode(): name for name, m in SLOTS.items()}
+# A subject that holds a personal part (a name) is encoded per recipient, as a whole: a marker
+# inside an encoded-word could not be found in the bytes.
+_SUBJECT_MARKER = "mailerslotsubjectzq"
+_SLOT_RE = re.compile("|".join(re.escape(m) for m in (*SLOTS.values(), _SUBJECT_MARKER)).encode())
+_MARKER_TO_SLOT = {m.encode(): name for name, m in (*SLOTS.items(), ("subject", _SUBJECT_MARKER))}
+
+# Automatic replies must not answer these (RFC 3834): mail sent because someone asked for it.
+AUTO_SUBMITTED_KINDS = frozenset({"confirm", "confirm_address", "welcome"})
 _B64_LINE = 57  # bytes per 76-character base64 line
 
 
 def scrub_markers(text: str) -> str:
     """Remove slot markers from untrusted content so an article cannot aim at a slot."""
-    for marker in (*SLOTS.values(), *_BODY_MARKERS.values()):
+    for marker in (*SLOTS.values(), *_BODY_MARKERS.values(), _SUBJECT_MARKER):
         text = text.replace(marker, "")
     return text
 
@@ -80,7 +86,7 @@ class Personal:
             "msgid": self.message_id,
             "token": self.token,
             "pref": self.pref_token,
-            "name_html": f" {bidi_html(name)}" if name else "",
+            "name_html": f" {isolate_html(name)}" if name else "",
             "name_text": f" {name}" if name else "",
         }
 
@@ -98,29 +104,45 @@ def _canonical(text: str) -> bytes:
     return b"\r\n".join(text.encode().splitlines()) + b"\r\n"
 
 
+def subject_header(subject: str) -> str:
+    """The Subject's value on the wire: RFC 2047 words that keep every space (``encode_words``)."""
+    return encode_words(guard("subject", subject))
+
+
 def build_message(
     rendered: Rendered,
     identity: Identity,
     date: datetime,
     personal: Personal,
     *,
+    kind: str = "digest",
     list_headers: bool = True,
     reply_to: str | None = None,
 ) -> EmailMessage:
-    """The whole message for one recipient, built with ``EmailMessage`` and ``headerregistry``."""
+    """The whole message for one recipient, built with ``EmailMessage`` and ``headerregistry``;
+    the display names and the Subject are encoded by ``encode_words`` (the ``email`` package's
+    folder can lose the space between an Arabic and a Latin word) and set raw."""
     values = personal.values()
     for field in ("to", "msgid", "token", "pref"):
         guard(field, values[field])
     msg = EmailMessage(policy=SMTP_POLICY)
-    msg["From"] = Address(guard("from_name", identity.from_name), addr_spec=identity.from_address)
+    from_name = guard("from_name", identity.from_name)
+    if from_name.isascii():
+        msg["From"] = Address(from_name, addr_spec=identity.from_address)
+    else:
+        msg.set_raw("From", f"{encode_words(from_name, phrase=True)}\r\n <{identity.from_address}>")
     msg["To"] = values["to"]
     if reply_to:
         msg["Reply-To"] = guard("reply_to", reply_to)
-    msg["Subject"] = guard("subject", fill(rendered.subject, values))
+    msg.set_raw("Subject", subject_header(fill(rendered.subject, values)))
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = identity.message_id(values["msgid"])
+    if kind in AUTO_SUBMITTED_KINDS:
+        msg["Auto-Submitted"] = "auto-generated"
     if list_headers:
-        msg["List-Id"] = f"{guard('list_label', identity.list_label)} <{identity.list_id}>"
+        msg["Feedback-ID"] = identity.feedback_id(kind)
+        label = encode_words(guard("list_label", identity.list_label), phrase=True)
+        msg.set_raw("List-Id", f"{label}\r\n <{identity.list_id}>")
         unsubscribe = guard("unsubscribe", identity.unsubscribe_url(values["token"]))
         mailto = guard(
             "unsubscribe", f"mailto:{identity.unsubscribe_mailto}?subject=unsubscribe%20{values['token']}"
@@ -135,6 +157,7 @@ def build_message(
     msg.add_alternative(fill(rendered.html, values), subtype="html", cte="base64")
     for part in msg.iter_parts():  # add_alternative repeats MIME-Version in the html part
         del part["MIME-Version"]
+    msg["Content-Language"] = "ar"  # after the content: setting it clears every Content-* header
     return msg
 
 
@@ -206,20 +229,24 @@ Part = bytes | str | _Base64Splice
 class MessageTemplate:
     """One variant's message as pre-built bytes; ``personalise`` costs microseconds a recipient."""
 
-    def __init__(self, parts: Sequence[Part]) -> None:
+    def __init__(self, parts: Sequence[Part], subject: str | None = None) -> None:
         self.parts = tuple(parts)
+        self.subject = subject  # a subject with personal parts, encoded per recipient
 
     @classmethod
     def build(
-        cls, rendered: Rendered, identity: Identity, date: datetime, *, list_headers: bool = True
+        cls, rendered: Rendered, identity: Identity, date: datetime, *, kind: str = "digest",
+        list_headers: bool = True,
     ) -> MessageTemplate:
+        personal_subject = _SLOT_RE.search(rendered.subject.encode()) is not None
         skeleton = Rendered(
-            subject=rendered.subject, html=_BODY_MARKERS["html"], text=_BODY_MARKERS["text"]
+            subject=_SUBJECT_MARKER if personal_subject else rendered.subject,
+            html=_BODY_MARKERS["html"], text=_BODY_MARKERS["text"],
         )
         markers = Personal(
             to=SLOTS["to"], message_id=SLOTS["msgid"], token=SLOTS["token"], pref_token=SLOTS["pref"]
         )
-        msg = build_message(skeleton, identity, date, markers, list_headers=list_headers)
+        msg = build_message(skeleton, identity, date, markers, kind=kind, list_headers=list_headers)
         data = msg.as_bytes(policy=SMTP_POLICY)
         # the markers' slot values went in verbatim; turn the two body markers into splices
         bodies = {
@@ -236,7 +263,7 @@ class MessageTemplate:
             parts.extend(cls._header_parts(before))
             parts.append(bodies[kind])
         parts.extend(cls._header_parts(rest))
-        return cls(parts)
+        return cls(parts, rendered.subject if personal_subject else None)
 
     @staticmethod
     def _header_parts(data: bytes) -> list[Part]:
@@ -252,6 +279,8 @@ class MessageTemplate:
         for field in ("msgid", "token", "pref"):
             guard(field, values[field])
         encoded = {k: v.encode() for k, v in values.items()}
+        if self.subject is not None:
+            encoded["subject"] = subject_header(fill(self.subject, values)).encode()
         return b"".join(
             p if isinstance(p, bytes) else encoded[p] if isinstance(p, str) else p.fill(encoded)
             for p in self.parts

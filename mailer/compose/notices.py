@@ -34,28 +34,28 @@ def _hours(settings: Settings) -> str:
     return arabic.digits(str(settings.confirm_expiry_hours), settings.digits)
 
 
-def confirm_rendered(renderer: Renderer, identity: Identity) -> Rendered:
+def confirm_rendered(renderer: Renderer, identity: Identity, site_url: str | None = None) -> Rendered:
     """The double opt-in mail: a link to a page whose button confirms."""
     s = renderer.settings
     context = {"confirm_url": confirm_url(s, SLOTS["token"]), "expiry_hours": _hours(s),
                "preheader": "خطوة واحدة باقية: أكّد اشتراكك."}
-    return renderer.render("confirm", identity, context)
+    return renderer.render("confirm", identity, context, site_url=site_url)
 
 
-def confirm_address_rendered(renderer: Renderer, identity: Identity) -> Rendered:
+def confirm_address_rendered(renderer: Renderer, identity: Identity, site_url: str | None = None) -> Rendered:
     """Sent to the new address when a subscriber changes theirs."""
     s = renderer.settings
     context = {"confirm_url": confirm_url(s, SLOTS["token"]), "expiry_hours": _hours(s),
                "preheader": "أكّد عنوان بريدك الجديد لنرسل إليه النشرة."}
-    return renderer.render("confirm_address", identity, context)
+    return renderer.render("confirm_address", identity, context, site_url=site_url)
 
 
-def welcome_rendered(renderer: Renderer, identity: Identity) -> Rendered:
+def welcome_rendered(renderer: Renderer, identity: Identity, site_url: str | None = None) -> Rendered:
     """After confirming: what they will get, and the preferences and unsubscribe links."""
-    return renderer.render("welcome", identity, {"preheader": "تم تأكيد اشتراكك، أهلاً بك."})
+    return renderer.render("welcome", identity, {"preheader": "تم تأكيد اشتراكك، أهلاً بك."}, site_url=site_url)
 
 
-RENDERERS: dict[str, Callable[[Renderer, Identity], Rendered]] = {
+RENDERERS: dict[str, Callable[[Renderer, Identity, str | None], Rendered]] = {
     "confirm": confirm_rendered,
     "confirm_address": confirm_address_rendered,
     "welcome": welcome_rendered,
@@ -72,22 +72,24 @@ class NoticeComposer:
     def __init__(self, settings: Settings, renderer: Renderer) -> None:
         self.settings = settings
         self.renderer = renderer
-        self._rendered: Memo[tuple[str, str], Rendered] = Memo(32)  # kinds x lists: a handful
-        self._templates: Memo[tuple[str, str, datetime], MessageTemplate] = Memo(16)
+        self._rendered: Memo[tuple[str, str, str | None], Rendered] = Memo(32)  # kinds x lists: a handful
+        self._templates: Memo[tuple[str, str, str | None, datetime], MessageTemplate] = Memo(16)
 
-    async def rendered(self, kind: str, list_name: str) -> Rendered:
+    async def rendered(self, kind: str, list_name: str, site_url: str | None = None) -> Rendered:
         identity = Identity.for_list(self.settings, list_name)
-        return await self._rendered.get((kind, list_name), lambda: off_loop(RENDERERS[kind], self.renderer, identity))
+        return await self._rendered.get(
+            (kind, list_name, site_url), lambda: off_loop(RENDERERS[kind], self.renderer, identity, site_url)
+        )
 
-    async def _template(self, kind: str, list_name: str, at: datetime) -> MessageTemplate:
-        rendered = await self.rendered(kind, list_name)
+    async def _template(self, kind: str, list_name: str, site_url: str | None, at: datetime) -> MessageTemplate:
+        rendered = await self.rendered(kind, list_name, site_url)
         identity = Identity.for_list(self.settings, list_name)
-        return await self._templates.get((kind, list_name, at), lambda: off_loop(
-            MessageTemplate.build, rendered, identity, at, list_headers=LIST_HEADERS[kind]
+        return await self._templates.get((kind, list_name, site_url, at), lambda: off_loop(
+            MessageTemplate.build, rendered, identity, at, kind=kind, list_headers=LIST_HEADERS[kind]
         ))
 
-    async def message(self, notice: Notice) -> tuple[bytes, str]:
-        """The message bytes and the Message-ID of one notice."""
+    async def message(self, notice: Notice, site_url: str | None = None) -> tuple[bytes, str]:
+        """The message bytes and the Message-ID of one notice; ``site_url`` is the site's home page."""
         keyring = self.settings.keyring
         if notice.kind == "welcome":
             token = tokens.unsubscribe_token(keyring, notice.subscriber_id, notice.list_name)
@@ -100,10 +102,10 @@ class NoticeComposer:
         )
         identity = Identity.for_list(self.settings, notice.list_name)
         if notice.recipient.isascii():
-            template = await self._template(notice.kind, notice.list_name, notice.at)
+            template = await self._template(notice.kind, notice.list_name, site_url, notice.at)
             data = template.personalise(personal)
         else:
-            rendered = await self.rendered(notice.kind, notice.list_name)
-            data = to_bytes(build_message(rendered, identity, notice.at, personal,
+            rendered = await self.rendered(notice.kind, notice.list_name, site_url)
+            data = to_bytes(build_message(rendered, identity, notice.at, personal, kind=notice.kind,
                                           list_headers=LIST_HEADERS[notice.kind]))
         return data, identity.message_id(local)

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 import mailer
 from mailer.compose.inline import inline_css
+from mailer.compose.layout import news_layout
 from mailer.compose.message import SLOTS, Rendered, scrub_markers
 from mailer.core import arabic
 from mailer.core.headers import Identity
@@ -47,9 +48,16 @@ def template_environment(settings: Settings) -> ImmutableSandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["bidi"] = lambda text: Markup(arabic.bidi_html(str(text)))  # noqa: S704  (bidi_html escapes first)
+    # titles and summaries: no bidi markup (the bidi algorithm orders them as the site does)
+    env.filters["headline"] = lambda text: Markup(arabic.headline_html(str(text)))  # noqa: S704  (escapes first)
+    # what a reader or an editor typed: one isolated run
+    env.filters["isolate"] = lambda text: Markup(arabic.isolate_html(str(text)))  # noqa: S704  (escapes first)
     env.filters["digits"] = lambda text: arabic.digits(str(text), settings.digits)
+    env.filters["cut"] = lambda text, limit: arabic.cut_at_word(str(text), int(limit))
     return env
+
+
+PREHEADER_CHARS = 110  # what inboxes show after the subject, give or take
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,13 @@ class ArticleView:
             if value:
                 object.__setattr__(self, name, scrub_markers(value))
 
+    @property
+    def photo_alt(self) -> str:
+        """The image's own description, if the site gave one; else empty: the photo sits beside
+        its linked title, so a title as alt text would show twice where images are blocked."""
+        alt = (self.image_alt or "").strip()
+        return "" if alt == self.title.strip() else alt
+
 
 @dataclass(frozen=True)
 class DigestView:
@@ -79,6 +94,10 @@ class DigestView:
     articles: tuple[ArticleView, ...]
     extra: Mapping[str, Any] = field(default_factory=dict)
     kind: str = "digest"  # or "alert": one breaking article (templates/email/alert.*)
+    site_url: str | None = None  # the site's home page (``articles.site.home_url``)
+    web_url: str | None = None  # the edition's public web version ("view in browser")
+    archive_url: str | None = None  # the list's past editions
+    subject_style: str = "title"  # ``Settings.digest_subject_for``
 
 
 _SPACES = re.compile(r"\s+")
@@ -111,17 +130,21 @@ class Renderer:
             names.insert(0, f"email/{list_name}/{kind}.{suffix}")
         return self.env.select_template(names)
 
-    def common(self, identity: Identity) -> dict[str, Any]:
+    def common(self, identity: Identity, site_url: str | None) -> dict[str, Any]:
+        s = self.settings
         return {
-            "site": {"name": self.settings.site_name, "url": self.settings.base_url},
+            "site": {"name": s.site_name, "url": site_url or s.site_url, "logo": s.logo_url,
+                     "logo_width": s.logo_width},
             "list": {"name": identity.list_name, "label": identity.list_label, "immediate": identity.immediate},
         }
 
     def render(
-        self, kind: str, identity: Identity, context: Mapping[str, Any], *, list_name: str | None = None
+        self, kind: str, identity: Identity, context: Mapping[str, Any], *, list_name: str | None = None,
+        site_url: str | None = None,
     ) -> Rendered:
-        """One triplet with slot markers for the personal parts; premailer runs here, once."""
-        ctx = {**self.common(identity), **context}
+        """One triplet with slot markers for the personal parts; premailer runs here, once.
+        ``site_url`` is the site's home page when the caller looked it up (else the setting)."""
+        ctx = {**self.common(identity, site_url), **context}
         personal = {
             "unsubscribe_url": identity.unsubscribe_url(SLOTS["token"]),
             "preferences_url": identity.preferences_url(SLOTS["pref"]),
@@ -140,10 +163,27 @@ class Renderer:
         )
         return Rendered(subject=subject, html=inline_css(html, self.css), text=arabic.bidi_text(text))
 
-    def digest(self, view: DigestView, identity: Identity) -> Rendered:
+    def digest(self, view: DigestView, identity: Identity, *, web: bool = False) -> Rendered:
+        """The digest e-mail, or (``web``) its public web version: no greeting, no personal links."""
         s = self.settings
+        layout = news_layout(view.articles)
+        lead = layout.lead
+        if "preheader" in view.extra:
+            preheader = str(view.extra["preheader"])
+        elif view.kind == "alert" and lead is not None:
+            preheader = lead.summary or lead.title  # the subject is the headline
+        elif lead is not None and view.subject_style == "headline":
+            preheader = lead.summary or lead.title  # the subject already is the lead headline
+        else:
+            preheader = lead.title if lead is not None else ""
         context = {
             "articles": view.articles,
+            "layout": layout,
+            "subject_style": view.subject_style,
+            "web": web,
+            "web_url": view.web_url,
+            "archive_url": view.archive_url,
+            "subscribe_url": f"{s.base_url}/subscribe",
             "edition": {
                 "date_text": arabic.gregorian_date(view.day, locale=s.date_locale, style=s.digits),
                 "date_short": arabic.digits(
@@ -155,16 +195,10 @@ class Renderer:
                     else ""
                 ),
             },
-            "preheader": _preheader(view),
             **view.extra,
+            "preheader": arabic.cut_at_word(preheader, PREHEADER_CHARS),
         }
-        return self.render(view.kind, identity, context, list_name=identity.template_dir)
-
-
-def _preheader(view: DigestView) -> str:
-    if view.kind == "alert" and view.articles:
-        return view.articles[0].summary or view.articles[0].title
-    return "أبرز العناوين: " + " · ".join(a.title for a in view.articles[:3])
+        return self.render(view.kind, identity, context, list_name=identity.template_dir, site_url=view.site_url)
 
 
 def _month_name(day: date, locale: str) -> str:

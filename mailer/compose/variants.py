@@ -11,6 +11,7 @@ from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.articles.site import home_url
 from mailer.compose.message import MessageTemplate, Rendered
 from mailer.compose.render import ArticleView, DigestView, Renderer
 from mailer.core.db import insert
@@ -23,6 +24,7 @@ from mailer.editions.planning import article_rows, variant_sections
 
 
 async def digest_view(session: AsyncSession, settings: Settings, edition: Edition, key: str) -> DigestView:
+    """What the digest templates need of one variant (``ALL_SECTIONS``: every article)."""
     sections = variant_sections(key)
     articles = tuple(
         ArticleView(
@@ -32,8 +34,12 @@ async def digest_view(session: AsyncSession, settings: Settings, edition: Editio
         for a, section_name in await article_rows(session, edition.id)
         if sections is None or a.section_id in sections
     )
-    day = edition.scheduled_at.astimezone(settings.tz).date()
-    return DigestView(edition.list_name, day, articles, kind=edition.kind)
+    identity = Identity.for_list(settings, edition.list_name)
+    return DigestView(
+        edition.list_name, edition.scheduled_at.astimezone(settings.tz).date(), articles, kind=edition.kind,
+        site_url=await home_url(session, settings), web_url=identity.web_url(edition.id),
+        archive_url=identity.archive_url(), subject_style=settings.digest_subject_for(edition.list_name),
+    )
 
 
 async def rendered_variant(
@@ -95,4 +101,6 @@ class TemplateCache:
     async def _build(self, session: AsyncSession, edition: Edition, key: str) -> MessageTemplate:
         content = await rendered_variant(session, self.settings, self.renderer, edition, key)
         identity = Identity.for_list(self.settings, edition.list_name)
-        return await off_loop(MessageTemplate.build, content, identity, edition.started_at or edition.scheduled_at)
+        return await off_loop(
+            MessageTemplate.build, content, identity, edition.started_at or edition.scheduled_at, kind=edition.kind
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,7 +32,7 @@ class NewsList(BaseModel):
     sections: tuple[str, ...] = ()  # section names it draws from; empty: every section
     template: str | None = None  # templates/email/{template}/ is searched first; default: the key
     sender_name: str | None = Field(default=None, max_length=100)  # From display name
-    subject_style: str | None = Field(default=None, max_length=100)  # per-list subject style hook
+    subject_style: Literal["title", "headline"] | None = None  # default: MAILER_DIGEST_SUBJECT
     daily_cap: int | None = None  # immediate lists: alerts a day at most (default 3)
 
     @field_validator("name", "description", "sender_name")

@@ -34,6 +34,17 @@ class Section(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SiteFact(Base):
+    """What the service learnt about the news site, by name: ``channel_link`` is the home page
+    that the site's feed names (the default of ``MAILER_SITE_URL``)."""
+
+    __tablename__ = "site_facts"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Article(Base):
     __tablename__ = "articles"
 

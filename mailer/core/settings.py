@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # identity
     site_name: str = "أخبار الموقع"
     base_url: str = "http://127.0.0.1:8000"
+    site_url: str | None = None  # the news site's home page; unset: the feed's channel link
+    logo_url: str | None = None  # a hosted image shown in the masthead, the site name as its alt
+    logo_width: int = 180  # its width in pixels (Outlook draws images at their width attribute)
     sender_address: str = "newsletter@example.com"
     sender_name: str | None = None
     unsubscribe_address: str | None = None
@@ -130,6 +133,7 @@ class Settings(BaseSettings):
     lists: dict[str, NewsList] = {}
     stale_after_minutes: int = 120
     max_articles: int = 20
+    digest_subject: Literal["title", "headline"] = "title"  # per list: digest_subject_for()
     digits: Literal["latin", "arabic"] = "latin"
     date_locale: str = "ar"
     hijri: bool = False
@@ -327,6 +331,18 @@ class Settings(BaseSettings):
             raise ValueError("must be ASCII: write an internationalised host in its xn-- form")
         return value.rstrip("/")
 
+    @field_validator("site_url", "logo_url")
+    @classmethod
+    def _site_urls(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL with a host")
+        if not value.isascii() or any(ch in value for ch in " \"'<>"):
+            raise ValueError("must be ASCII without spaces or quotes: write an internationalised host in its xn-- form")
+        return value
+
     @field_validator("sender_address", "unsubscribe_address")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
@@ -446,7 +462,7 @@ class Settings(BaseSettings):
 
     @field_validator(  # every count, size and duration that zero or less would make meaningless
         "smtp_timeout", "smtp_data_timeout", "send_batch_size", "lease_seconds",
-        "stale_after_minutes", "max_articles",
+        "stale_after_minutes", "max_articles", "logo_width",
         "smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold",
         "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
         "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
@@ -539,6 +555,11 @@ class Settings(BaseSettings):
             raise NotFound(f"the {key} list is immediate: it has no schedule",
                            public_message="هذه النشرة للأخبار العاجلة، وليس لها موعد ثابت.")
         return cron
+
+    def digest_subject_for(self, key: str) -> str:
+        """A list's digest subject: ``title`` (the list's name and the date) or ``headline`` (the
+        lead story's): the list's own ``subject_style``, else ``MAILER_DIGEST_SUBJECT``."""
+        return self.news_list(key).subject_style or self.digest_subject
 
     @property
     def scheduled_lists(self) -> tuple[str, ...]:

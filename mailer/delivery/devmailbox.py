@@ -83,6 +83,7 @@ class DevMailbox:
 class StoredMessage:
     key: str
     message: EmailMessage
+    raw: bytes  # as received: re-serialising ``message`` would refold its headers
 
     @property
     def subject(self) -> str:
@@ -111,7 +112,7 @@ def read_mailbox(data_dir: Path) -> list[StoredMessage]:
     messages = []
     for key in box.iterkeys():
         with box.get_file(key) as fh:
-            msg = parser.parse(fh)  # type: ignore[arg-type]
-        messages.append(StoredMessage(key, msg))
+            raw = fh.read()
+        messages.append(StoredMessage(key, parser.parsebytes(raw), raw))
     messages.sort(key=lambda m: (box.get_message(m.key).get_date(), m.key))
     return messages

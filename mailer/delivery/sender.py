@@ -363,7 +363,8 @@ class Sender:
         content = await rendered_variant(session, self.settings, self.renderer, edition, key)
         identity = Identity.for_list(self.settings, edition.list_name)
         date = edition.started_at or edition.scheduled_at
-        return Prepared(row, data=await off_loop(lambda: to_bytes(build_message(content, identity, date, personal))))
+        return Prepared(row, data=await off_loop(
+            lambda: to_bytes(build_message(content, identity, date, personal, kind=edition.kind))))
 
 
 async def _recipients(session: AsyncSession, ids: set[int]) -> dict[int, _Recipient]:

@@ -37,6 +37,7 @@ from cachetools import LRUCache
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.articles.site import home_url
 from mailer.compose import notices
 from mailer.compose.message import Personal, Rendered, build_message, to_bytes
 from mailer.compose.render import ArticleView, DigestView, Renderer
@@ -135,8 +136,11 @@ def rendered_preview(
 ) -> Preview:
     """A preview of content composed by ``compose.build_message`` (digests, template triplets)."""
 
+    mail_kind = "digest" if kind in ("digest", "edition") else kind
+
     def compose(personal: Personal, when: datetime) -> EmailMessage:
-        return build_message(rendered, identity, when, personal, list_headers=list_headers, reply_to=reply_to)
+        return build_message(rendered, identity, when, personal, kind=mail_kind, list_headers=list_headers,
+                             reply_to=reply_to)
 
     def unsubscribe(personal: Personal) -> str:
         return identity.unsubscribe_url(personal.token)
@@ -358,10 +362,11 @@ class SharePreview:
                 .outerjoin(Section, Section.id == Article.section_id)
                 .where(Article.id == article_id)
             )).first()
+            site_url = await home_url(session, ctx.settings)
         if row is None:
             raise NotFound(f"no article {ref!r}", public_message="لا يوجد خبر بهذا الرقم.")
         view = mail.article_view(*row)
-        content = await ctx.renderer.share(view)
+        content = await ctx.renderer.share(view, site_url)
 
         def compose(personal: Personal, when: datetime) -> EmailMessage:
             return mail.preview_message(ctx.settings, content, view.id, date=when, recipient=personal.to)
@@ -383,7 +388,9 @@ class NoticePreview:
             raise InvalidInput("ref", f"{ref!r} is not a list ({', '.join(lists)})",
                                public_message="اختر إحدى النشرات: " + "، ".join(v.name for v in lists.values()) + ".")
         identity = Identity.for_list(ctx.settings, ref)
-        rendered = await ctx.renderer.notice(self.name, identity)
+        async with ctx.db.transaction() as session:
+            site_url = await home_url(session, ctx.settings)
+        rendered = await ctx.renderer.notice(self.name, identity, site_url)
         return rendered_preview(self.name, ref, f"{self.label}: {identity.list_label}", rendered, identity,
                                 ctx.now, list_headers=notices.LIST_HEADERS[self.name])
 

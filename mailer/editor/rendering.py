@@ -40,13 +40,14 @@ class PreviewRenderer:
             lambda: self.renderer.render(kind, identity, context, list_name=list_name),
         )
 
-    async def share(self, article: ArticleView) -> Rendered:
+    async def share(self, article: ArticleView, site_url: str | None) -> Rendered:
         identity = mail.share_identity(self.renderer.settings)
         return await self._cached(
-            repr(("share", identity, article)),
-            lambda: mail.render_share(self.renderer, identity, article, with_note=False),
+            repr(("share", identity, article, site_url)),
+            lambda: mail.render_share(self.renderer, identity, article, with_note=False, site_url=site_url),
         )
 
-    async def notice(self, kind: str, identity: Identity) -> Rendered:
+    async def notice(self, kind: str, identity: Identity, site_url: str | None) -> Rendered:
         make = notices.RENDERERS[kind]
-        return await self._cached(repr(("notice", kind, identity)), lambda: make(self.renderer, identity))
+        return await self._cached(repr(("notice", kind, identity, site_url)),
+                                  lambda: make(self.renderer, identity, site_url))

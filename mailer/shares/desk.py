@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.articles import identity
+from mailer.articles.site import home_url
 from mailer.compose.message import Rendered, to_bytes
 from mailer.compose.render import ArticleView
 from mailer.core.arabic import digits
@@ -85,6 +86,7 @@ class _Trace:
 class _Shareable:
     view: ArticleView
     version: str  # the article's content hash: an edited article gets new content
+    site_url: str | None = None  # the site's home page, linked from the mail
 
 
 class ShareDesk:
@@ -98,7 +100,7 @@ class ShareDesk:
         self.ip_limits = RateLimiter.parse(s.share_ip_limits)
         self.sender_limits = RateLimiter.parse(s.share_sender_limits)
         self.captcha = captcha_for(s)
-        self._content: Memo[tuple[int, str, bool], Rendered] = Memo(cache_size)
+        self._content: Memo[tuple[int, str, bool, str | None], Rendered] = Memo(cache_size)
 
     # the form --------------------------------------------------------------------------
 
@@ -133,14 +135,16 @@ class ShareDesk:
         if row is None or row[0].status != "published":
             raise ArticleNotShareable(f"article {article_id} does not exist or is not published")
         article, section = row
-        return _Shareable(article_view(article, section), article.content_hash)
+        return _Shareable(article_view(article, section), article.content_hash,
+                          await home_url(session, self.settings))
 
     async def content(self, shareable: _Shareable, *, with_note: bool) -> Rendered:
         """Rendered and inlined once per article version (and note or not), in a render thread,
         then kept; concurrent shares of a new article wait for the one render."""
         return await self._content.get(
-            (shareable.view.id, shareable.version, with_note),
-            lambda: off_loop(render_share, self.svc.renderer, self.identity, shareable.view, with_note=with_note),
+            (shareable.view.id, shareable.version, with_note, shareable.site_url),
+            lambda: off_loop(render_share, self.svc.renderer, self.identity, shareable.view, with_note=with_note,
+                             site_url=shareable.site_url),
         )
 
     # a request -------------------------------------------------------------------------

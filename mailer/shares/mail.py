@@ -12,8 +12,8 @@ from datetime import datetime
 from email.message import EmailMessage
 
 from mailer.compose.message import SLOTS, Personal, Rendered, build_message
-from mailer.compose.render import ArticleView, Renderer
-from mailer.core.arabic import bidi_html
+from mailer.compose.render import PREHEADER_CHARS, ArticleView, Renderer
+from mailer.core.arabic import cut_at_word, isolate_html
 from mailer.core.headers import Identity, guard
 from mailer.core.models import Article
 from mailer.core.settings import Settings
@@ -52,16 +52,18 @@ def article_view(article: Article, section: str | None = None) -> ArticleView:
     return replace(view, **changes) if changes else view
 
 
-def render_share(renderer: Renderer, identity: Identity, article: ArticleView, *, with_note: bool) -> Rendered:
+def render_share(
+    renderer: Renderer, identity: Identity, article: ArticleView, *, with_note: bool, site_url: str | None = None
+) -> Rendered:
     """The content every share of ``article`` has in common; premailer runs here, once."""
     context = {
         "article": article,
         "with_note": with_note,
         "note": NOTE_MARKERS["text"],  # the html template's copy is swapped below
         "stop_url": stop_url(identity.base_url, SLOTS["token"]),
-        "preheader": article.summary[:120] if article.summary else article.title,
+        "preheader": cut_at_word(article.summary or article.title, PREHEADER_CHARS),
     }
-    rendered = renderer.render(KIND, identity, context)
+    rendered = renderer.render(KIND, identity, context, site_url=site_url)
     # one template variable serves both parts; in the HTML the note is filled escaped
     return replace(rendered, html=rendered.html.replace(NOTE_MARKERS["text"], NOTE_MARKERS["html"]))
 
@@ -82,11 +84,11 @@ def compose_share(
     into the body only, never into a header. ``stop`` is the recipient's stop token."""
     filled = replace(
         content,
-        html=content.html.replace(NOTE_MARKERS["html"], bidi_html(note)),
+        html=content.html.replace(NOTE_MARKERS["html"], isolate_html(note)),
         text=content.text.replace(NOTE_MARKERS["text"], note),
     )
     personal = Personal(to=recipient, message_id=message_id, token=stop, name=sender_name)
-    msg = build_message(filled, identity, date, personal, list_headers=False, reply_to=reply_to)
+    msg = build_message(filled, identity, date, personal, kind=KIND, list_headers=False, reply_to=reply_to)
     # Gmail and Yahoo show "unsubscribe" for this header; here it stops shares to this address.
     # Set raw: folded by the policy, a URL longer than a line would become an encoded word.
     msg.set_raw("List-Unsubscribe", guard("stop", f"<{stop_url(identity.base_url, stop)}>"))

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from mailer.delivery.service import Service
 from mailer.editor.previews import Previews
-from mailer.web import api, bounces, editor, embeds, errors, ops, public, share, subscription
+from mailer.web import api, archive, bounces, editor, embeds, errors, ops, public, share, subscription
 from mailer.web.deps import WebObjects
 
 
@@ -16,7 +16,7 @@ def create_app(service: Service, *, previews: Previews | None = None) -> FastAPI
     app = FastAPI(title="Arabic mailer", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.objects = WebObjects.build(service, previews=previews)
     errors.install(app)
-    for module in (editor, public, api, share, subscription, bounces, embeds, ops):
+    for module in (editor, public, api, share, subscription, bounces, embeds, ops, archive):
         app.include_router(module.router)
     app.add_middleware(embeds.EmbedCORS, origins=service.settings.site_origins)
     return app

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from mailer.compose.archive import WebVersions
 from mailer.core.errors import NotFound, Unauthorized
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
@@ -27,6 +28,7 @@ class WebObjects:
     desk: ShareDesk
     previews: Previews
     exposition: Exposition
+    web_versions: WebVersions
 
     @classmethod
     def build(cls, service: Service, *, previews: Previews | None = None) -> WebObjects:
@@ -37,6 +39,7 @@ class WebObjects:
             desk=ShareDesk(service),
             previews=previews or Previews(service.settings, service.renderer),
             exposition=Exposition(service.db),
+            web_versions=WebVersions(service.db, service.renderer),
         )
 
 

@@ -22,7 +22,7 @@ from mailer.web.security import embeddable
 router = APIRouter()
 
 MAX_BODY = 16 * 1024  # a share form is a few hundred bytes
-TITLE = "ارسال الخبر الى صديق"
+TITLE = "إرسال الخبر إلى صديق"
 SENT = "أرسلنا الخبر إلى صديقك. شكراً لمشاركتك."
 STOPPED = "لن تصلك بعد الآن أخبار يرسلها إليك قرّاء الموقع. لم نحتفظ بعنوانك إلا بصيغة مشفّرة لا تُقرأ."
 

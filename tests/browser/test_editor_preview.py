@@ -27,10 +27,10 @@ FIRE = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)  # 07:00 in Baghdad: the daily c
 EDITOR_EMAIL = "sara@news.example.com"
 TITLES = [f"عنوان الخبر رقم {n} عن العراق" for n in range(1, 5)]
 
-# Runs inside each e-mail frame: where the first headline sits in its column, and whether
+# Runs inside each e-mail frame: where the lead headline sits in its column, and whether
 # anything sticks out sideways.
 MEASURE = """() => {
-  const link = document.querySelector('.article-title a');
+  const link = document.querySelector('.lead-title a');
   const cell = link.closest('td');
   const style = getComputedStyle(cell);
   const r = link.getBoundingClientRect(), c = cell.getBoundingClientRect();
@@ -49,7 +49,7 @@ MEASURE = """() => {
     scrollWidth: document.documentElement.scrollWidth,
     rightmost: Math.max(...rects.map(b => b.right)),
     leftmost: Math.min(...rects.map(b => b.left)),
-    headlines: [...document.querySelectorAll('.article-title a')].map(a => a.textContent.trim()),
+    headlines: [...document.querySelectorAll('.lead-title a, .item-title a')].map(a => a.textContent.trim()),
   };
 }"""
 

@@ -1,8 +1,8 @@
-/* "ارسال الخبر الى صديق" for a page of the site: a link to the share form, marked
+/* "إرسال الخبر إلى صديق" for a page of the site: a link to the share form, marked
    data-mailer-share, opens the form in a dialog over the article. Without JavaScript (or if this
    script fails to load) the link simply opens the form page, so the button always works.
 
-     <a href="https://MAILER/share?url=https%3A%2F%2FSITE%2Fnews%2F1001" data-mailer-share>ارسال الخبر الى صديق</a>
+     <a href="https://MAILER/share?url=https%3A%2F%2FSITE%2Fnews%2F1001" data-mailer-share>إرسال الخبر إلى صديق</a>
      <script src="https://MAILER/embed/share.js" defer></script>
 
    A link to https://MAILER/share with no ?url= or ?guid= gets the page's canonical link. */
@@ -36,7 +36,7 @@
     dialog.className = "mailer-share-dialog";
     dialog.setAttribute("dir", "rtl");
     dialog.setAttribute("lang", "ar");
-    dialog.setAttribute("aria-label", anchor.textContent.trim() || "ارسال الخبر الى صديق");
+    dialog.setAttribute("aria-label", anchor.textContent.trim() || "إرسال الخبر إلى صديق");
     dialog.style.cssText = "padding:0;border:0;border-radius:8px;width:min(600px,96vw);max-height:92vh;" +
       "overflow:hidden;box-shadow:0 8px 32px rgba(0,0,0,.35)";
     var close = document.createElement("button");

@@ -44,6 +44,12 @@ def test_demo_puts_a_digest_and_a_breaking_alert_in_the_development_mailbox(tmp_
     shown = mailer(tmp_path, "mailbox", "show", "1", "--html", "digest.html")
     assert "تنسيق سوري- عراقي" in shown.stdout
     assert '<html dir="rtl" lang="ar">' in (tmp_path / "digest.html").read_text(encoding="utf-8")
+    # --raw is the message as the relay got it, not refolded by the email package
+    raw = mailer(tmp_path, "mailbox", "show", "1", "--raw")
+    stored = [f.read_text(encoding="ascii") for f in (tmp_path / "mailer-data/devmailbox/new").iterdir()]
+    assert raw.stdout in stored
+    feedback = sorted(line for message in stored for line in message.splitlines() if line.startswith("Feedback-ID:"))
+    assert feedback == ["Feedback-ID: breaking:alert:example.com", "Feedback-ID: daily:digest:example.com"]
     again = mailer(tmp_path, "demo")  # within the minute: the same edition, and the alert went out once
     assert again.returncode == 0 and "2 message(s)" in again.stdout
 

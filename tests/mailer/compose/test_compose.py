@@ -114,7 +114,8 @@ def test_name_is_escaped_and_isolated_in_html(identity: Identity) -> None:
     data = template.personalise(Personal(to="a@example.org", message_id="m", name='<img src=x onerror=alert(1)> John'))
     html = parts(data)["html"]
     assert "<img" not in html
-    assert 'مرحباً &lt;<span dir="ltr">img src=x onerror=alert(1)</span>&gt; <span dir="ltr">John</span>' in html
+    # the whole name is one isolated run, in the direction of its first strong character
+    assert 'مرحباً <span dir="ltr">&lt;img src=x onerror=alert(1)&gt; John</span>' in html
 
 
 def test_internationalised_address_uses_smtputf8(identity: Identity) -> None:

@@ -31,6 +31,11 @@ from mailer.core.urls import parse_smtp_url
         ("MAILER_SEND_BATCH_SIZE", "0", "MAILER_SEND_BATCH_SIZE: 0 must be greater than zero"),
         ("MAILER_DIGITS", "roman", "MAILER_DIGITS: "),
         ("MAILER_STALE_AFTER_MINUTES", "soon", "MAILER_STALE_AFTER_MINUTES: "),
+        ("MAILER_SITE_URL", "news.example.com", "MAILER_SITE_URL: 'news.example.com' is not an http(s) URL"),
+        ("MAILER_SITE_URL", 'https://news.example.com/"x', "MAILER_SITE_URL: must be ASCII without spaces or quotes"),
+        ("MAILER_LOGO_URL", "javascript:alert(1)", "MAILER_LOGO_URL: 'javascript:alert(1)' is not an http(s) URL"),
+        ("MAILER_LOGO_WIDTH", "0", "MAILER_LOGO_WIDTH: 0 must be greater than zero"),
+        ("MAILER_DIGEST_SUBJECT", "date", "MAILER_DIGEST_SUBJECT: "),
     ],
 )
 def test_bad_values_name_their_variable(

@@ -295,7 +295,7 @@ async def test_note_refused_when_off_and_checked_when_on(share_app: ShareApp) ->
     ok = await h.share(article_id, note="اقرأ هذا <b>مهم</b>\r\nسطر ثانٍ")
     assert ok.status_code == 202
     msg = (await h.deliver())[0].message
-    assert "اقرأ هذا &lt;<span dir=\"ltr\">b</span>&gt;مهم" in msg.get_body(("html",)).get_content()
+    assert "<span dir=\"rtl\">اقرأ هذا &lt;b&gt;مهم" in msg.get_body(("html",)).get_content()  # one isolated run
     assert "«اقرأ هذا <b>مهم</b> سطر ثانٍ»" in msg.get_body(("plain",)).get_content()
 
 

@@ -30,7 +30,7 @@ class Links(HTMLParser):
 
 
 async def test_friend_gets_rtl_arabic_mail_with_canonical_link_from_the_site(share_app: ShareApp) -> None:
-    h = await share_app()
+    h = await share_app(site_url="https://www.news.example.com/")
     article_id = await h.article()
 
     page = await h.client.get(h.form_path(article_id))
@@ -80,16 +80,17 @@ async def test_friend_gets_rtl_arabic_mail_with_canonical_link_from_the_site(sha
     assert f"عنوان الخبر رقم {article_id}" in html
     assert f'href="{canonical}"' in html
     assert f'src="{site}/images/{article_id}.jpg"' in html
-    assert 'أرسل إليك <span dir="ltr">Sara O&#x27;Neil</span> هذا الخبر' in html
+    assert 'أرسل إليك <span dir="ltr">Sara O&#x27;Neil</span> هذا الخبر' in html  # isolated whole
     assert "لماذا وصلتك هذه الرسالة" in html and "إيقاف الأخبار المرسلة إليّ من القرّاء" in html
-    # no URL that the reader could choose: only the article's, its image, the site and the stop link
-    allowed = {canonical, f"{site}/images/{article_id}.jpg", site, stop.group(1)}
+    # no URL that the reader could choose: only the article's, its image, the site's home page
+    # (MAILER_SITE_URL) and the stop link
+    allowed = {canonical, f"{site}/images/{article_id}.jpg", "https://www.news.example.com/", stop.group(1)}
     assert links.urls() == allowed
 
     text = msg.get_body(("plain",)).get_content()
     assert "أرسل إليك Sara O'Neil هذا الخبر" in text
     assert f"اقرأ الخبر كاملاً: {canonical}" in text
-    assert set(URL_IN_TEXT.findall(text)) == {canonical, site, stop.group(1)}
+    assert set(URL_IN_TEXT.findall(text)) == {canonical, "https://www.news.example.com/", stop.group(1)}
 
     # the record keeps a hash, never the address
     records = await h.records()

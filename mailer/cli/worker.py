@@ -21,14 +21,15 @@ def register(root: typer.Typer) -> None:
 def worker_command(
     ctx: typer.Context,
     name: str | None = typer.Option(
-        None, "--name", help="This worker's name in lease records (default: host:pid); unique per process."
+        None, "--name", help="A label for this worker in lease records: NAME@host:pid (default: host:pid)."
     ),
     poll: float = typer.Option(2.0, "--poll", min=0.05, help="Seconds between looks at an empty outbox."),
 ) -> None:
     """Send from the outbox until stopped (no web app, no scheduler).
 
     Run any number of workers on any number of machines sharing the database. Rows of a worker
-    that died are taken over once their lease expires. SIGTERM or Ctrl-C stops after the batch.
+    of this host that died are taken over at once, those of other hosts once their lease
+    expires. SIGTERM or Ctrl-C stops after the batch.
     """
 
     settings = settings_of(ctx)
@@ -39,7 +40,7 @@ async def _work(settings: Settings, name: str | None, poll: float) -> None:
     from mailer.delivery.sender import worker_name
     from mailer.delivery.service import Service
 
-    svc = await Service(settings, worker_name=name or worker_name()).start()
+    svc = await Service(settings, worker_name=worker_name(name)).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -118,7 +118,7 @@ async def home(request: Request, who: Editor, changed: int = 0) -> HTMLResponse:
     editions = [
         {"id": e.id, "list": LIST_LABELS.get(e.list_name, e.list_name), "period": e.period_key,
          "status": e.status, "status_label": curation.STATUS_LABELS.get(e.status, e.status),
-         "sent": counts.get(e.id, {}).get("sent", 0), "reason": e.status_reason}
+         "counts": outbox.shown_counts(counts.get(e.id, {})), "reason": e.status_reason}
         for e in recent
     ]
     return editor_page(

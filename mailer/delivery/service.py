@@ -103,11 +103,9 @@ class Service:
     ) -> PlanResult:
         """Plan the edition of ``list_name`` scheduled at ``fire``; the sender picks it up."""
         now = self.clock()
-        since = planning.period_start(self.settings, list_name, fire)
         async with self.db.transaction() as session:
             result = await planning.plan(
-                session, self.settings, list_name, fire, now, since=since, force=force, key=key,
-                enqueue=outbox.enqueue_edition,
+                session, self.settings, list_name, fire, now, force=force, key=key, enqueue=outbox.enqueue_edition,
             )
         log.info(result.describe())
         self.wake.set()
@@ -115,9 +113,9 @@ class Service:
 
     async def send_now(self, list_name: str) -> PlanResult:
         """An edition on demand (``mailer digest send --now``): its own period, named by the
-        second, with the articles no edition of the list has carried yet."""
+        millisecond, with the articles no edition of the list has carried yet."""
         now = self.clock()
-        key = "now-" + now.astimezone(self.settings.tz).strftime("%Y-%m-%dT%H:%M:%S")
+        key = "now-" + now.astimezone(self.settings.tz).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
         return await self.run_list(list_name, now, force=True, key=key)
 
     async def unfinished(self, list_name: str) -> list[Edition]:

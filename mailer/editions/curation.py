@@ -50,7 +50,7 @@ async def open_upcoming(session: AsyncSession, settings: Settings, list_name: st
         session, list_name, planning.period_key(fire, settings), fire, now
     )
     if edition.status == "draft":
-        since = planning.period_start(settings, list_name, fire)
+        since = await planning.window_start(session, settings, list_name, fire)
         await planning.refresh_articles(session, edition, since, now, settings.max_articles)
     return edition
 

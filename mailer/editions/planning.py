@@ -36,6 +36,7 @@ from mailer.editions.schedule import previous_fire
 log = logging.getLogger(__name__)
 
 ALL_SECTIONS = "all"
+WENT_OUT = ("sending", "sent", "paused")  # editions whose articles have (begun to) go out
 
 # Enqueues an edition for its recipients (``mailer.delivery.outbox.enqueue_edition``); planning
 # decides *whether*, the outbox owns the rows.
@@ -48,9 +49,22 @@ def period_key(fire: datetime, settings: Settings) -> str:
 
 
 def period_start(settings: Settings, list_name: str, fire: datetime) -> datetime:
-    """Where the window of the edition scheduled at ``fire`` begins: the list's previous fire."""
+    """Where the period that ``fire`` closes begins: the list's previous fire."""
     since = previous_fire(settings.cron_for(list_name), settings.timezone, fire)
     return since or fire - timedelta(days=1)
+
+
+async def window_start(session: AsyncSession, settings: Settings, list_name: str, fire: datetime) -> datetime:
+    """Where the window of the edition scheduled at ``fire`` begins: its period's start, or the
+    list's last edition that went out if that is earlier (fires missed while the service was
+    down, or skipped by the catch-up floor, lose no news; what went out is never picked again)."""
+    start = period_start(settings, list_name, fire)
+    last = await session.scalar(
+        select(func.max(Edition.scheduled_at)).where(
+            Edition.list_name == list_name, Edition.status.in_(WENT_OUT), Edition.scheduled_at < fire
+        )
+    )
+    return min(start, last) if last is not None else start
 
 
 @dataclass(frozen=True)
@@ -80,9 +94,7 @@ async def catch_up_floor(session: AsyncSession, list_name: str, now: datetime) -
     installation's start, or the list's latest edition that went out (its articles are sent)."""
     floor, what = await installed_at(session, now), "the installation"
     last = await session.scalar(
-        select(func.max(Edition.scheduled_at)).where(
-            Edition.list_name == list_name, Edition.status.in_(("sending", "sent", "paused"))
-        )
+        select(func.max(Edition.scheduled_at)).where(Edition.list_name == list_name, Edition.status.in_(WENT_OUT))
     )
     if last is not None and last > floor:
         floor, what = last, "the list's last edition that went out"
@@ -206,7 +218,6 @@ async def plan(
     fire: datetime,
     now: datetime,
     *,
-    since: datetime,
     enqueue: Enqueue,
     force: bool = False,
     key: str | None = None,
@@ -225,6 +236,7 @@ async def plan(
         return PlanResult(edition, "exists")
     if created and force:
         await adopt_curation(session, edition)
+    since = await window_start(session, settings, list_name, fire)
     await refresh_articles(session, edition, since, now, settings.max_articles)
     if not await article_rows(session, edition.id):
         await move(session, edition, "draft", "empty", status_reason="no new articles")

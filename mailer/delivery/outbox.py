@@ -4,8 +4,12 @@ A row moves ``pending -> sending -> sent | failed | unknown | skipped | dead`` (
 ``pending`` for a retry). Every move is a compare-and-set on (status, lease owner, attempt), so a
 worker whose lease expired cannot overwrite what another worker did since. The checkpoint is
 written after the SMTP reply, never at claim time. A lease that expires (its worker died) puts the
-row back to ``pending``; the third time, the row is dead-lettered with its history. Whether an
-edition is finished is a query, never a counter in memory.
+row back to ``pending``, or to ``sent`` when the delivery journal says the server had accepted
+it; the third time, the row is dead-lettered with its history. Whether an edition is finished is
+a query, never a counter in memory.
+
+Over 400 lines on purpose: every statement that moves or counts outbox rows is here, so the
+compare-and-set rules can be read in one place.
 """
 
 from __future__ import annotations

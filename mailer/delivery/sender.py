@@ -299,9 +299,11 @@ class Sender:
                 await self._journal(item.row)
             if debug:
                 log.debug("outbox %s to %s: %s", item.row.id, item.row.recipient, outcome)
-            edition = item.row.edition_id
-            if edition is not None:
-                refused[edition] = refused[edition] + 1 if outcome.verdict is Verdict.REFUSED else 0
+            edition = item.row.edition_id or 0
+            if outcome.verdict is Verdict.REFUSED:
+                refused[edition] += 1
+            elif outcome.verdict is Verdict.SENT:
+                refused[edition] = 0
 
         async def lane() -> None:
             for i in order:
@@ -310,7 +312,7 @@ class Sender:
                 item = prepared[i]
                 if item.data is None:
                     results[i] = Result(item.row, skip_reason=item.skip_reason or "nothing to send")
-                elif refused[item.row.edition_id or 0] < REFUSALS_TO_PAUSE:
+                elif not item.row.edition_id or refused[item.row.edition_id] < REFUSALS_TO_PAUSE:
                     try:
                         await send(i)
                     except Exception as exc:

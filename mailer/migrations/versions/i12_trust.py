@@ -42,8 +42,9 @@ def upgrade() -> None:
         sa.Column("installed_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_installation")),
     )
-    with op.batch_alter_table("editions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("refused_in_row", sa.Integer(), server_default="0", nullable=False))
+    # not in batch mode: on SQLite a batch rebuilds the table, and dropping the old one would
+    # cascade to edition_articles and edition_variants (foreign keys are on)
+    op.add_column("editions", sa.Column("refused_in_row", sa.Integer(), server_default="0", nullable=False))
 
     # the earliest sending or sent edition of a list carries each article it sent
     op.execute(
@@ -69,8 +70,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("editions", schema=None) as batch_op:
-        batch_op.drop_column("refused_in_row")
+    op.drop_column("editions", "refused_in_row")  # SQLite 3.35+ drops a column in place
     op.drop_table("installation")
     with op.batch_alter_table("list_articles", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_list_articles_edition_id"))

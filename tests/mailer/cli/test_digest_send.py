@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from mailer.articles import ingest
@@ -90,9 +90,14 @@ async def test_send_now_waits_for_the_whole_edition_and_counts_only_its_rows(
         await asyncio.sleep(0.02)
     edition = await _edition(service)
     async with service.db.transaction() as session:  # ... while a worker on another host takes 10
-        taken = await outbox.claim(session, "otherhost.example:4242", datetime.now(UTC),
-                                   lease=timedelta(seconds=3), limit=10, edition_id=edition.id)
-    assert len(taken) == 10
+        ten = (await session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.edition_id == edition.id, OutboxMessage.status == "pending")
+            .order_by(OutboxMessage.id.desc()).limit(10))).all()
+        taken = await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(ten), OutboxMessage.status == "pending")
+            .values(status="sending", lease_owner="otherhost.example:4242", attempts=OutboxMessage.attempts + 1,
+                    lease_expires_at=datetime.now(UTC) + timedelta(seconds=3)))
+    assert taken.rowcount == 10
     smtp_server.release_replies()
     code, out, err = await command  # that worker dies: the command waits for its lease to expire
     assert code == 0, err

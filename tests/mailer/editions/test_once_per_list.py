@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.articles import ingest
 from mailer.core.errors import Conflict
-from mailer.core.models import Edition, ListArticle
+from mailer.core.models import Edition
 from mailer.core.settings import LISTS, Settings
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
@@ -158,6 +158,8 @@ async def test_a_held_edition_whose_articles_all_went_out_cannot_be_sent(
 async def test_two_editions_planned_at_once_never_carry_the_same_article(
     settings: Settings, smtp_server: SMTPServer, clock: Clock
 ) -> None:
+    from mailer.core.models import ListArticle  # the table that keeps the rule
+
     first = await Service(settings, clock=clock).start()
     second = await Service(settings, clock=clock).start()
     try:
@@ -185,6 +187,8 @@ async def test_two_editions_planned_at_once_never_carry_the_same_article(
 async def test_the_database_refuses_a_second_edition_of_a_list_carrying_an_article(
     service: Service, clock: Clock
 ) -> None:
+    from mailer.core.models import ListArticle  # the table that keeps the rule
+
     await publish(service, 1, FIRE - timedelta(hours=1))
     await factories.subscriber(service, "reader@example.org")
     sent = await service.run_list("daily", clock.now)

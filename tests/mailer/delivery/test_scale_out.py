@@ -98,7 +98,7 @@ def test_the_editions_command_shows_the_counts(tmp_path: Path, monkeypatch: pyte
     assert cells[3:10] == ["sent", "2", "1", "1", "0", "0", "0"]
 
 
-@pytest.mark.parametrize("command", [["worker"], ["dkim", "keygen"], ["bounces", "process"]])
+@pytest.mark.parametrize("command", [["worker"], ["dkim", "keygen"], ["bounces", "process"], ["editions", "resume"]])
 def test_every_new_command_has_help(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
@@ -115,6 +115,7 @@ def test_every_new_command_has_help(command: list[str]) -> None:
         ({"bounce_address": "not an address"}, "MAILER_BOUNCE_ADDRESS"),
         ({"dkim_selector": "bad selector!"}, "MAILER_DKIM_SELECTOR"),
         ({"bounce_mailbox": "ftp://x"}, "MAILER_BOUNCE_MAILBOX"),
+        ({"journal_fsync_seconds": -1}, "MAILER_JOURNAL_FSYNC_SECONDS"),
     ],
 )
 def test_bad_delivery_settings_name_the_variable(

@@ -17,6 +17,7 @@ from mailer.delivery.service import Service
 app = typer.Typer(help="Digests: plan and send editions.", no_args_is_help=True)
 editions_app = typer.Typer(help="Editions: how each went; resume a paused one.", invoke_without_command=True)
 
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="digest")
     root.add_typer(editions_app, name="editions")
@@ -122,4 +123,3 @@ def resume_command(ctx: typer.Context, edition_id: int = typer.Argument(..., hel
 
     due = run(settings, job)
     console.print(f"edition {edition_id} is sending again: {due} messages are due now")
-

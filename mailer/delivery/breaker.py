@@ -84,4 +84,3 @@ async def resume(session: AsyncSession, edition_id: int, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(due.rowcount or 0)
-

@@ -62,6 +62,7 @@ class Worker:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker {self.name} exited: {self.log.read_text(errors='replace')}")
             await asyncio.sleep(0.05)
+        self.kill()  # not left running behind a failed test
         raise AssertionError(f"worker {self.name} did not start: {self.log.read_text(errors='replace')}")
 
     def kill(self) -> None:

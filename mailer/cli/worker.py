@@ -21,7 +21,7 @@ def register(root: typer.Typer) -> None:
 def worker_command(
     ctx: typer.Context,
     name: str | None = typer.Option(
-        None, "--name", help="This worker's name in lease records (default: host:pid); unique per process."
+        None, "--name", help="A label for this worker in lease records: NAME@host:pid (default: host:pid)."
     ),
     poll: float = typer.Option(2.0, "--poll", min=0.05, help="Seconds between looks at an empty outbox."),
     metrics_address: str | None = typer.Option(
@@ -31,7 +31,8 @@ def worker_command(
     """Send from the outbox until stopped (no web app, no scheduler).
 
     Run any number of workers on any number of machines sharing the database. Rows of a worker
-    that died are taken over once their lease expires. SIGTERM or Ctrl-C stops after the batch.
+    of this host that died are taken over at once, those of other hosts once their lease
+    expires. SIGTERM or Ctrl-C stops after the batch.
     """
 
     settings = settings_of(ctx, metrics_address=metrics_address)
@@ -42,7 +43,7 @@ async def _work(settings: Settings, name: str | None, poll: float) -> None:
     from mailer.delivery.sender import worker_name
     from mailer.delivery.service import Service
 
-    svc = await Service(settings, worker_name=name or worker_name()).start()
+    svc = await Service(settings, worker_name=worker_name(name)).start()
     if settings.metrics_address:  # this process's counters; the database's are on `serve`
         from prometheus_client import start_http_server
 

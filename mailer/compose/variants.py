@@ -20,6 +20,7 @@ from mailer.core.memo import Memo
 from mailer.core.models import Article, Edition, EditionArticle, EditionVariant
 from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
+from mailer.editions import claims
 from mailer.editions.planning import article_rows, variant_sections
 
 
@@ -90,7 +91,7 @@ class TemplateCache:
             rows = await session.scalars(
                 select(Article.section_id)
                 .join(EditionArticle, EditionArticle.article_id == Article.id)
-                .where(EditionArticle.edition_id == edition_id, EditionArticle.excluded.is_(False))
+                .where(EditionArticle.edition_id == edition_id, claims.carried())
             )
             present = self._sections[edition_id] = frozenset(rows.all())
         return present

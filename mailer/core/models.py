@@ -83,7 +83,9 @@ class Edition(Base):
     list_name: Mapped[str] = mapped_column(String(32))
     period_key: Mapped[str] = mapped_column(String(64))
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # draft -> sending -> sent; held waits for an editor; empty had no new articles
+    # draft -> sending -> sent; held waits for an editor; empty had no new articles; paused: the
+    # relay refused the message itself several times in a row (an operator resumes it);
+    # superseded: every article it had went out in other editions of its list
     status: Mapped[str] = mapped_column(String(16), default="draft")
     status_reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -92,6 +94,30 @@ class Edition(Base):
     # set when an editor changes the articles: from then on their choice and order are kept
     curated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     curated_by: Mapped[str | None] = mapped_column(String(64))
+    # replies in a row that refused the message itself (not a mailbox): the circuit breaker
+    refused_in_row: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ListArticle(Base):
+    """Which edition of a list carries an article: one per (list, article), so no two editions of
+    a list can send the same article, and with the outbox's one row per (edition, subscriber) an
+    article reaches a subscriber at most once per list. Written when an edition starts sending."""
+
+    __tablename__ = "list_articles"
+
+    list_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"), index=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Installation(Base):
+    """One row: when this installation first started. Catch-up never plans a period before it."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class EditionArticle(Base):
@@ -242,7 +268,7 @@ class BounceEvent(Base):
     )
     outbox_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     recipient: Mapped[str] = mapped_column(String(320))
-    kind: Mapped[str] = mapped_column(String(16))  # hard | soft | complaint
+    kind: Mapped[str] = mapped_column(String(16))  # hard | soft | complaint | refused (not counted)
     source: Mapped[str] = mapped_column(String(16))  # smtp | dsn | arf
     counted: Mapped[bool] = mapped_column(Boolean, default=False)
     day: Mapped[str] = mapped_column(String(10))  # the site's local date, YYYY-MM-DD

@@ -64,8 +64,10 @@ class Settings(BaseSettings):
     bounce_address: str | None = None
     bounce_mailbox: str | None = None
     bounce_threshold: int = 6
+    # the delivery journal (mailer/delivery/journal.py): fsync at most this often; 0: every line
+    journal_fsync_seconds: float = 1.0
 
-    @field_validator("send_rate", "dkim_processes")
+    @field_validator("send_rate", "dkim_processes", "journal_fsync_seconds")
     @classmethod
     def _delivery_not_negative(cls, value: float | None) -> float | None:
         if value is not None and value < 0:

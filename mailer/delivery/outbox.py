@@ -4,14 +4,19 @@ A row moves ``pending -> sending -> sent | failed | unknown | skipped | dead`` (
 ``pending`` for a retry). Every move is a compare-and-set on (status, lease owner, attempt), so a
 worker whose lease expired cannot overwrite what another worker did since. The checkpoint is
 written after the SMTP reply, never at claim time. A lease that expires (its worker died) puts the
-row back to ``pending``; the third time, the row is dead-lettered with its history. Whether an
-edition is finished is a query, never a counter in memory.
+row back to ``pending``, or to ``sent`` when the delivery journal says the server had accepted
+it; the third time, the row is dead-lettered with its history. Whether an edition is finished is
+a query, never a counter in memory.
+
+Over 400 lines on purpose: every statement that moves or counts outbox rows is here, so the
+compare-and-set rules can be read in one place.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -136,15 +141,19 @@ def _claimable(now: datetime) -> Any:
 
 
 async def claim(
-    session: AsyncSession, owner: str, now: datetime, *, lease: timedelta, limit: int
+    session: AsyncSession, owner: str, now: datetime, *, lease: timedelta, limit: int,
+    edition_id: int | None = None,
 ) -> list[Claimed]:
-    """Take up to ``limit`` due rows for ``owner`` until ``now + lease``, most urgent first."""
+    """Take up to ``limit`` due rows for ``owner`` until ``now + lease``, most urgent first
+    (only rows of ``edition_id`` when it is given)."""
     pick = (
         select(OutboxMessage.id)
         .where(_claimable(now))
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(limit)
     )
+    if edition_id is not None:
+        pick = pick.where(OutboxMessage.edition_id == edition_id)
     chosen: Any = pick.scalar_subquery()
     if session.get_bind().dialect.name == "postgresql":
         # several workers on several machines: each skips the rows another has locked. The pick
@@ -197,17 +206,21 @@ def _next_state(result: Result, owner: str, now: datetime, lifetime: timedelta) 
             values.update(status="pending", next_attempt_at=now + backoff(row.attempts))
         elif outcome.verdict is Verdict.RETRY:
             values.update(status="failed", last_error=f"gave up after {lifetime}: {outcome.message}")
-        elif outcome.verdict is Verdict.UNKNOWN and not _had_unknown(history):
-            # maybe delivered, maybe not: one more try, with the same Message-ID, and no more
+        elif outcome.verdict in ONE_MORE_TRY and not _had(history, outcome.verdict):
+            # unknown: maybe delivered, maybe not; refused: the message, not the mailbox, and
+            # perhaps fixed meanwhile. One more try, with the same Message-ID, and no more.
             values.update(status="pending", next_attempt_at=now + backoff(row.attempts))
         else:
-            values["status"] = outcome.verdict.value  # failed | unknown
+            values["status"] = "failed" if outcome.verdict is Verdict.REFUSED else outcome.verdict.value
     values["history"] = json.dumps([*history, entry], ensure_ascii=False)
     return values
 
 
-def _had_unknown(history: list[dict[str, Any]]) -> bool:
-    return any(entry.get("verdict") == Verdict.UNKNOWN.value for entry in history)
+ONE_MORE_TRY = (Verdict.UNKNOWN, Verdict.REFUSED)
+
+
+def _had(history: list[dict[str, Any]], verdict: Verdict) -> bool:
+    return any(entry.get("verdict") == verdict.value for entry in history)
 
 
 async def record(
@@ -318,36 +331,65 @@ async def release(session: AsyncSession, owner: str, rows: list[Claimed]) -> Non
 class Recovered:
     pending: int = 0
     dead: int = 0
+    sent: int = 0  # the server had accepted them (the journal says so): recorded, not sent again
+
+
+async def lease_owners(session: AsyncSession) -> set[str]:
+    """Who holds rows at the moment (to find the processes of this host that are gone)."""
+    rows = await session.scalars(
+        select(OutboxMessage.lease_owner).where(OutboxMessage.status == "sending").distinct()
+    )
+    return {owner for owner in rows if owner}
 
 
 async def recover_expired(
-    session: AsyncSession, now: datetime, *, limit: int = 1000, dead_after: int = DEAD_AFTER_RECOVERIES
+    session: AsyncSession,
+    now: datetime,
+    *,
+    limit: int = 1000,
+    dead_after: int = DEAD_AFTER_RECOVERIES,
+    gone: Collection[str] = (),
+    accepted: Collection[tuple[int, int, str]] = (),
 ) -> Recovered:
-    """Rows whose lease expired (their worker died or hung) go back to ``pending``, now.
+    """Rows whose lease expired (their worker died or hung), or whose owner is in ``gone`` (a
+    process known to be dead), are taken back now.
 
-    The row may have reached the server before its worker died: that is the in-flight window of
-    possible duplicates. A row that has been recovered ``dead_after`` times goes to ``dead``."""
+    A row the journal lists in ``accepted`` as (id, attempt, owner) reached the server in that
+    attempt: it is recorded ``sent``. Any other may have reached the server before its worker
+    died: that is the in-flight window of possible duplicates; it goes back to ``pending``, or
+    to ``dead`` once it has been recovered ``dead_after`` times."""
+    taken = OutboxMessage.lease_expires_at < now
+    if gone:
+        taken = or_(taken, OutboxMessage.lease_owner.in_(sorted(gone)))
     pick = (
         select(OutboxMessage.id, OutboxMessage.lease_owner, OutboxMessage.attempts,
                OutboxMessage.recoveries, OutboxMessage.history, OutboxMessage.lease_expires_at)
-        .where(OutboxMessage.status == "sending", OutboxMessage.lease_expires_at < now)
+        .where(OutboxMessage.status == "sending", taken)
         .order_by(OutboxMessage.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)  # two recoverers never fight over a row
-    pending = dead = 0
+    journal = set(accepted)
+    counts: Counter[str] = Counter()
     for row_id, owner, attempts, recoveries, history, expired_at in (await session.execute(pick)).all():
-        entry = {"at": now.isoformat(), "attempt": attempts, "worker": owner,
-                 "lease_expired": expired_at.isoformat() if expired_at else None}
-        values: dict[str, Any] = {
-            "recoveries": recoveries + 1, "lease_owner": None, "lease_expires_at": None,
-            "history": json.dumps([*json.loads(history or "[]"), entry], ensure_ascii=False),
-        }
-        if recoveries + 1 >= dead_after:
-            values.update(status="dead", last_error=f"lease expired {recoveries + 1} times")
+        entry: dict[str, Any] = {"at": now.isoformat(), "attempt": attempts, "worker": owner}
+        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
+        if (row_id, attempts, owner) in journal:
+            entry.update(code=250, verdict=Verdict.SENT.value, journal=True)
+            values.update(status="sent", sent_at=now, last_code=250,
+                          last_error="accepted by the server (read from the journal after a crash)")
         else:
-            values.update(status="pending", next_attempt_at=now)
+            if owner in gone:
+                entry["owner_gone"] = True
+            else:
+                entry["lease_expired"] = expired_at.isoformat() if expired_at else None
+            values["recoveries"] = recoveries + 1
+            if recoveries + 1 >= dead_after:
+                values.update(status="dead", last_error=f"lease expired {recoveries + 1} times")
+            else:
+                values.update(status="pending", next_attempt_at=now)
+        values["history"] = json.dumps([*json.loads(history or "[]"), entry], ensure_ascii=False)
         result: Any = await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id, OutboxMessage.status == "sending",
@@ -356,11 +398,8 @@ async def recover_expired(
             .execution_options(synchronize_session=False)
         )
         if result.rowcount:
-            if values["status"] == "dead":
-                dead += 1
-            else:
-                pending += 1
-    return Recovered(pending, dead)
+            counts[values["status"]] += 1
+    return Recovered(counts["pending"], counts["dead"], counts["sent"])
 
 
 async def finish_editions(session: AsyncSession, now: datetime) -> list[int]:
@@ -409,6 +448,52 @@ async def waiting(session: AsyncSession, edition_id: int) -> tuple[int, str | No
         select(OutboxMessage.last_code, OutboxMessage.last_error).where(*open_rows).limit(1))).first()
     reason = " ".join(str(part) for part in last if part) if last else None
     return int(count or 0), reason or None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where one edition stands: its status, rows per status, rows being sent or due now, and
+    when the next pending row that waits for a retry falls due."""
+
+    status: str
+    reason: str | None
+    counts: dict[str, int]
+    moving: int
+    next_retry: datetime | None
+
+    @property
+    def done(self) -> int:
+        return sum(n for status, n in self.counts.items() if status not in OPEN)
+
+
+async def progress(session: AsyncSession, edition_id: int, now: datetime) -> Progress:
+    status, reason = (await session.execute(
+        select(Edition.status, Edition.status_reason).where(Edition.id == edition_id))).one()
+    rows = (await counts(session, [edition_id])).get(edition_id, {})
+    of_edition = OutboxMessage.edition_id == edition_id
+    moving = await session.scalar(
+        select(func.count()).where(
+            of_edition,
+            or_(OutboxMessage.status == "sending",
+                and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)),
+        )
+    )
+    next_retry = await session.scalar(
+        select(func.min(OutboxMessage.next_attempt_at)).where(
+            of_edition, OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > now)
+    )
+    return Progress(status, reason, rows, int(moving or 0), next_retry)
+
+
+SHOWN = ("sent", "skipped", "failed", "unknown", "pending", "dead")  # how lists show an edition's rows
+
+
+def shown_counts(counts: dict[str, int]) -> dict[str, int]:
+    """An edition's rows per status as the lists show them, every status named (a row being
+    sent counts as pending): nothing is lumped together as "other"."""
+    shown = {status: counts.get(status, 0) for status in SHOWN}
+    shown["pending"] += counts.get("sending", 0)
+    return shown
 
 
 async def erase(session: AsyncSession, addresses: Iterable[str], subscriber_id: int | None = None) -> int:

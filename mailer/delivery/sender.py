@@ -1,4 +1,7 @@
-"""The sender is only the loop: claim a batch, compose its bytes, send, classify, record."""
+"""The sender is only the loop: claim a batch, compose its bytes, send, classify, record.
+
+Over 400 lines because composing a batch (``_prepare``, ``_digest``) sits beside the loop that
+sends it; the journal, the breaker and the outbox's SQL are in their own modules."""
 
 from __future__ import annotations
 
@@ -26,10 +29,11 @@ from mailer.core.headers import Identity
 from mailer.core.models import Edition
 from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
-from mailer.delivery import outbox, verp
+from mailer.delivery import breaker, journal, outbox, verp
 from mailer.delivery.dkim import SigningPool
+from mailer.delivery.journal import Journal
 from mailer.delivery.outbox import Claimed, Result
-from mailer.delivery.outcomes import Verdict
+from mailer.delivery.outcomes import REFUSALS_TO_PAUSE, Outcome, Verdict
 from mailer.delivery.transport import Transport
 from mailer.editions.planning import variant_key
 from subscribers import flows, suppression, tokens
@@ -42,8 +46,11 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(label: str | None = None) -> str:
+    """``host:pid``, or ``label@host:pid``: a lease names its process, so a process of this host
+    that is gone can have its rows taken over at once (``journal.gone``)."""
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    return f"{label}@{here}" if label else here
 
 
 @dataclass(frozen=True)
@@ -105,12 +112,14 @@ class Sender:
         self.templates = TemplateCache(settings, renderer)
         self.lease = timedelta(seconds=settings.lease_seconds)
         self.lifetime = timedelta(hours=settings.retry_lifetime_hours)
+        self.journal = Journal(settings.data_dir / "journal", self.owner, settings.journal_fsync_seconds)
+        self._unrecorded = 0  # batches sent (or being sent) but not yet recorded
 
     async def run_batch(self) -> Counter[str]:
         """One claim-send-record round; returns what happened to each claimed row."""
         batch = await self._claim()
         if batch is None:
-            await self._settle()
+            await self.settle()
             return Counter()
         return await self._deliver(batch)
 
@@ -119,23 +128,26 @@ class Sender:
         progress: Callable[[Counter[str]], None] | None = None,
         *,
         until: Callable[[], bool] | None = None,
+        edition_id: int | None = None,
     ) -> Counter[str]:
-        """Send until nothing is due, or ``until()`` says so between batches; returns the totals.
+        """Send until nothing is due (of ``edition_id`` alone, when given), or ``until()`` says
+        so between batches; returns the totals.
 
         The next batch is claimed and prepared while the current one is being sent, so the SMTP
         connections never wait for the database. Its rows are not sent before the current batch
-        is recorded: what a crash can repeat is still one batch."""
+        is recorded, and each accepted message is in the journal: what a crash can repeat is
+        what was on the connections."""
         totals: Counter[str] = Counter()
-        upcoming: asyncio.Task[_Batch | None] | None = asyncio.create_task(self._claim())
+        upcoming: asyncio.Task[_Batch | None] | None = asyncio.create_task(self._claim(edition_id))
         try:
             while upcoming is not None:
                 batch = await upcoming
                 upcoming = None
                 if batch is None:
-                    await self._settle()
+                    await self.settle()
                     break
                 if until is None or not until():
-                    upcoming = asyncio.create_task(self._claim())
+                    upcoming = asyncio.create_task(self._claim(edition_id))
                 counts = await self._deliver(batch)
                 totals.update(counts)
                 if progress is not None:
@@ -145,11 +157,12 @@ class Sender:
                 await self._abandon(upcoming)
         return totals
 
-    async def _claim(self) -> _Batch | None:
+    async def _claim(self, edition_id: int | None = None) -> _Batch | None:
         """Claim a batch, start renewing its lease, and compose its messages."""
         async with self.db.transaction() as session:
             claimed = await outbox.claim(
-                session, self.owner, self.clock(), lease=self.lease, limit=self.settings.send_batch_size
+                session, self.owner, self.clock(), lease=self.lease, limit=self.settings.send_batch_size,
+                edition_id=edition_id,
             )
         if not claimed:
             return None
@@ -163,20 +176,38 @@ class Sender:
         return _Batch(claimed, prepared, renewal)
 
     async def _deliver(self, batch: _Batch) -> Counter[str]:
-        """Send a claimed batch, then record every outcome in one transaction."""
+        """Send a claimed batch, then record every outcome in one transaction.
+
+        Whatever fails while sending (a lane, the signing processes, a cancellation), the rows
+        that got a reply are recorded with it and the rows never attempted are given back; then
+        the failure is raised."""
+        self._unrecorded += 1
         try:
-            results = await self._send_all(batch.prepared)
+            try:
+                results, failure = await self._send_all(batch.prepared)
+            finally:
+                await _stop(batch.renewal)
+            answered = {r.row.id for r in results}
+            async with self.db.transaction() as session:
+                now = self.clock()
+                written = await outbox.record(session, self.owner, results, now, lifetime=self.lifetime)
+                await outbox.release(session, self.owner, [r for r in batch.rows if r.id not in answered])
+                for edition_id in await breaker.note(session, results):
+                    log.error("edition %s paused: the message was refused %d times in a row",
+                              edition_id, REFUSALS_TO_PAUSE,
+                              extra={"event": "edition", "edition_id": edition_id, "status": "paused"})
+                await self._bounces(session, written, now)
+                finished = await outbox.finish_editions(session, now)
         finally:
-            await _stop(batch.renewal)
-        async with self.db.transaction() as session:
-            now = self.clock()
-            written = await outbox.record(session, self.owner, results, now, lifetime=self.lifetime)
-            await self._bounces(session, written, now)
-            finished = await outbox.finish_editions(session, now)
+            self._unrecorded -= 1
+        if not self._unrecorded:
+            self.journal.settled()  # every accepted message so far is in the database
         counts = Counter(
             (r.skip_reason and "skipped") or (r.outcome.verdict.value if r.outcome else "?") for r in results
         )
         self._report(batch, results, counts, finished)
+        if failure is not None:
+            raise failure
         return counts
 
     def _report(self, batch: _Batch, results: list[Result], counts: Counter[str], finished: list[int]) -> None:
@@ -210,7 +241,7 @@ class Sender:
             log.warning("could not give back %d claimed rows; they return when their lease expires",
                         len(batch.rows), exc_info=True)
 
-    async def _settle(self) -> None:
+    async def settle(self) -> None:
         # Two workers finishing their last batches at once each see the other's rows still
         # "sending" and neither marks the edition sent; an idle worker settles it.
         async with self.db.transaction() as session:
@@ -218,15 +249,26 @@ class Sender:
         _editions_sent(finished)
 
     async def recover(self) -> outbox.Recovered:
-        """Put rows whose worker died back in line (and dead-letter poison rows)."""
+        """Take back the rows of workers that died: at once those of a process of this host that
+        is gone, the others when their lease expires. The journals are read first: a row the
+        server had accepted is recorded sent, the rest go back in line (poison rows dead)."""
+        directory = self.journal.directory
+        accepted = {(e.row_id, e.attempt, e.owner) for e in await asyncio.to_thread(journal.read, directory)}
         async with self.db.transaction() as session:
             now = self.clock()
-            recovered = await outbox.recover_expired(session, now)
-            finished = await outbox.finish_editions(session, now) if recovered.dead else []
+            gone = {owner for owner in await outbox.lease_owners(session) if journal.gone(owner)}
+            recovered = await outbox.recover_expired(session, now, gone=gone, accepted=accepted)
+            finished = await outbox.finish_editions(session, now) if recovered.dead or recovered.sent else []
+            holding = await outbox.lease_owners(session)
+        await asyncio.to_thread(journal.remove_gone, directory, holding)
         _editions_sent(finished)
-        if recovered.pending or recovered.dead:
-            log.warning("recovered %d rows with expired leases, %d dead-lettered", recovered.pending, recovered.dead)
+        if recovered.pending or recovered.dead or recovered.sent:
+            log.warning("recovered %d rows of workers that died (%d already accepted by the server, "
+                        "%d dead-lettered)", recovered.pending + recovered.sent, recovered.sent, recovered.dead)
         return recovered
+
+    async def close(self) -> None:
+        await self.journal.close()
 
     async def _renew(self, rows: list[Claimed]) -> None:
         """Renew the batch's lease every third of it until it has been sent."""
@@ -247,45 +289,80 @@ class Sender:
                 await record_bounce(session, self.settings, target, "hard", now, source="smtp",
                                      detail=f"{outcome.code} {outcome.message}")
 
-    async def _send_all(self, prepared: list[Prepared]) -> list[Result]:
+    async def _send_all(self, prepared: list[Prepared]) -> tuple[list[Result], BaseException | None]:
         """Send a batch in order over ``smtp_pool_size`` lanes (one pooled connection each), so
         urgent rows go first; DKIM signatures are made in chunks off the event loop, ahead of
-        the lanes."""
+        the lanes. Each accepted message goes into the journal at once.
+
+        Returns the results of the rows that were answered (or skipped), and the failure that
+        stopped the lanes, if one did: after it the lanes finish the message they are sending
+        and start no other. An edition refused ``REFUSALS_TO_PAUSE`` times in a row in the batch
+        gets no more tries in it (the breaker pauses it when the batch is recorded)."""
         results: list[Result | None] = [None] * len(prepared)
         signed = self._sign_ahead(prepared)
         # VERP: the envelope sender names the row, so a bounce names its recipient
         keyring, base = self.settings.keyring, self.settings.return_path
         order = iter(range(len(prepared)))
         debug = log.isEnabledFor(logging.DEBUG)  # asked once a batch, not once a message
+        failures: list[BaseException] = []
+        refused: Counter[int] = Counter()  # edition -> refusals in a row in this batch
+
+        async def send(i: int) -> None:
+            item = prepared[i]
+            data = item.data
+            assert data is not None
+            if i in signed:
+                chunk, offset = signed[i]
+                data = (await chunk)[offset]
+            sender = verp.address(keyring, base, item.row.id)
+            try:
+                outcome = await self.transport.send(sender, item.row.recipient, data, canonical=item.canonical)
+            except Exception as exc:  # the message may or may not have gone: unknown, not lost
+                results[i] = Result(item.row, outcome=Outcome(Verdict.UNKNOWN, None, f"error in the sender: {exc!r}"))
+                raise
+            results[i] = Result(item.row, outcome=outcome)
+            if outcome.verdict is Verdict.SENT:
+                await self._journal(item.row)
+            if debug:
+                log.debug("outbox %s to %s: %s", item.row.id, item.row.recipient, outcome)
+            edition = item.row.edition_id or 0
+            if outcome.verdict is Verdict.REFUSED:
+                refused[edition] += 1
+            elif outcome.verdict is Verdict.SENT:
+                refused[edition] = 0
 
         async def lane() -> None:
             for i in order:
+                if failures:
+                    return
                 item = prepared[i]
                 if item.data is None:
                     results[i] = Result(item.row, skip_reason=item.skip_reason or "nothing to send")
-                    continue
-                data = item.data
-                if i in signed:
-                    chunk, offset = signed[i]
-                    data = (await chunk)[offset]
-                sender = verp.address(keyring, base, item.row.id)
-                outcome = await self.transport.send(sender, item.row.recipient, data, canonical=item.canonical)
-                if debug:
-                    log.debug("outbox %s to %s: %s", item.row.id, item.row.recipient, outcome)
-                results[i] = Result(item.row, outcome=outcome)
+                elif not item.row.edition_id or refused[item.row.edition_id] < REFUSALS_TO_PAUSE:
+                    try:
+                        await send(i)
+                    except Exception as exc:
+                        failures.append(exc)
+                        return
 
         lanes = [asyncio.create_task(lane()) for _ in range(min(self.settings.smtp_pool_size, len(prepared)))]
         try:
             await asyncio.gather(*lanes)
-        finally:
-            # after an error in one lane the others stop too: nothing goes on being sent that
-            # would not be recorded
+        except BaseException as exc:  # cancelled: the lanes stop where they are
+            failures.append(exc)
             for task in lanes:
                 task.cancel()
             await asyncio.gather(*lanes, return_exceptions=True)
+        finally:
             for chunk in {chunk for chunk, _ in signed.values()}:
                 chunk.cancel()
-        return [r for r in results if r is not None]
+        return [r for r in results if r is not None], (failures[0] if failures else None)
+
+    async def _journal(self, row: Claimed) -> None:
+        try:
+            await self.journal.accepted(row.id, row.attempts)
+        except OSError:  # the message went out; only a crash before the batch is recorded repeats it
+            log.exception("could not write the delivery journal %s", self.journal.path)
 
     def _sign_ahead(self, prepared: list[Prepared]) -> dict[int, tuple[asyncio.Future[list[bytes]], int]]:
         """Start signing every message of the batch, a chunk per trip to a signing worker; maps

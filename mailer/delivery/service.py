@@ -8,14 +8,19 @@ import fcntl
 import logging
 import os
 from collections import Counter
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from sqlalchemy import select
+
 from mailer.articles import polling
 from mailer.compose.render import Renderer
 from mailer.core.db import Database, utcnow
+from mailer.core.installation import installed_at
+from mailer.core.models import Edition
 from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from mailer.core.urls import SmtpConfig
@@ -55,6 +60,8 @@ class Service:
     async def start(self, *, migrate: bool = True) -> Service:
         if migrate:
             await self.db.upgrade()
+        async with self.db.transaction() as session:
+            await installed_at(session, self.clock())  # the first start is the installation's
         await off_loop(self.renderer.warm)  # before any traffic: see ``Renderer.warm``
         return self
 
@@ -101,11 +108,9 @@ class Service:
     ) -> PlanResult:
         """Plan the edition of ``list_name`` scheduled at ``fire``; the sender picks it up."""
         now = self.clock()
-        since = planning.period_start(self.settings, list_name, fire)
         async with self.db.transaction() as session:
             result = await planning.plan(
-                session, self.settings, list_name, fire, now, since=since, force=force, key=key,
-                enqueue=outbox.enqueue_edition,
+                session, self.settings, list_name, fire, now, force=force, key=key, enqueue=outbox.enqueue_edition,
             )
         log.info(result.describe())
         self.wake.set()
@@ -139,10 +144,43 @@ class Service:
         return results
 
     async def send_now(self, list_name: str) -> PlanResult:
-        """An edition on demand (``mailer digest send --now``): its own period, named by the minute."""
+        """An edition on demand (``mailer digest send --now``): its own period, named by the
+        millisecond, with the articles no edition of the list has carried yet."""
         now = self.clock()
-        key = "now-" + planning.period_key(now, self.settings)
+        key = "now-" + now.astimezone(self.settings.tz).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
         return await self.run_list(list_name, now, force=True, key=key)
+
+    async def unfinished(self, list_name: str) -> list[Edition]:
+        """Editions of the list still being sent: perhaps by a process that died."""
+        async with self.db.transaction() as session:
+            return list(await session.scalars(
+                select(Edition).where(Edition.list_name == list_name, Edition.status == "sending")
+                .order_by(Edition.id)
+            ))
+
+    async def finish(
+        self,
+        edition_id: int,
+        progress: Callable[[outbox.Progress], None] | None = None,
+        *,
+        poll: float = 0.5,
+    ) -> outbox.Progress:
+        """Send one edition to the end, sharing it with any workers, and wait for it.
+
+        Rows of a process of this host that is gone are taken over at once, those of other
+        hosts when their lease expires. Returns when no row is being sent or due: the edition
+        is sent (or paused by the breaker), or only rows waiting for a later retry are left."""
+        while True:
+            await self.sender.recover()
+            await self.sender.drain(edition_id=edition_id)
+            await self.sender.settle()  # another worker may have recorded the last rows just now
+            async with self.db.transaction() as session:
+                state = await outbox.progress(session, edition_id, self.clock())
+            if progress is not None:
+                progress(state)
+            if state.status != "sending" or (not state.moving and state.next_retry is not None):
+                return state
+            await asyncio.sleep(poll)  # other workers hold rows: wait for them, or their leases
 
     async def sender_loop(self, stop: asyncio.Event, idle_seconds: float = 2.0) -> None:
         """Drain the outbox for as long as the process runs, waking early when work arrives, and
@@ -190,6 +228,8 @@ class Service:
         self._sender_lock = lock
 
     async def close(self) -> None:
+        if self._sender is not None:
+            await self._sender.close()
         if self._sender_lock is not None:
             self._sender_lock.close()  # closing the file releases the lock
         if self._transport is not None:

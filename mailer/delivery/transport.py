@@ -55,7 +55,7 @@ class MemoryTransport:
     async def send(self, sender: str, recipient: str, data: bytes, *, canonical: bool = False) -> Outcome:
         if self.script:
             code = self.script.pop(0)
-            verdict = classify(code, after_data=True)
+            verdict = classify(code, "scripted", after_data=True)
             if verdict is not Verdict.SENT:
                 return Outcome(verdict, code, "scripted")
         self.sent.append((sender, recipient, data))
@@ -207,7 +207,7 @@ class SMTPTransport:
                 # every reply came and none opened DATA can the connection go on, after a RSET.
                 clean = len(replies) == written and all(r.code != 354 for r in replies)
                 reusable = clean and code != 421 and await self._reset(conn)
-                return Outcome(classify(code), code, f"{name}: {message}"), reusable, False
+                return Outcome(classify(code, message, stage=name), code, f"{name}: {message}"), reusable, False
         # From here on the server may have the message: no reply means "unknown", not "retry".
         try:
             protocol.write(data + b".\r\n" if canonical else wire_format(data))
@@ -217,7 +217,7 @@ class SMTPTransport:
         if not replies:
             return Outcome(Verdict.UNKNOWN, None, f"after DATA: {protocol.failure}"), False, False
         code, message = replies[0]
-        return Outcome(classify(code, after_data=True), code, message), code != 421, False
+        return Outcome(classify(code, message, after_data=True), code, message), code != 421, False
 
     @staticmethod
     async def _reset(conn: _Connection) -> bool:

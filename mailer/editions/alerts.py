@@ -96,8 +96,8 @@ async def send_alert(
             await planning.move(session, edition, "draft", "held", status_reason=reason)
             log.warning("alert %s of article %s held: %s", key, article_id, reason)
             results.append(PlanResult(edition, "held"))
-        elif await planning.move(session, edition, "draft", "sending", started_at=now):
-            results.append(PlanResult(edition, "sending", await enqueue(session, edition, now)))
+        else:  # claimed like any edition: the database holds the once-per-list rule for alerts too
+            results.append(await planning.start_sending(session, edition, "draft", now, enqueue=enqueue))
     return results
 
 

@@ -29,6 +29,8 @@ STATUS_LABELS = {
     "sending": "قيد الإرسال",
     "sent": "أُرسل",
     "empty": "بلا أخبار",
+    "paused": "متوقف: رفض خادم البريد الرسالة",
+    "superseded": "أُرسلت أخباره في أعداد أخرى",
 }
 
 
@@ -46,7 +48,7 @@ async def open_upcoming(session: AsyncSession, settings: Settings, list_name: st
         session, list_name, planning.period_key(fire, settings), fire, now
     )
     if edition.status == "draft":
-        since = planning.period_start(settings, list_name, fire)
+        since = await planning.window_start(session, settings, list_name, fire)
         await planning.refresh_articles(session, edition, since, now, settings.max_articles,
                                         settings.news_list(list_name).sections)
     return edition
@@ -158,11 +160,17 @@ async def resume(session: AsyncSession, edition_id: int, now: datetime) -> None:
 async def send_held(
     session: AsyncSession, edition_id: int, now: datetime, *, enqueue: planning.Enqueue
 ) -> PlanResult:
-    """An editor's go for a held edition: ``planning.release`` enqueues it now."""
+    """An editor's go for a held edition: ``planning.release`` enqueues it now, with only the
+    articles that no later edition of the list has carried; with none left it cannot be sent."""
     edition = await _edition(session, edition_id)
     if edition.status != "held":
         raise _not_editable(edition)
+    if not await planning.article_rows(session, edition.id):
+        raise Conflict(
+            f"edition {edition_id} has nothing left to send: its articles went out in other editions",
+            public_message="أُرسلت كل أخبار هذا العدد في أعداد أخرى، فلا يمكن إرساله؛ لا يصل خبرٌ إلى قارئ مرتين.",
+        )
     result = await planning.release(session, edition, now, enqueue=enqueue)
-    if result.action != "sending":
+    if result.action == "exists":
         raise _not_editable(edition)
     return result

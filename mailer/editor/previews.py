@@ -50,7 +50,7 @@ from mailer.core.models import ALERT, Article, Edition, EditionArticle, EditionV
 from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from mailer.delivery import outbox
-from mailer.editions import curation
+from mailer.editions import claims, curation
 from mailer.editions.alerts import NO_ALERT_LIST
 from mailer.editions.planning import ALL_SECTIONS, variant_key, variant_sections
 from mailer.editor.checks import Check, check_message, spam_check
@@ -82,6 +82,7 @@ class ArticleLine:
     title: str
     section: str | None
     excluded: bool
+    sent_in: int | None = None  # another edition of the list that carried it
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class DigestFacts:
     stored: bool  # read back from edition_variants (what was sent), not rendered now
     articles: tuple[ArticleLine, ...]
     excluded: tuple[ArticleLine, ...]
+    sent_elsewhere: tuple[ArticleLine, ...]  # went out in other editions: never sent again
     recipients: int
     counts: Mapping[str, int]
     variant: str
@@ -190,8 +192,9 @@ async def _article_lines(session: AsyncSession, edition_id: int) -> list[tuple[A
         .where(EditionArticle.edition_id == edition_id)
         .order_by(EditionArticle.position)
     )
+    elsewhere = await claims.sent_elsewhere(session, edition_id)
     return [
-        (ArticleLine(aid, title, section, excluded), section_id)
+        (ArticleLine(aid, title, section, excluded, elsewhere.get(aid)), section_id)
         for aid, title, section_id, section, excluded in await session.execute(stmt)
     ]
 
@@ -209,6 +212,10 @@ async def _recipients(session: AsyncSession, list_name: str, present: frozenset[
         .where(Subscriber.status == "confirmed", or_(~chose, matches))
     )
     return int((await session.scalar(stmt)) or 0)
+
+
+def _carried(line: ArticleLine) -> bool:
+    return not line.excluded and line.sent_in is None
 
 
 def _variant_label(key: str, names: Mapping[int, str]) -> str:
@@ -231,7 +238,7 @@ async def digest_preview(
                            public_message="لم يكن في هذا العدد أي خبر، فلم يُرسَل.")
         lines = await _article_lines(session, edition.id)
         names = {sid: line.section for line, sid in lines if sid is not None and line.section}
-        present = frozenset(sid for line, sid in lines if not line.excluded)
+        present = frozenset(sid for line, sid in lines if _carried(line))
         reader = await reader_by_email(session, options["as"]) if options.get("as") else None
         stored_keys = tuple(
             (await session.scalars(
@@ -274,8 +281,9 @@ async def digest_preview(
         scheduled_text=local_time_text(edition.scheduled_at, settings),
         upcoming=upcoming,
         stored=sent and key in stored_keys,
-        articles=tuple(line for line, _ in lines if not line.excluded),
-        excluded=tuple(line for line, _ in lines if line.excluded),
+        articles=tuple(line for line, _ in lines if _carried(line)),
+        excluded=tuple(line for line, _ in lines if line.excluded and line.sent_in is None),
+        sent_elsewhere=tuple(line for line, _ in lines if line.sent_in is not None),
         recipients=recipients,
         counts=counts,
         variant=key,

@@ -33,7 +33,7 @@ async def post_article(request: Request) -> dict[str, Any]:
     answer: dict[str, Any] = {"id": result.ids[0], "guid": article.guid, "status": status}
     if result.breaking:  # sent at once to the immediate lists, the first time only
         alerts = await svc.alert(result.ids[0])
-        answer["alerts"] = {r.edition.list_name: r.action for r in alerts}
+        answer["alerts"] = {r.edition.list_name: r.action for r in alerts if r.edition is not None}
     return answer
 
 

@@ -124,7 +124,7 @@ async def home(request: Request, who: Editor, changed: int = 0, alerted: str = "
     editions = [
         {"id": e.id, "list": Identity.for_list(settings, e.list_name).list_label, "period": e.period_key,
          "status": e.status, "status_label": curation.STATUS_LABELS.get(e.status, e.status),
-         "sent": counts.get(e.id, {}).get("sent", 0), "reason": e.status_reason}
+         "counts": outbox.shown_counts(counts.get(e.id, {})), "reason": e.status_reason}
         for e in recent
     ]
     return editor_page(

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -33,8 +34,10 @@ class Received:
 
 @dataclass
 class Script:
-    """Scripted faults, consumed in order per SMTP phase: an int is a reply code, "drop" closes
-    the connection without a reply (after DATA: the message was received but not acknowledged)."""
+    """Scripted faults, consumed in order per SMTP phase: an int is a reply code, a string that
+    starts with one is the whole reply (``"550 5.7.1 Message rejected as spam"``), "drop" closes
+    the connection without a reply (after DATA: the message was received but not acknowledged),
+    "ok" lets that one through."""
 
     mail: deque[int | str] = field(default_factory=deque)
     rcpt: deque[int | str] = field(default_factory=deque)
@@ -53,6 +56,11 @@ class RecordingHandler:
         self.pipelining = True  # offer PIPELINING (RFC 2920) as Postfix does; aiosmtpd reads it fine
         self.in_data = 0  # transactions between DATA and its reply right now, from every client
         self.peak_in_data = 0
+        self.on_received: Callable[[int], None] | None = None  # called with the count, in the server's thread
+        # replies to messages after the first ``hold_after`` wait until ``held`` is set: the server
+        # has them, the client has not heard (what is on the connections when a client dies)
+        self.hold_after: int | None = None
+        self.held = threading.Event()
 
     async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -75,9 +83,13 @@ class RecordingHandler:
             if not queue:
                 return None
             fault = queue.popleft()
+        if fault == "ok":
+            return None
         if fault == "drop":
             session.transport_drop = True
             return "drop"
+        if isinstance(fault, str):
+            return fault
         code = int(fault)
         return f"{code} scripted {'temporary' if code < 500 else 'permanent'} failure"
 
@@ -121,16 +133,23 @@ class RecordingHandler:
             return "250 never seen"
         if fault:
             return fault
-        self._record(envelope)
+        count = self._record(envelope)
+        if self.on_received is not None:
+            self.on_received(count)
+        with self.lock:
+            gate = self.held if self.hold_after is not None and count > self.hold_after else None
+        if gate is not None:
+            await asyncio.to_thread(gate.wait, 120)
         return "250 Message accepted"
 
-    def _record(self, envelope: Any) -> None:
+    def _record(self, envelope: Any) -> int:
         with self.arrived:
             self.received.append(
                 Received(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.original_content),
                          time.monotonic())
             )
             self.arrived.notify_all()
+            return len(self.received)
 
 
 class SMTPServer:
@@ -169,6 +188,17 @@ class SMTPServer:
         """RCPT to these addresses answers 550 5.1.1 from now on, like a mailbox that is gone."""
         with self.handler.lock:
             self.handler.unknown_users.update(a.lower() for a in addresses)
+
+    def hold_replies_after(self, count: int) -> None:
+        """From the message after the first ``count`` on, take each message but hold its reply."""
+        with self.handler.lock:
+            self.handler.held = threading.Event()
+            self.handler.hold_after = count
+
+    def release_replies(self) -> None:
+        with self.handler.lock:
+            self.handler.held.set()
+            self.handler.hold_after = None
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         with self.handler.arrived:

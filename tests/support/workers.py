@@ -33,10 +33,11 @@ def worker_env(settings: Settings) -> dict[str, str]:
         MAILER_SENDER_ADDRESS=settings.sender_address,
         MAILER_LEASE_SECONDS=str(settings.lease_seconds),
         MAILER_SEND_BATCH_SIZE=str(settings.send_batch_size),
+        MAILER_SMTP_POOL_SIZE=str(settings.smtp_pool_size),
+        MAILER_JOURNAL_FSYNC_SECONDS=str(settings.journal_fsync_seconds),
         MAILER_LOG_LEVEL="INFO",
         MAILER_SEND_RATE=str(settings.send_rate),
         MAILER_DOMAIN_CONCURRENCY=str(settings.domain_concurrency),
-        MAILER_SMTP_POOL_SIZE=str(settings.smtp_pool_size),
     )
     if settings.rate_storage:
         env["MAILER_RATE_STORAGE"] = settings.rate_storage
@@ -66,11 +67,12 @@ class Worker:
 
     async def started(self, timeout: float = 60.0) -> None:
         for _ in range(int(timeout / 0.05)):
-            if f"worker {self.name} started" in self.log.read_text(errors="replace"):
+            if f"worker {self.name}@" in self.log.read_text(errors="replace"):  # NAME@host:pid started
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker {self.name} exited: {self.log.read_text(errors='replace')}")
             await asyncio.sleep(0.05)
+        self.kill()  # not left running behind a failed test
         raise AssertionError(f"worker {self.name} did not start: {self.log.read_text(errors='replace')}")
 
     def kill(self) -> None:

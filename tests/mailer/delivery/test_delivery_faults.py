@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from mailer.core.models import BounceEvent, Edition, OutboxMessage
 from mailer.core.signing import Keyring
 from mailer.delivery import outbox, verp
 from mailer.delivery.service import Service
+from subscribers import suppression
 from subscribers.models import Subscriber
 from tests.conftest import SECRET, Clock
 from tests.support import factories
@@ -54,11 +55,11 @@ async def test_temporary_failure_is_retried_then_sent(
     assert [entry["code"] for entry in json.loads(row.history)] == [code, 250]
 
 
-async def test_permanent_failure_fails_the_row_and_records_a_hard_bounce(
+async def test_a_mailbox_that_does_not_exist_is_suppressed_at_the_first_bounce(
     service: Service, smtp_server: SMTPServer, clock: Clock
 ) -> None:
     edition_id = await _edition(service, clock, "gone@example.org", "fine@example.org")
-    smtp_server.reject("gone@example.org")
+    smtp_server.reject("gone@example.org")  # 550 5.1.1 ... User unknown
 
     assert await service.sender.drain() == {"failed": 1, "sent": 1}
     rows = {r.recipient: r for r in await _rows(service)}
@@ -68,21 +69,51 @@ async def test_permanent_failure_fails_the_row_and_records_a_hard_bounce(
         (event,) = await session.scalars(select(BounceEvent))
         sub = (await session.scalars(select(Subscriber).where(Subscriber.email == "gone@example.org"))).one()
         edition = await session.get(Edition, edition_id)
+        blocked = await suppression.suppressed(session, ["gone@example.org", "fine@example.org"])
     assert (event.kind, event.source, event.subscriber_id, event.counted) == ("hard", "smtp", sub.id, True)
-    assert "550" in event.detail
-    assert sub.bounce_score == 2 and sub.status == "confirmed"  # one bounce does not disable
+    assert "550" in event.detail and "5.1.1" in event.detail
+    assert sub.status == "bounced" and blocked == {"gone@example.org"}  # at once, not in three days
     assert edition.status == "sent"  # nothing pending or sending is left
     clock.advance(days=1)
     assert await service.sender.drain() == {}  # a failed row is never retried
 
 
-async def test_permanent_failure_at_mail_from(service: Service, smtp_server: SMTPServer, clock: Clock) -> None:
-    await _edition(service, clock, "reader@example.org")
-    smtp_server.fail("mail", 550)
+@pytest.mark.parametrize("reply", [
+    "550 5.2.1 The email account that you tried to reach is disabled",  # Gmail
+    "554 delivery error: dd Sorry, your message cannot be delivered. This account is over quota",  # Yahoo
+    "550 Requested action not taken: mailbox unavailable",  # says nothing definite
+])
+async def test_other_permanent_failures_keep_the_score(
+    service: Service, smtp_server: SMTPServer, clock: Clock, reply: str
+) -> None:
+    await _edition(service, clock, "fading@example.org")
+    smtp_server.fail("rcpt", reply)
     assert await service.sender.drain() == {"failed": 1}
+    async with service.db.transaction() as session:
+        (event,) = await session.scalars(select(BounceEvent))
+        sub = (await session.scalars(select(Subscriber))).one()
+        assert not await suppression.is_suppressed(session, "fading@example.org")
+    assert (event.kind, event.counted) == ("hard", True)
+    assert sub.bounce_score == 2 and sub.status == "confirmed"  # one bounce does not disable
+
+
+async def test_a_refused_mail_from_blames_the_sender_not_the_recipient(
+    service: Service, smtp_server: SMTPServer, clock: Clock
+) -> None:
+    await _edition(service, clock, "reader@example.org")
+    smtp_server.fail("mail", 550, 550)
+    assert await service.sender.drain() == {"refused": 1}
+    (row,) = await _rows(service)
+    assert row.status == "pending" and row.next_attempt_at > clock.now  # one more try, later
+    clock.advance(minutes=3)
+    assert await service.sender.drain() == {"refused": 1}
     (row,) = await _rows(service)
     assert row.status == "failed" and row.last_code == 550
     assert smtp_server.received == []
+    async with service.db.transaction() as session:
+        sub = (await session.scalars(select(Subscriber))).one()
+        assert await session.scalar(select(func.count()).select_from(BounceEvent)) == 0
+    assert (sub.status, sub.bounce_score) == ("confirmed", 0)
 
 
 async def test_no_reply_after_data_is_unknown_and_retried_once_with_the_same_message_id(

@@ -16,6 +16,7 @@ from mailer.core.errors import SettingsError
 from mailer.core.models import Edition, OutboxMessage
 from mailer.core.settings import Settings
 from mailer.delivery.service import Service
+from subscribers import suppression
 from tests.conftest import API_TOKEN, Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
@@ -64,6 +65,7 @@ def test_the_editions_command_shows_the_counts(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("MAILER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("MAILER_SECRET_KEY", SECRET)
     monkeypatch.setenv("MAILER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COLUMNS", "200")
     with SMTPServer() as server:
         monkeypatch.setenv("MAILER_SMTP_URL", server.url)
         server.reject("gone@example.org")
@@ -74,8 +76,10 @@ def test_the_editions_command_shows_the_counts(tmp_path: Path, monkeypatch: pyte
             svc = await Service(load_settings()).start()
             try:
                 await factories.ingest_items(svc, 2, svc.clock())
-                for address in ("a@example.org", "b@example.org", "gone@example.org"):
+                for address in ("a@example.org", "b@example.org", "gone@example.org", "quiet@example.org"):
                     await factories.subscriber(svc, address)
+                async with svc.db.transaction() as session:  # on the list, but not to be mailed
+                    await suppression.suppress(session, "quiet@example.org", "unsubscribe")
             finally:
                 await svc.close()
 
@@ -83,15 +87,18 @@ def test_the_editions_command_shows_the_counts(tmp_path: Path, monkeypatch: pyte
         runner = CliRunner()
         sent = runner.invoke(app, ["digest", "send", "--now"])
         assert sent.exit_code == 0, sent.output
-        assert "1 failed, 2 sent" in sent.output
+        assert "1 failed, 2 sent, 1 skipped" in sent.output
         shown = runner.invoke(app, ["editions"])
     assert shown.exit_code == 0, shown.output
+    header = next(line for line in shown.output.splitlines() if "status" in line)
+    assert [c.strip() for c in header.strip("│┃ ").split("┃")][3:10] == [
+        "status", "sent", "skipped", "failed", "unknown", "pending", "dead"]  # nothing lumped as "other"
     row = next(line for line in shown.output.splitlines() if "daily" in line)
     cells = [c.strip() for c in row.strip("│┃ ").split("│")]
-    assert cells[3:10] == ["sent", "2", "0", "1", "0", "0", "0"]
+    assert cells[3:10] == ["sent", "2", "1", "1", "0", "0", "0"]
 
 
-@pytest.mark.parametrize("command", [["worker"], ["dkim", "keygen"], ["bounces", "process"]])
+@pytest.mark.parametrize("command", [["worker"], ["dkim", "keygen"], ["bounces", "process"], ["editions", "resume"]])
 def test_every_new_command_has_help(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
@@ -108,6 +115,7 @@ def test_every_new_command_has_help(command: list[str]) -> None:
         ({"bounce_address": "not an address"}, "MAILER_BOUNCE_ADDRESS"),
         ({"dkim_selector": "bad selector!"}, "MAILER_DKIM_SELECTOR"),
         ({"bounce_mailbox": "ftp://x"}, "MAILER_BOUNCE_MAILBOX"),
+        ({"journal_fsync_seconds": -1}, "MAILER_JOURNAL_FSYNC_SECONDS"),
     ],
 )
 def test_bad_delivery_settings_name_the_variable(

@@ -157,12 +157,12 @@ async def test_the_next_batch_is_claimed_while_one_is_sent_and_sent_only_after_t
     assert max(sending for _, sending, _ in transport.seen[:batch]) == 2 * batch
 
 
-async def test_a_batch_claimed_ahead_is_given_back_when_sending_fails(
+async def test_when_sending_fails_what_was_answered_is_recorded_and_the_rest_given_back(
     make_settings: Callable[..., Settings], database_url: str, clock: Clock
 ) -> None:
     batch = 3
     settings = make_settings(database_url=database_url, send_batch_size=batch, smtp_pool_size=1)
-    transport = _Watching(batch, fail_at=1)
+    transport = _Watching(batch, fail_at=1)  # accepts the first message, then raises
     service = transport.service = await Service(settings, clock=clock, transport=transport).start()
     try:
         await _messages(service, 2 * batch)
@@ -171,10 +171,14 @@ async def test_a_batch_claimed_ahead_is_given_back_when_sending_fails(
         rows = sorted((await _rows(service)).values(), key=lambda r: r.id)
     finally:
         await service.close()
-    # the batch being sent stays leased (recovered once its lease expires, as after a crash) ...
-    assert {r.status for r in rows[:batch]} == {"sending"}
-    # ... the one claimed ahead is back in line at once, its attempt not counted
-    assert {(r.status, r.attempts) for r in rows[batch:]} == {("pending", 0)}
+    # the message the server accepted is recorded sent: it is never sent again
+    assert (rows[0].status, rows[0].last_code) == ("sent", 250)
+    # the one the transport failed on may have gone: unknown, one more try later (same Message-ID)
+    assert rows[1].status == "pending" and rows[1].next_attempt_at > clock.now
+    assert "error in the sender" in (rows[1].last_error or "")
+    # never attempted, and the batch claimed ahead: back in line at once, the attempt not counted
+    assert {(r.status, r.attempts, r.lease_owner) for r in rows[2:]} == {("pending", 0, None)}
+    assert not any(r.status == "sending" for r in rows)
 
 
 async def test_when_one_lane_fails_the_others_stop_sending(

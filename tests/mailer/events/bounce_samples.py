@@ -5,6 +5,7 @@ tokens are in the format from before key ids (``bounces+N-<16 hex>``, signed wit
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +34,23 @@ EXPECTED: dict[str, tuple[str | None, int | None, str]] = {
     "vacation-autoreply.eml": (None, None, "none"),
     "dmarc-auth-failure.eml": (None, None, "none"),
 }
+
+
+# what the one bounce path does with each: a mailbox that does not exist (5.1.1, 5.1.10) is
+# disabled at the first bounce; any other hard or soft bounce is scored
+ACTIONS: dict[str, str] = {
+    "postfix-hard.eml": "disabled",  # 5.1.1 User unknown
+    "postfix-delayed.eml": "counted",  # 4.2.2 Mailbox full
+    "exim-hard.eml": "counted",  # 5.0.0: says nothing definite
+    "sendmail-hard.eml": "disabled",  # 5.1.1
+    "gmail-hard.eml": "disabled",  # 5.1.1 The email account that you tried to reach does not exist
+    "outlook-arf.eml": "suppressed",
+    "yahoo-arf.eml": "suppressed",
+    "outlook-hard.eml": "disabled",  # 5.1.10 RecipientNotFound
+    "vacation-autoreply.eml": "ignored",
+    "dmarc-auth-failure.eml": "ignored",
+}
+TOTALS = Counter(ACTIONS.values())
 
 
 def sample(name: str) -> bytes:

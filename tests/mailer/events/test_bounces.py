@@ -15,7 +15,7 @@ from subscribers import bounces as scoring
 from subscribers import suppression
 from subscribers.models import Subscriber, Suppression
 from tests.conftest import API_TOKEN, SECRET, Clock
-from tests.mailer.events.bounce_samples import EXPECTED, SUBSCRIBERS, sample, sent_edition
+from tests.mailer.events.bounce_samples import ACTIONS, EXPECTED, SUBSCRIBERS, sample, sent_edition
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 
@@ -65,8 +65,7 @@ async def test_posting_each_sample_acts_on_the_right_subscriber(
             body = reply.json()
             assert body["kind"] == kind, name
             assert body["subscriber_id"] == subscriber_id, name
-            expected_action = {"hard": "counted", "soft": "counted", "complaint": "suppressed", None: "ignored"}
-            assert body["action"] == expected_action[kind], name
+            assert body["action"] == ACTIONS[name], name
         refused = await client.post("/api/bounces", content=b"", headers=headers)
         unauthorised = await client.post("/api/bounces", content=sample("postfix-hard.eml"))
     assert refused.status_code == 400 and refused.json()["field"] == "body"
@@ -77,8 +76,11 @@ async def test_posting_each_sample_acts_on_the_right_subscriber(
         reasons = dict((await session.execute(select(Suppression.address_hash, Suppression.reason))).all())
     assert [subs[i].bounce_score for i in (1, 2, 3, 4, 5, 8)] == [2, 1, 2, 2, 2, 2]
     assert {i for i, s in subs.items() if s.status == "unsubscribed"} == {6, 7}
-    assert blocked == {"reader.hotmail@outlook.com", "qarie@yahoo.com"}
+    # a mailbox that does not exist (5.1.1, 5.1.10): disabled at the first bounce
+    assert {i for i, s in subs.items() if s.status == "bounced"} == {1, 4, 5, 8}
+    assert blocked == {SUBSCRIBERS[i - 1] for i in (1, 4, 5, 6, 7, 8)}
     assert reasons[suppression.address_hash("qarie@yahoo.com")] == "complaint"
+    assert reasons[suppression.address_hash("sara.alnajjar@gmail.com")] == "hard_bounce"
 
 
 async def _bounce(service: Service, clock: Clock, sub_id: int, kind: str) -> scoring.Handled:

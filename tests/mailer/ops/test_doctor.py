@@ -120,5 +120,5 @@ async def test_digest_send_exits_non_zero_while_messages_wait_for_a_retry(
     smtp_server.fail("rcpt", 451)
     code, out, errors = await mailer(cli_env, "digest", "send", "--now")
     assert code == 1, out + errors
-    assert "1 retry, 1 sent" in out
+    assert "1 pending, 1 sent" in out
     assert "1 message(s) not delivered yet" in errors and "451" in errors

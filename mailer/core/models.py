@@ -23,6 +23,17 @@ from mailer.core.db import Base, UTCDateTime, utcnow
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+class Installation(Base):
+    """One row: this installation's random id, made by the migration and kept with the data, so
+    that every process sharing the database agrees on it (it goes into every Message-ID)."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    installation_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Section(Base):
     __tablename__ = "sections"
 

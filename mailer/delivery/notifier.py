@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.compose.notices import NoticeComposer
+from mailer.core import message_ids
 from mailer.delivery import outbox
 from subscribers.flows import Notice
 
@@ -16,7 +17,7 @@ class Notifier(NoticeComposer):
     async def __call__(self, session: AsyncSession, notice: Notice) -> None:
         """Enqueue in the caller's transaction; the row is written with the next flush or commit,
         so an import of thousands writes them in batches."""
-        data, message_id = await self.message(notice)
+        data, message_id = await self.message(notice, installation=await message_ids.installation_id(session))
         session.add(outbox.message_row(
             kind=notice.kind, recipient=notice.recipient, payload=data, message_id=message_id,
             now=notice.at, subscriber_id=notice.subscriber_id, priority=outbox.URGENT_PRIORITY,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailer.compose.message import Personal, build_message, to_bytes
 from mailer.compose.render import Renderer
 from mailer.compose.variants import TemplateCache, rendered_variant
+from mailer.core import message_ids
 from mailer.core.db import Database, utcnow
 from mailer.core.headers import Identity
 from mailer.core.models import Edition
@@ -323,9 +324,10 @@ class Sender:
         if not key:
             return Prepared(row, skip_reason="no articles in the chosen sections")
         keyring = self.settings.keyring
+        installation = await message_ids.installation_id(session)
         personal = Personal(
             to=row.recipient,
-            message_id=f"e{edition.id}.s{recipient.id}",
+            message_id=message_ids.local_part(keyring, installation, f"e{edition.id}.s{recipient.id}"),
             token=tokens.unsubscribe_token(keyring, recipient.id, edition.list_name),
             pref_token=tokens.preferences_token(keyring, recipient.id),
             name=recipient.name,

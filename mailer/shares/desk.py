@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.compose.message import Rendered, to_bytes
 from mailer.compose.render import ArticleView
+from mailer.core import message_ids
 from mailer.core.arabic import digits
 from mailer.core.errors import MailerError
 from mailer.core.memo import Memo
@@ -217,7 +218,8 @@ class ShareDesk:
                 recipient_key=key, sender_key=trace.sender_key, client_hash=trace.client_hash,
             )
             await self._check_counts(session, key, request.article_id, record.id, now)
-            local = f"share.{record.id}.{secrets.token_hex(4)}"
+            local = message_ids.local_part(self.settings.keyring, await message_ids.installation_id(session),
+                                           f"share.{record.id}.{secrets.token_hex(4)}")
             message_id = self.identity.message_id(local)
             to = recipient.ascii or recipient.normalized
             msg = compose_share(

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.errors import Conflict, InvalidInput
+from mailer.core.errors import Conflict, InvalidInput, InvalidToken
 from mailer.core.settings import Settings
 from subscribers import store, suppression, tokens
 from subscribers.addresses import Address, check
@@ -56,6 +56,7 @@ class Notice:
     at: datetime
     token: str | None = None  # the confirmation token, for confirm and confirm_address
     expires_at: datetime | None = None
+    link_key: str | None = None  # the subscriber's, for the unsubscribe and preference links
 
 
 Notify = Callable[[AsyncSession, Notice], Awaitable[None]]
@@ -177,7 +178,7 @@ async def confirmations(
         ))
         # no name: it was typed by whoever filled in the form, and must not reach an address
         # that has not confirmed anything (a form that greets by name is a spam relay)
-        notices.append(Notice(kind, sub.id, target.smtp, None, sub.frequency, now, token, expires))
+        notices.append(Notice(kind, sub.id, target.smtp, None, sub.frequency, now, token, expires, sub.link_key))
     await session.flush()
     for notice in notices:
         await notify(session, notice)
@@ -217,7 +218,7 @@ async def confirm(session: AsyncSession, token: str, *, now: datetime, notify: N
     if transition(sub, "confirm", now):
         await suppression.lift(session, sub.email)  # they asked to come back, and proved it
         await notify(session, Notice("welcome", sub.id, sub.email_ascii or sub.email, sub.name,
-                                     sub.frequency, now))
+                                     sub.frequency, now, link_key=sub.link_key))
     return sub
 
 
@@ -236,6 +237,16 @@ async def _move_address(session: AsyncSession, sub: Subscriber, found: Confirmat
 
 
 # preferences -------------------------------------------------------------------------------------
+
+
+async def holder(session: AsyncSession, link: tokens.Link) -> Subscriber:
+    """The subscriber a signed link names, if they still exist with the link key it carries;
+    anything else is refused exactly like a forged token (an erased person's old links, or
+    links that name an id handed out again)."""
+    sub = await session.get(Subscriber, link.subscriber_id)
+    if sub is None or not link.opens(sub.link_key):
+        raise InvalidToken("no subscriber holds this link")
+    return sub
 
 
 async def active(session: AsyncSession, subscriber_id: int) -> Subscriber:

@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.core.db import Base, UTCDateTime, utcnow
+from subscribers.tokens import new_link_key
 
 STATUSES = ("pending", "confirmed", "paused", "unsubscribed", "bounced", "forgotten")
 FREQUENCIES = ("daily", "weekly")
@@ -33,6 +34,9 @@ class Subscriber(Base):
     no_shares: Mapped[bool] = mapped_column(Boolean, default=False)
     # where the consent came from: form | import | import-confirmed | operator (kept as evidence)
     source: Mapped[str | None] = mapped_column(String(32))
+    # mixed into every link token, so a link never acts on a later subscriber who gets the same
+    # id (see subscribers/tokens.py); None only for subscribers from before link keys
+    link_key: Mapped[str | None] = mapped_column(String(16), default=new_link_key)
 
 
 class SubscriberSection(Base):

@@ -91,14 +91,14 @@ class NoticeComposer:
         ``mailer.core.message_ids``)."""
         keyring = self.settings.keyring
         if notice.kind == "welcome":
-            token = tokens.unsubscribe_token(keyring, notice.subscriber_id, notice.list_name)
+            token = tokens.unsubscribe_token(keyring, notice.subscriber_id, notice.list_name, notice.link_key)
         else:
             token = notice.token or ""
         what = f"{notice.kind.replace('_', '-')}.s{notice.subscriber_id}.{secrets.token_hex(6)}"
         local = message_ids.local_part(keyring, installation, what)
         personal = Personal(
             to=notice.recipient, message_id=local, token=token,
-            pref_token=tokens.preferences_token(keyring, notice.subscriber_id), name=notice.name,
+            pref_token=tokens.preferences_token(keyring, notice.subscriber_id, notice.link_key), name=notice.name,
         )
         identity = Identity.for_list(self.settings, notice.list_name)
         if notice.recipient.isascii():

@@ -58,6 +58,7 @@ class _Recipient(NamedTuple):
     name: str | None
     status: str
     sections: frozenset[int]
+    link_key: str | None
 
 
 @dataclass
@@ -328,8 +329,8 @@ class Sender:
         personal = Personal(
             to=row.recipient,
             message_id=message_ids.local_part(keyring, installation, f"e{edition.id}.s{recipient.id}"),
-            token=tokens.unsubscribe_token(keyring, recipient.id, edition.list_name),
-            pref_token=tokens.preferences_token(keyring, recipient.id),
+            token=tokens.unsubscribe_token(keyring, recipient.id, edition.list_name, recipient.link_key),
+            pref_token=tokens.preferences_token(keyring, recipient.id, recipient.link_key),
             name=recipient.name,
         )
         if row.recipient.isascii():
@@ -355,6 +356,7 @@ async def _recipients(session: AsyncSession, ids: set[int]) -> dict[int, _Recipi
     ):
         chosen.setdefault(sid, set()).add(section)
     rows = await session.execute(
-        select(Subscriber.id, Subscriber.name, Subscriber.status).where(Subscriber.id.in_(ids))
+        select(Subscriber.id, Subscriber.name, Subscriber.status, Subscriber.link_key).where(Subscriber.id.in_(ids))
     )
-    return {sid: _Recipient(sid, name, status, frozenset(chosen.get(sid, ()))) for sid, name, status in rows}
+    return {sid: _Recipient(sid, name, status, frozenset(chosen.get(sid, ())), key)
+            for sid, name, status, key in rows}

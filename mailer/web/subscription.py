@@ -152,7 +152,7 @@ async def confirm(token: str, request: Request) -> HTMLResponse:
     async with svc.db.transaction() as session:
         sub = await flows.confirm(session, token, now=svc.clock(), notify=notifier_of(request))
     svc.wake.set()
-    prefs = f"/p/{tokens.preferences_token(svc.settings.keyring, sub.id)}"
+    prefs = f"/p/{tokens.preferences_token(svc.settings.keyring, sub.id, sub.link_key)}"
     return _page(request, "confirmed", title="تم التأكيد", preferences_url=prefs,
                  list_label=LIST_LABELS.get(sub.frequency, sub.frequency))
 
@@ -160,10 +160,10 @@ async def confirm(token: str, request: Request) -> HTMLResponse:
 # preferences -------------------------------------------------------------------------------------
 
 
-async def _preferences(request: Request, subscriber_id: int, *, note: str | None = None) -> HTMLResponse:
+async def _preferences(request: Request, link: tokens.Link, *, note: str | None = None) -> HTMLResponse:
     svc = service_of(request)
     async with svc.db.transaction() as session:
-        sub = await flows.active(session, subscriber_id)
+        sub = await flows.holder(session, link)
         sections = await store.section_names(session)
         chosen = (await store.sections_of(session, [sub.id])).get(sub.id, frozenset())
     if sub.status not in ("pending", "confirmed", "paused"):
@@ -175,20 +175,21 @@ async def _preferences(request: Request, subscriber_id: int, *, note: str | None
 
 @router.get("/p/{token}", response_class=HTMLResponse)
 async def preferences_page(token: str, request: Request) -> HTMLResponse:
-    subscriber_id, _ = tokens.check(service_of(request).settings.keyring, "preferences", token)
-    return await _preferences(request, subscriber_id)
+    link = tokens.check(service_of(request).settings.keyring, "preferences", token)
+    return await _preferences(request, link)
 
 
 @router.post("/p/{token}", response_class=HTMLResponse)
 async def preferences(token: str, request: Request) -> HTMLResponse:
     """One form, several buttons (``action``): save, pause, resume, leave, or change the address."""
     svc = service_of(request)
-    subscriber_id, _ = tokens.check(svc.settings.keyring, "preferences", token)
+    link = tokens.check(svc.settings.keyring, "preferences", token)
     same_origin(request)
     fields = await read_fields(request)
     action = fields.values.get("action", "save")
     now = svc.clock()
     async with svc.db.transaction() as session:
+        subscriber_id = (await flows.holder(session, link)).id
         if action == "save":
             name = store.check_name(fields.values.get("name"))
             frequency = store.check_frequency(fields.values.get("frequency"))
@@ -211,4 +212,4 @@ async def preferences(token: str, request: Request) -> HTMLResponse:
     if action == "leave":
         return _page(request, "message", title="إلغاء الاشتراك", message=UNSUBSCRIBED, error=False)
     svc.wake.set()
-    return await _preferences(request, subscriber_id, note=NOTES[action])
+    return await _preferences(request, link, note=NOTES[action])

@@ -1,4 +1,7 @@
-"""hostile input (issue 13): the installation id of signed Message-IDs
+"""hostile input (issue 13): the installation id of signed Message-IDs; subscribers' link keys
+
+Subscribers from before get no link key: their links in delivered mail carry none and keep
+working, and are refused once the id they name belongs to someone who has one.
 
 Revision ID: i13_hostile_input
 Revises: 0006_throughput
@@ -29,7 +32,11 @@ def upgrade() -> None:
     op.bulk_insert(installation, [
         {"id": 1, "installation_id": secrets.token_hex(5), "created_at": datetime.now(UTC)},
     ])
+    with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("link_key", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.drop_column("link_key")
     op.drop_table("installation")

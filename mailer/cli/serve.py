@@ -40,7 +40,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
     import uvicorn  # the web stack loads only for the command that serves it
 
     from mailer.editions.schedule import DigestScheduler
-    from mailer.web.app import create_app
+    from mailer.web.app import create_app, server_config
 
     svc = await Service(settings).start()
     stop = asyncio.Event()
@@ -58,10 +58,8 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
             await digest_scheduler.catch_up(svc.clock())
         if demo_data:
             background.append(asyncio.create_task(_announce_demo(svc)))
-        config = uvicorn.Config(
-            create_app(svc), host=settings.web_host, port=settings.web_port,
-            log_level=settings.log_level.lower(), lifespan="off",
-        )
+        config = server_config(create_app(svc), host=settings.web_host, port=settings.web_port,
+                               log_level=settings.log_level.lower())
         logging.getLogger(__name__).info("web app on http://%s:%d", settings.web_host, settings.web_port)
         await uvicorn.Server(config).serve()
     finally:

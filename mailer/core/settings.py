@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from contextvars import ContextVar
 from functools import lru_cache
@@ -133,6 +134,8 @@ class Settings(BaseSettings):
     # older keys, still accepted: comma-separated in the environment, a list in TOML
     secret_key_previous: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     api_token: SecretStr | None = None
+    # proxies whose X-Forwarded-For is believed (addresses or networks); none by default
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
 
     # subscribers
     confirm_expiry_hours: int = 48
@@ -288,6 +291,23 @@ class Settings(BaseSettings):
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < MIN_KEY_CHARS:
             raise ValueError(keyfile.SHORT_KEY)
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
         return value
 
     @field_validator("secret_key_previous", mode="before")

@@ -27,6 +27,7 @@ from mailer.compose.message import Rendered, to_bytes
 from mailer.compose.render import ArticleView
 from mailer.core import message_ids
 from mailer.core.arabic import digits
+from mailer.core.clients import client_key
 from mailer.core.errors import MailerError
 from mailer.core.memo import Memo
 from mailer.core.models import Article, Section
@@ -47,7 +48,6 @@ from mailer.shares.checks import (
     check_note,
     check_recipient,
     check_sender_email,
-    client_key,
     parse_fields,
     reason_of,
 )

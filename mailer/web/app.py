@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import uvicorn
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mailer.delivery.service import Service
 from mailer.editor.previews import Previews
@@ -18,6 +22,16 @@ def create_app(service: Service, *, previews: Previews | None = None) -> FastAPI
     app.state.objects = WebObjects.build(service, previews=previews)
     errors.install(app)
     app.add_middleware(BodyLimit)
+    if service.settings.trusted_proxies:  # see mailer.web.clients
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(service.settings.trusted_proxies))
     for module in (editor, public, api, share, subscription, bounces):
         app.include_router(module.router)
     return app
+
+
+def server_config(app: FastAPI, *, host: str, port: int, log_level: str = "warning", **options: Any) -> uvicorn.Config:
+    """How uvicorn serves the app, here and in the tests: no lifespan (the caller owns the
+    service), and no forwarded headers of its own (uvicorn would believe any local peer's; the
+    app applies ``MAILER_TRUSTED_PROXIES`` itself)."""
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
+                          proxy_headers=False, **options)

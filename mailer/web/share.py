@@ -13,6 +13,7 @@ from mailer.core.errors import InvalidInput, MailerError, NotFound
 from mailer.shares.checks import FIELDS, HONEYPOT
 from mailer.shares.desk import ShareDesk
 from mailer.shares.tokens import check_stop_token
+from mailer.web.clients import client_address
 from mailer.web.deps import objects_of, pages_of
 from mailer.web.errors import headers_for, status_for, wants_json
 
@@ -83,7 +84,7 @@ async def share_post(request: Request) -> Response:
     desk = desk_of(request)
     fields = await _fields(request)
     try:
-        accepted = await desk.share(fields, request.client.host if request.client else "")
+        accepted = await desk.share(fields, client_address(request))
     except MailerError as exc:
         if wants_json(request) or isinstance(exc, NotFound):
             raise

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailer.core.arabic import BIDI_CONTROLS
+from mailer.core.clients import client_key
 from mailer.core.signing import Keyring
 from mailer.shares.checks import (
     ShareInputRefused,
@@ -21,7 +22,6 @@ from mailer.shares.checks import (
     check_name,
     check_note,
     check_recipient,
-    client_key,
     parse_fields,
 )
 from mailer.shares.tokens import check_form_token, check_stop_token, form_token, stop_token

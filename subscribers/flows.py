@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.core.db import serialise
 from mailer.core.errors import Conflict, InvalidInput, InvalidToken
 from mailer.core.settings import Settings
 from subscribers import store, suppression, tokens
-from subscribers.addresses import Address, check
+from subscribers.addresses import Address, check, mailbox_key
 from subscribers.models import Confirmation, Subscriber
 
 # flow name -> (statuses it may start from, status it ends in)
@@ -104,12 +105,17 @@ async def subscribe(
     """Ask for a subscription. Whatever the address's state, the caller answers the same, so the
     answer tells nobody whether an address is subscribed; what happens is returned for logs:
 
-    * new or pending: (re)store the choices, mail a confirmation link (one per interval);
-    * unsubscribed: back to pending and a confirmation link (coming back needs consent again);
+    * new: store it with the choices, mail a confirmation link;
+    * pending: mail a confirmation link (one per interval) that carries this request's choices:
+      they apply when that link is used, so a stranger cannot change a pending subscriber's name
+      or lists, only offer a link that its owner may ignore;
+    * unsubscribed: back to pending and a confirmation link (coming back needs consent again),
+      with the choices on the link as for pending;
     * confirmed or paused: nothing changes (a stranger must not edit someone's choices);
     * bounced, complained about or forgotten: nothing at all.
     """
     address = request.address
+    await serialise(session, suppression.address_hash(address.normalized))  # one request per mailbox at a time
     reason = await suppression.reason_for(session, address.normalized)
     if reason is not None and suppression.blocks(reason, "confirm"):
         return f"suppressed ({reason})"
@@ -122,13 +128,10 @@ async def subscribe(
     elif sub.status in ("pending", "unsubscribed"):
         if sub.status == "unsubscribed":
             transition(sub, "resubscribe", now)
-        sub.name, sub.frequency, sub.source, sub.updated_at = (
-            request.name, request.frequency, request.source, now
-        )
-        await store.set_sections(session, sub.id, request.sections)
     else:
         return f"unchanged ({sub.status})"
-    sent = await _confirmation(session, settings, sub, "subscribe", address, now=now, notify=notify)
+    sent = await _confirmation(session, settings, sub, "subscribe", address, now=now, notify=notify,
+                               choices=request)
     return "confirmation sent" if sent else "confirmation withheld (one per interval)"
 
 
@@ -141,8 +144,10 @@ async def _confirmation(
     *,
     now: datetime,
     notify: Notify,
+    choices: Request | None = None,
 ) -> bool:
-    return bool(await confirmations(session, settings, [(sub, target)], purpose, now=now, notify=notify))
+    return bool(await confirmations(session, settings, [(sub, target)], purpose, now=now, notify=notify,
+                                    choices=choices))
 
 
 async def confirmations(
@@ -153,9 +158,11 @@ async def confirmations(
     *,
     now: datetime,
     notify: Notify,
+    choices: Request | None = None,
 ) -> int:
     """Store a new single-use token for each (subscriber, address) and ask for its mail, except
-    for addresses that had one within the interval; returns how many were sent."""
+    for addresses that had one within the interval; returns how many were sent. ``choices``
+    (one target only) go with the link and apply when it is used."""
     hashes = [suppression.address_hash(target.normalized) for _, target in targets]
     interval = timedelta(hours=settings.confirm_interval_hours)
     recent = set(await session.scalars(
@@ -175,6 +182,7 @@ async def confirmations(
             address_hash=target_hash, created_at=now, expires_at=expires,
             new_email=target.normalized if purpose == "address" else None,
             new_email_ascii=target.ascii if purpose == "address" else None,
+            **_choices_columns(choices),
         ))
         # no name: it was typed by whoever filled in the form, and must not reach an address
         # that has not confirmed anything (a form that greets by name is a spam relay)
@@ -183,6 +191,19 @@ async def confirmations(
     for notice in notices:
         await notify(session, notice)
     return len(notices)
+
+
+def _choices_columns(choices: Request | None) -> dict[str, str | None]:
+    if choices is None:
+        return {}
+    return {"name": choices.name, "frequency": choices.frequency,
+            "sections": ",".join(str(s) for s in sorted(choices.sections))}
+
+
+async def confirmations_since(session: AsyncSession, since: datetime) -> int:
+    """Confirmation links made since ``since``, by every worker: what the global breaker counts."""
+    return int(await session.scalar(
+        select(func.count()).select_from(Confirmation).where(Confirmation.created_at > since)) or 0)
 
 
 async def pending_confirmation(session: AsyncSession, token: str, now: datetime) -> Confirmation:
@@ -216,6 +237,10 @@ async def confirm(session: AsyncSession, token: str, *, now: datetime, notify: N
         await _move_address(session, sub, found, now)
         return sub
     if transition(sub, "confirm", now):
+        if found.frequency is not None:  # the choices of the request this link answers
+            sub.name, sub.frequency = found.name, found.frequency
+            chosen = {int(s) for s in (found.sections or "").split(",") if s}
+            await store.set_sections(session, sub.id, chosen & set(await store.section_names(session)))
         await suppression.lift(session, sub.email)  # they asked to come back, and proved it
         await notify(session, Notice("welcome", sub.id, sub.email_ascii or sub.email, sub.name,
                                      sub.frequency, now, link_key=sub.link_key))
@@ -225,7 +250,7 @@ async def confirm(session: AsyncSession, token: str, *, now: datetime, notify: N
 async def _move_address(session: AsyncSession, sub: Subscriber, found: Confirmation, now: datetime) -> None:
     assert found.new_email is not None
     taken = await session.scalar(
-        select(Subscriber.id).where(Subscriber.email == found.new_email, Subscriber.id != sub.id)
+        select(Subscriber.id).where(Subscriber.email_key == mailbox_key(found.new_email), Subscriber.id != sub.id)
     )
     if taken is not None:
         raise Conflict(f"{found.new_email} belongs to subscriber {taken}", public_message=ADDRESS_TAKEN)
@@ -299,7 +324,7 @@ async def change_address(
     sub = await active(session, subscriber_id)
     if sub.status not in ("confirmed", "paused"):
         raise Conflict(f"cannot change the address of a subscriber who is {sub.status}")
-    if new.normalized == sub.email:
+    if new.key == sub.email_key:
         return False
     return await _confirmation(session, settings, sub, "address", new, now=now, notify=notify)
 
@@ -323,11 +348,7 @@ async def by_any_form(session: AsyncSession, address: str) -> Subscriber | None:
         parsed = check(address)
     except InvalidInput:
         return None
-    found = await store.by_address(session, parsed)
-    if found is None:
-        stmt = select(Subscriber).where(func.lower(Subscriber.email) == parsed.normalized.lower())
-        found = (await session.scalars(stmt)).first()
-    return found
+    return await store.by_address(session, parsed)
 
 
 async def disable(

@@ -106,7 +106,7 @@ def parse(
         except InvalidInput as exc:
             out.problems.append(Problem(line, exc.message))
             continue
-        first = seen.setdefault(row.address.normalized, line)
+        first = seen.setdefault(row.address.key, line)
         if first != line:
             out.problems.append(Problem(line, f"email: duplicate of line {first}"))
             continue
@@ -157,12 +157,12 @@ async def apply(
     Existing subscribers are left as they are; suppressed addresses are never added."""
     result = Applied()
     emails = [r.address.normalized for r in rows]
-    existing = await store.existing_emails(session, emails)
+    existing = await store.existing_keys(session, [r.address.key for r in rows])
     blocked = await suppression.reasons(session, emails)
     fresh: list[Row] = []
     for row in rows:
         email = row.address.normalized
-        if email in existing:
+        if row.address.key in existing:
             result.existing += 1
         elif email in blocked:
             result.skipped.append(Problem(row.line, f"email: on the suppression list ({blocked[email]})"))

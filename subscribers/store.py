@@ -76,7 +76,7 @@ async def by_email(session: AsyncSession, email: str) -> Subscriber | None:
 
 
 async def by_address(session: AsyncSession, address: Address) -> Subscriber | None:
-    stmt = select(Subscriber).where(Subscriber.email == address.normalized)
+    stmt = select(Subscriber).where(Subscriber.email_key == address.key)
     return (await session.scalars(stmt)).first()
 
 
@@ -143,11 +143,11 @@ async def sections_of(session: AsyncSession, subscriber_ids: Sequence[int]) -> d
     return {sid: frozenset(s) for sid, s in chosen.items()}
 
 
-async def existing_emails(session: AsyncSession, emails: Sequence[str]) -> set[str]:
-    """Which of these normalised addresses already belong to a subscriber (one query)."""
-    if not emails:
+async def existing_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Which of these mailboxes (``Address.key``) already belong to a subscriber (one query)."""
+    if not keys:
         return set()
-    return set(await session.scalars(select(Subscriber.email).where(Subscriber.email.in_(list(emails)))))
+    return set(await session.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(list(keys)))))
 
 
 async def page(

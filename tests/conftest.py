@@ -138,6 +138,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "base_url": "https://news.example.com",
             "sender_address": "newsletter@news.example.com",
             "devmailbox_port": 0,
+            "subscribe_ip_limits": "1000/minute",  # tests post many times from one client
         }
         values.update(overrides)
         return load_settings(None, **values)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
@@ -61,6 +61,18 @@ def insert(session: AsyncSession, table: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(table)
     return sqlite_insert(table)
+
+
+async def serialise(session: AsyncSession, key: str) -> None:
+    """Make transactions that call this with the same ``key`` (hex, 15 digits or more) take turns
+    until commit, across every worker: a check-then-write (one share a day to this friend, one
+    confirmation mail per interval to this address) cannot be passed twice at once. PostgreSQL:
+    a transaction advisory lock on the key. SQLite: its single write lock, taken now by a write
+    that changes nothing (a transaction that only read so far would hold no lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(key[:15], 16)})
+    else:
+        await session.execute(text("UPDATE installation SET id = id WHERE id = 0"))
 
 
 class Database:

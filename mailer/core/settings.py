@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     confirm_expiry_hours: int = 48
     confirm_interval_hours: int = 24
     smtputf8: bool | None = None
+    subscribe_ip_limits: str = "5/minute;30/day"  # subscribe requests per client
+    subscribe_global_per_hour: int = 500  # confirmation mails from everyone, across workers
 
     # editors
     editor_session_hours: float = 12.0
@@ -171,7 +173,7 @@ class Settings(BaseSettings):
     share_captcha_secret: SecretStr | None = None
     share_captcha_verify_url: str | None = None
 
-    @field_validator("share_ip_limits", "share_sender_limits")
+    @field_validator("share_ip_limits", "share_sender_limits", "subscribe_ip_limits")
     @classmethod
     def _share_limits(cls, value: str) -> str:
         from limits import parse_many
@@ -336,7 +338,7 @@ class Settings(BaseSettings):
         "smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold",
         "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
         "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
-        "editor_session_hours", "spam_check_timeout",
+        "editor_session_hours", "spam_check_timeout", "subscribe_global_per_hour",
     )
     @classmethod
     def _positive(cls, value: float) -> float:

@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,8 +88,10 @@ class Sender:
         owner: str | None = None,
         clock: Clock = utcnow,
         signing: SigningPool | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
+        self.settle = settle  # waits for requests answered but not yet enqueued (see core/later.py)
         self.settings = settings
         self.transport = transport
         self.renderer = renderer
@@ -120,6 +122,8 @@ class Sender:
         connections never wait for the database. Its rows are not sent before the current batch
         is recorded: what a crash can repeat is still one batch."""
         totals: Counter[str] = Counter()
+        if self.settle is not None:
+            await self.settle()
         upcoming: asyncio.Task[_Batch | None] | None = asyncio.create_task(self._claim())
         try:
             while upcoming is not None:

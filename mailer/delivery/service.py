@@ -12,6 +12,7 @@ from datetime import datetime
 
 from mailer.compose.render import Renderer
 from mailer.core.db import Database, utcnow
+from mailer.core.later import Later
 from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from mailer.core.urls import SmtpConfig
@@ -46,6 +47,7 @@ class Service:
         self._transport = transport
         self._sender: Sender | None = None
         self.wake = asyncio.Event()  # set when new work is enqueued
+        self.later = Later()  # work started after its request was answered (subscriptions)
 
     async def start(self, *, migrate: bool = True) -> Service:
         if migrate:
@@ -82,7 +84,7 @@ class Service:
                 self.signing = SigningPool(signer, (os.cpu_count() or 1) if processes is None else processes)
             self._sender = Sender(
                 self.db, self.settings, self.transport, self.renderer, clock=self.clock,
-                owner=self.worker_name, signing=self.signing,
+                owner=self.worker_name, signing=self.signing, settle=self.later.settle,
             )
         return self._sender
 
@@ -137,6 +139,7 @@ class Service:
                     await asyncio.wait_for(self.wake.wait(), min(idle_seconds, recover_every))
 
     async def close(self) -> None:
+        await self.later.settle()
         if self._transport is not None:
             await self._transport.close()
         if self.signing is not None:

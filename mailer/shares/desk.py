@@ -5,11 +5,11 @@ overall, a honeypot, a minimum fill time and an optional CAPTCHA.
 
 Where each limit is counted, and why:
 
-* per client and per sender address: the limits library (``request_limits.py``), checked before the
+* per client and per sender address: the limits library (``mailer/core/ratelimit.py``), checked before the
   database is touched, so a flood from one client costs little;
 * per recipient (per article and in all) and the global hourly breaker: the share records, so
   that they hold across every worker process; a recipient's shares take turns
-  (``records.serialise_recipient``), so two workers cannot both send the one share allowed.
+  (``mailer.core.db.serialise``), so two workers cannot both send the one share allowed.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from mailer.compose.render import ArticleView
 from mailer.core import message_ids
 from mailer.core.arabic import digits
 from mailer.core.clients import client_key
+from mailer.core.db import serialise
 from mailer.core.errors import MailerError
 from mailer.core.memo import Memo
 from mailer.core.models import Article, Section
 from mailer.core.offload import off_loop
+from mailer.core.ratelimit import RateLimiter
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
 from mailer.shares import records
@@ -51,7 +53,6 @@ from mailer.shares.checks import (
     parse_fields,
     reason_of,
 )
-from mailer.shares.limits import RateLimiter
 from mailer.shares.mail import article_view, compose_share, render_share, share_identity
 from mailer.shares.tokens import check_form_token, check_stop_token, form_token, stop_token
 from subscribers import suppression
@@ -212,7 +213,7 @@ class ShareDesk:
         key = trace.recipient_key
         assert key is not None
         async with self.svc.db.transaction() as session:
-            await records.serialise_recipient(session, key)
+            await serialise(session, key)  # one share to a friend at a time, across workers
             record = await records.add(
                 session, now=now, outcome=records.QUEUED, article_id=request.article_id,
                 recipient_key=key, sender_key=trace.sender_key, client_hash=trace.client_hash,
@@ -243,7 +244,7 @@ class ShareDesk:
             raise ShareInputRefused("suppressed", "friend_email", "the address does not accept shares",
                                     public_message=NOT_TO_THIS_ADDRESS)
         no_shares = await session.scalar(
-            select(Subscriber.no_shares).where(Subscriber.email == recipient.normalized)
+            select(Subscriber.no_shares).where(Subscriber.email_key == recipient.key)
         )
         if no_shares or await records.opted_out(session, address_key(recipient)):
             raise ShareInputRefused("opted_out", "friend_email", "the address does not accept shares",
@@ -255,7 +256,7 @@ class ShareDesk:
             return None
         sub = (
             await session.scalars(
-                select(Subscriber).where(Subscriber.email == sender.normalized, Subscriber.status == "confirmed")
+                select(Subscriber).where(Subscriber.email_key == sender.key, Subscriber.status == "confirmed")
             )
         ).first()
         if sub is None or await suppression.is_suppressed(session, sub.email):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import insert
@@ -32,15 +32,6 @@ async def add(
     session.add(record)
     await session.flush()
     return record
-
-
-async def serialise_recipient(session: AsyncSession, recipient_key: str) -> None:
-    """Make concurrent shares to one recipient take turns until commit, so that two workers cannot
-    both see room under the limit. PostgreSQL: a transaction advisory lock on the key. SQLite:
-    nothing to do, as the caller's first statement is the insert of its record, which already
-    holds the database's single write lock until commit."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(recipient_key[:15], 16)})
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ import hmac
 from dataclasses import dataclass
 
 from fastapi import Request
+from limits import RateLimitItem
 
 from mailer.core.errors import Unauthorized
+from mailer.core.ratelimit import RateLimiter
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
 from mailer.editor.previews import Previews
@@ -25,6 +27,8 @@ class WebObjects:
     notifier: Notifier
     desk: ShareDesk
     previews: Previews
+    limiter: RateLimiter  # per-client limits of the subscription and sign-in pages
+    subscribe_limits: list[RateLimitItem]
 
     @classmethod
     def build(cls, service: Service, *, previews: Previews | None = None) -> WebObjects:
@@ -34,6 +38,8 @@ class WebObjects:
             notifier=Notifier(service.settings, service.renderer),
             desk=ShareDesk(service),
             previews=previews or Previews(service.settings, service.renderer),
+            limiter=RateLimiter(service.settings.share_rate_storage),
+            subscribe_limits=RateLimiter.parse(service.settings.subscribe_ip_limits),
         )
 
 

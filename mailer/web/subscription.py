@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.errors import InvalidInput, Unauthorized
+from mailer.core.errors import InvalidInput, RateLimited, Unauthorized
 from mailer.core.headers import LIST_LABELS
 from mailer.delivery.notifier import Notifier
+from mailer.delivery.service import Service
+from mailer.web.clients import client_of
 from mailer.web.deps import objects_of, pages_of, service_of
 from subscribers import flows, store, tokens
 from subscribers.addresses import check
@@ -33,6 +38,9 @@ NOTES = {
     "resume": "تم استئناف النشرة.",
     "email": "أرسلنا رابطاً لتأكيد العنوان الجديد إليه. لن يتغيّر عنوانك قبل التأكيد.",
 }
+TOO_MANY = "أرسلت عدداً كبيراً من طلبات الاشتراك في وقت قصير. حاول مجدداً بعد قليل."
+BUSY = "خدمة الاشتراك مشغولة الآن. حاول مجدداً بعد بضع دقائق."
+HOUR = timedelta(hours=1)
 FREQUENCY_LABELS = {"daily": "النشرة اليومية", "weekly": "النشرة الأسبوعية"}
 # token pages must not leak their URL to other sites or stay in shared caches
 PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
@@ -114,23 +122,52 @@ async def subscribe_page(request: Request) -> HTMLResponse:
 
 @router.post("/subscribe")
 async def subscribe(request: Request) -> Response:
-    """The same answer, status and body, whether the address is new, pending, subscribed,
-    unsubscribed or suppressed: the form must not tell who is on the list."""
+    """The same answer, status, body and time, whether the address is new, pending, subscribed,
+    unsubscribed or suppressed: the form must not tell who is on the list. So everything before
+    the answer is the same for every address (the fields, the limits), and what is done with the
+    address happens after it (``Service.later``)."""
     svc = service_of(request)
     fields = await read_fields(request)
     address = check(fields.values.get("email", ""), smtputf8=svc.settings.relay_smtputf8)
     name = store.check_name(fields.values.get("name"))
     frequency = store.check_frequency(fields.values.get("frequency"))
+    now = svc.clock()
     async with svc.db.transaction() as session:
         sections = await store.check_sections(session, fields.sections)
-        request_ = flows.Request(address, name, frequency, sections, source="form")
-        outcome = await flows.subscribe(session, svc.settings, request_, now=svc.clock(),
-                                        notify=notifier_of(request))
-    log.info("subscribe request: %s", outcome)
-    svc.wake.set()
+        await _admit(request, session, now)
+    wish = flows.Request(address, name, frequency, sections, source="form")
+    svc.later.run(_subscribe(svc, notifier_of(request), wish), "subscribe request")
     if fields.is_json:
         return JSONResponse({"status": "ok", "message": SUBSCRIBE_REPLY})
     return _page(request, "message", title="الاشتراك في النشرة", message=SUBSCRIBE_REPLY, error=False)
+
+
+async def _admit(request: Request, session: AsyncSession, now: datetime) -> None:
+    """The per-client limit (every request counts, whatever its address) and the global breaker
+    (confirmation links made in the last hour, by every worker)."""
+    svc = service_of(request)
+    s = svc.settings
+    objects = objects_of(request)
+    wait = await objects.limiter.acquire(objects.subscribe_limits, "subscribe", client_of(request))
+    if wait is not None:
+        raise RateLimited(f"client {client_of(request)} is over {s.subscribe_ip_limits}", retry_after=wait,
+                          public_message=TOO_MANY)
+    if await flows.confirmations_since(session, now - HOUR) >= s.subscribe_global_per_hour:
+        raise RateLimited(f"global breaker: {s.subscribe_global_per_hour} confirmation links in the last hour",
+                          retry_after=300, public_message=BUSY)
+
+
+async def _subscribe(svc: Service, notify: Notifier, wish: flows.Request) -> None:
+    for attempt in (1, 2):
+        try:
+            async with svc.db.transaction() as session:
+                outcome = await flows.subscribe(session, svc.settings, wish, now=svc.clock(), notify=notify)
+            break
+        except IntegrityError:  # a request for the same mailbox (another worker's) added it first
+            if attempt == 2:
+                raise
+    log.info("subscribe request: %s", outcome)
+    svc.wake.set()
 
 
 # confirm -----------------------------------------------------------------------------------------

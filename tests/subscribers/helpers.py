@@ -44,6 +44,7 @@ def to(received: Received) -> str:
 
 
 async def subscriber_row(svc: Service, email: str) -> Subscriber | None:
+    await svc.later.settle()  # subscriptions are done after their request is answered
     async with svc.db.transaction() as session:
         return (await session.scalars(select(Subscriber).where(Subscriber.email == email))).first()
 

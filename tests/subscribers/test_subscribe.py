@@ -72,7 +72,8 @@ async def test_one_confirmation_mail_per_address_per_interval(
         await post_form(client, "target@example.org", frequency="weekly")
         await service.sender.drain()
         assert len(smtp_server.received) == 1
-        assert (await subscriber_row(service, "target@example.org")).frequency == "weekly"
+        # a pending subscriber's choices change only through a link they use (issue 13)
+        assert (await subscriber_row(service, "target@example.org")).frequency == "daily"
         clock.advance(minutes=2)
         await post_form(client, "target@example.org")
         await service.sender.drain()

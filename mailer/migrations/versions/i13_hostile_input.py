@@ -1,4 +1,11 @@
-"""hostile input (issue 13): the installation id of signed Message-IDs; subscribers' link keys
+"""hostile input (issue 13): the installation id of signed Message-IDs; subscribers' link keys;
+the choices a confirmation link carries; one subscriber per mailbox (case-insensitive)
+
+Subscribers whose addresses differ only in case (``Ali@x`` and ``ali@x``) are one mailbox and
+merged: the row whose status says the least mail (bounced, then unsubscribed, paused, confirmed,
+pending; the oldest among equals) is kept, so an unsubscribe given through either address holds;
+the others are deleted (their choices and pending links with them; their outbox rows and bounce
+events stay, detached). Each merge is logged.
 
 Subscribers from before get no link key: their links in delivered mail carry none and keep
 working, and are refused once the id they name belongs to someone who has one.
@@ -6,6 +13,7 @@ working, and are refused once the id they name belongs to someone who has one.
 Revision ID: i13_hostile_input
 Revises: 0006_throughput
 """
+import logging
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,7 +29,43 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+log = logging.getLogger("alembic.runtime.migration")
+# the status that keeps a merged mailbox: the one that says the least mail
+_RESTRICTION = {"forgotten": 0, "bounced": 1, "unsubscribed": 2, "paused": 3, "confirmed": 4, "pending": 5}
+
+
+def _merge_case_duplicates() -> None:
+    bind = op.get_bind()
+    groups: dict[str, list[tuple[int, str, str]]] = {}
+    for row_id, email, status in bind.execute(sa.text("SELECT id, email, status FROM subscribers ORDER BY id")):
+        groups.setdefault(email.lower(), []).append((row_id, email, status))
+    for rows in groups.values():
+        if len(rows) < 2:
+            continue
+        kept = min(rows, key=lambda r: (_RESTRICTION.get(r[2], 0), r[0]))
+        dropped = [r[0] for r in rows if r != kept]
+        log.warning("subscribers %s and %s differ only in the case of their address: one mailbox, "
+                    "kept %s (%s)", kept[0], dropped, kept[0], kept[2])
+        for table, column in (("subscriber_sections", "subscriber_id"), ("confirmations", "subscriber_id")):
+            bind.execute(sa.text(f"DELETE FROM {table} WHERE {column} IN :ids").bindparams(  # noqa: S608
+                sa.bindparam("ids", expanding=True)), {"ids": dropped})
+        for table in ("outbox", "bounce_events"):
+            bind.execute(sa.text(f"UPDATE {table} SET subscriber_id = NULL WHERE subscriber_id IN :ids").bindparams(  # noqa: S608
+                sa.bindparam("ids", expanding=True)), {"ids": dropped})
+        bind.execute(sa.text("DELETE FROM subscribers WHERE id IN :ids").bindparams(
+            sa.bindparam("ids", expanding=True)), {"ids": dropped})
+    with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("email_key", sa.String(length=320), nullable=True))
+    kept_rows = bind.execute(sa.text("SELECT id, email FROM subscribers")).all()
+    if kept_rows:
+        bind.execute(sa.text("UPDATE subscribers SET email_key = :key WHERE id = :id"),
+                     [{"id": row_id, "key": email.lower()} for row_id, email in kept_rows])
+    with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_subscribers_email_key"), ["email_key"], unique=True)
+
+
 def upgrade() -> None:
+    _merge_case_duplicates()
     installation = op.create_table(
         "installation",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -34,9 +78,20 @@ def upgrade() -> None:
     ])
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("link_key", sa.String(length=16), nullable=True))
+    with op.batch_alter_table("confirmations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("name", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("frequency", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("sections", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscribers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_subscribers_email_key"))
+        batch_op.drop_column("email_key")
+    with op.batch_alter_table("confirmations", schema=None) as batch_op:
+        batch_op.drop_column("sections")
+        batch_op.drop_column("frequency")
+        batch_op.drop_column("name")
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.drop_column("link_key")
     op.drop_table("installation")

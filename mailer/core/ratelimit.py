@@ -1,8 +1,9 @@
-"""Rate limits counted by the limits library: per client address and per sender address.
+"""Rate limits counted by the limits library: shares per client and per sender, subscriptions per
+client, editor sign-in tries per account and per client.
 
 Counts live in the storage named by ``MAILER_SHARE_RATE_STORAGE``: in this process's memory by
 default, or a Redis (``redis://HOST``) shared by every worker. Limits that must hold across
-workers without one are counted from the share records instead (see ``share_records.py``)."""
+workers without one are counted in the database instead (the share records, the confirmations)."""
 
 from __future__ import annotations
 

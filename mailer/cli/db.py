@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from mailer.cli.common import console, run, settings_of
+from mailer.core.urls import redact_url
 from mailer.delivery.service import Service
 
 app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -23,4 +24,4 @@ def db_upgrade(ctx: typer.Context) -> None:
         return None
 
     run(settings, job)
-    console.print(f"database at head: {settings.database_url}")
+    console.print(f"database at head: {redact_url(settings.database_url)}")

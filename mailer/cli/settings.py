@@ -6,7 +6,9 @@ import typer
 from rich.table import Table
 
 from mailer.cli.common import console, settings_of
+from mailer.core.settings import URL_FIELDS
 from mailer.core.signing import Keyring
+from mailer.core.urls import redact_url
 
 
 def register(root: typer.Typer) -> None:
@@ -25,7 +27,7 @@ def settings_command(ctx: typer.Context) -> None:
         if name == "secret_key_previous":
             ids = [Keyring.of(k.get_secret_value()).key_ids[0] for k in value]
             shown = f"{len(ids)} (key ids {', '.join(ids)})" if ids else "none"
-        if name == "smtp_url" and value:
-            shown = repr(settings.smtp)
+        if name in URL_FIELDS and value:
+            shown = redact_url(value)
         table.add_row(f"MAILER_{name.upper()}", shown)
     console.print(table)

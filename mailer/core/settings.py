@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+import os
 import re
+from collections.abc import Mapping
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +27,7 @@ from pydantic_settings import (
 from mailer.core import keyfile
 from mailer.core.errors import SettingsError
 from mailer.core.signing import MIN_KEY_CHARS, Keyring
-from mailer.core.urls import SmtpConfig, parse_mailbox_url, parse_smtp_url
+from mailer.core.urls import SmtpConfig, parse_mailbox_url, parse_smtp_url, redact_url
 
 ENV_PREFIX = "MAILER_"
 _TOML_PATH: ContextVar[Path | None] = ContextVar("_TOML_PATH", default=None)
@@ -32,13 +35,20 @@ _TOML_PATH: ContextVar[Path | None] = ContextVar("_TOML_PATH", default=None)
 class Settings(BaseSettings):
     """Every setting of the service. Frozen: build a new one rather than change it."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
+    model_config = SettingsConfigDict(  # allow_inf_nan: "nan" would switch a limit off
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False
     )
 
     # storage
     database_url: str = "sqlite+aiosqlite:///mailer.db"
     data_dir: Path = Path("mailer-data")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{str(value)!r} is not a directory (it is a file)")
+        return value
 
     # delivery
     smtp_url: str | None = None
@@ -371,6 +381,11 @@ class Settings(BaseSettings):
             raise ValueError("must not contain line breaks or control characters (it goes into From:)")
         return value
 
+    def __repr_args__(self) -> Any:
+        """Connection URLs shown without their passwords (``SecretStr`` hides the keys)."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in URL_FIELDS and isinstance(value, str) else value
+
     # derived values ---------------------------------------------------------------
 
     @property
@@ -416,6 +431,8 @@ class Settings(BaseSettings):
 
 
 LISTS = ("daily", "weekly")
+URL_FIELDS = ("database_url", "smtp_url", "bounce_mailbox", "share_rate_storage")  # may hold a password
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=8)
@@ -442,6 +459,21 @@ def _explain(exc: ValidationError) -> SettingsError:
     return SettingsError(key, message)
 
 
+# variables with the prefix that are not settings: the config file, and the test suite's own
+OTHER_VARIABLES = frozenset({f"{ENV_PREFIX}CONFIG"})
+OTHER_PREFIXES = (f"{ENV_PREFIX}TEST_",)
+
+
+def _warn_unknown(environ: Mapping[str, str]) -> None:
+    """A mistyped ``MAILER_*`` variable would be ignored without a word: name it."""
+    known = {env_name(f) for f in Settings.model_fields} | OTHER_VARIABLES
+    unknown = sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known
+                     and not k.upper().startswith(OTHER_PREFIXES))
+    if unknown:
+        log.warning("ignored: %s %s not a setting (see `mailer settings` for the names)",
+                    ", ".join(unknown), "is" if len(unknown) == 1 else "are")
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from every source; a bad value raises a ``SettingsError`` naming it.
 
@@ -449,6 +481,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     generated on the first run), so that links in mail already sent keep working after a
     restart; a key file's further lines are previous keys, newest first.
     """
+    _warn_unknown(os.environ)
     if config_file is not None and not config_file.is_file():
         raise SettingsError(f"{ENV_PREFIX}CONFIG", f"file {str(config_file)!r} does not exist")
     token = _TOML_PATH.set(config_file)

@@ -156,6 +156,8 @@ class Settings(BaseSettings):
 
     # editors
     editor_session_hours: float = 12.0
+    login_account_limits: str = "5/15minutes;20/day"  # failed sign-ins per editor name
+    login_ip_limits: str = "20/15minutes;100/day"  # failed sign-ins per client, any name
     spamassassin_command: str = "spamassassin"
     spam_check_timeout: float = 20.0
 
@@ -183,7 +185,8 @@ class Settings(BaseSettings):
     share_captcha_secret: SecretStr | None = None
     share_captcha_verify_url: str | None = None
 
-    @field_validator("share_ip_limits", "share_sender_limits", "subscribe_ip_limits")
+    @field_validator("share_ip_limits", "share_sender_limits", "subscribe_ip_limits", "login_account_limits",
+                     "login_ip_limits")
     @classmethod
     def _share_limits(cls, value: str) -> str:
         from limits import parse_many

@@ -29,6 +29,8 @@ class WebObjects:
     previews: Previews
     limiter: RateLimiter  # per-client limits of the subscription and sign-in pages
     subscribe_limits: list[RateLimitItem]
+    login_account_limits: list[RateLimitItem]  # failed sign-ins, see mailer.web.auth
+    login_ip_limits: list[RateLimitItem]
 
     @classmethod
     def build(cls, service: Service, *, previews: Previews | None = None) -> WebObjects:
@@ -40,6 +42,8 @@ class WebObjects:
             previews=previews or Previews(service.settings, service.renderer),
             limiter=RateLimiter(service.settings.share_rate_storage),
             subscribe_limits=RateLimiter.parse(service.settings.subscribe_ip_limits),
+            login_account_limits=RateLimiter.parse(service.settings.login_account_limits),
+            login_ip_limits=RateLimiter.parse(service.settings.login_ip_limits),
         )
 
 

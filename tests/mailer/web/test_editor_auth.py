@@ -17,7 +17,7 @@ from mailer.delivery.service import Service
 from mailer.editions import curation
 from mailer.editor.previews import PreviewContext, Previews, TripletInput, TripletKind, default_kinds
 from mailer.web.app import create_app
-from tests.conftest import Clock
+from tests.conftest import Clock, serve
 from tests.support import factories
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -58,7 +58,9 @@ async def seeded(service: Service, clock: Clock) -> Edition:
         return await curation.open_upcoming(session, service.settings, "daily", clock.now)
 
 
-async def test_login_gives_an_httponly_samesite_cookie_secure_behind_https(seeded: Edition, live_app: str) -> None:
+async def test_login_gives_an_httponly_samesite_cookie_secure_behind_https(
+    seeded: Edition, live_app: str, service: Service, clock: Clock
+) -> None:
     async with httpx.AsyncClient(base_url=live_app) as client:
         reply = await sign_in(client)
         assert reply.status_code == 303 and reply.headers["location"] == "/editor"
@@ -67,11 +69,20 @@ async def test_login_gives_an_httponly_samesite_cookie_secure_behind_https(seede
         assert not session["secure"]  # plain http on loopback: a Secure cookie would never come back
         home = await client.get("/editor")
         assert home.status_code == 200 and '<html dir="rtl" lang="ar">' in home.text
-    for headers in ({"X-Forwarded-Proto": "https"}, {"Host": "news.example.com"}):
-        async with httpx.AsyncClient(base_url=live_app) as client:
-            reply = await sign_in(client, **headers)
-            assert reply.status_code == 303
-            assert set_cookies(reply)["mailer_editor"]["mailer_editor"]["secure"], headers
+    async with httpx.AsyncClient(base_url=live_app) as client:
+        reply = await sign_in(client, Host="news.example.com")
+        assert reply.status_code == 303 and set_cookies(reply)["mailer_editor"]["mailer_editor"]["secure"]
+        spoofed = await sign_in(client, **{"X-Forwarded-Proto": "https"})  # no trusted proxy: not believed
+        assert spoofed.status_code == 303 and not set_cookies(spoofed)["mailer_editor"]["mailer_editor"]["secure"]
+    # behind a TLS proxy named in MAILER_TRUSTED_PROXIES, its X-Forwarded-Proto counts
+    proxied = await Service(service.settings.model_copy(update={"trusted_proxies": ("127.0.0.1",)}),
+                            clock=clock).start()
+    try:
+        async with serve(proxied) as url, httpx.AsyncClient(base_url=url) as client:
+            reply = await sign_in(client, **{"X-Forwarded-Proto": "https"})
+            assert reply.status_code == 303 and set_cookies(reply)["mailer_editor"]["mailer_editor"]["secure"]
+    finally:
+        await proxied.close()
 
 
 async def test_wrong_password_or_name_gives_no_session(seeded: Edition, live_app: str) -> None:

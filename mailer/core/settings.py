@@ -144,6 +144,7 @@ class Settings(BaseSettings):
     # older keys, still accepted: comma-separated in the environment, a list in TOML
     secret_key_previous: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     api_token: SecretStr | None = None
+    api_docs: bool = False  # /api/docs and /api/openapi.json, for signed-in editors only
     # proxies whose X-Forwarded-For is believed (addresses or networks); none by default
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
 

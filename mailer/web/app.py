@@ -10,7 +10,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mailer.delivery.service import Service
 from mailer.editor.previews import Previews
-from mailer.web import api, bounces, editor, errors, public, share, subscription
+from mailer.web import api, bounces, docs, editor, errors, public, share, subscription
 from mailer.web.bodies import BodyLimit
 from mailer.web.deps import WebObjects
 
@@ -18,14 +18,18 @@ from mailer.web.deps import WebObjects
 def create_app(service: Service, *, previews: Previews | None = None) -> FastAPI:
     """The app with its shared objects built now, at start-up: the first request finds them ready
     (an ASGI server with or without a lifespan, or a test's in-process transport, alike)."""
-    app = FastAPI(title="Arabic mailer", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    # no docs routes of FastAPI's own: they are public and load Swagger UI from a CDN (mailer.web.docs)
+    app = FastAPI(title="Arabic mailer", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.objects = WebObjects.build(service, previews=previews)
     errors.install(app)
     app.add_middleware(BodyLimit)
     if service.settings.trusted_proxies:  # see mailer.web.clients
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(service.settings.trusted_proxies))
-    for module in (editor, public, api, share, subscription, bounces):
+    app.include_router(editor.router, include_in_schema=False)
+    for module in (public, api, share, subscription, bounces):
         app.include_router(module.router)
+    if service.settings.api_docs:
+        app.include_router(docs.router)
     return app
 
 

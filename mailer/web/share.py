@@ -16,6 +16,7 @@ from mailer.shares.tokens import check_stop_token
 from mailer.web.clients import client_address
 from mailer.web.deps import objects_of, pages_of
 from mailer.web.errors import headers_for, status_for, wants_json
+from mailer.web.security import origin
 
 router = APIRouter()
 
@@ -54,8 +55,10 @@ def _page(request: Request, article: Any, *, token: str, values: dict[str, str] 
           error: str | None = None, status_code: int = 200) -> HTMLResponse:
     desk = desk_of(request)
     s = desk.settings
+    image = origin(article.image_url)
     return pages_of(request).render(
         "share", title=TITLE, status_code=status_code, article=article, token=token,
+        images=[image] if image else [], third_party=desk.captcha.provider.origins if desk.captcha else (),
         action=request.url_for("share_post").path, values=values or {}, error=error,
         honeypot=HONEYPOT, name_max=s.share_name_max_length, note_enabled=s.share_note_enabled,
         note_max=s.share_note_max_length, captcha=desk.captcha,

@@ -9,6 +9,7 @@ from http.cookies import SimpleCookie
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from mailer.core.headers import Identity
@@ -16,6 +17,7 @@ from mailer.core.models import Edition, EditionArticle, OutboxMessage
 from mailer.delivery.service import Service
 from mailer.editions import curation
 from mailer.editor.previews import PreviewContext, Previews, TripletInput, TripletKind, default_kinds
+from mailer.web import editor
 from mailer.web.app import create_app
 from tests.conftest import Clock, serve
 from tests.support import factories
@@ -115,9 +117,11 @@ async def test_the_login_form_needs_its_csrf_token(seeded: Edition, live_app: st
 def editor_routes(service: Service) -> list[tuple[str, str]]:
     """(method, path) of every editor route, path parameters filled in."""
     values = {"kind": "digest", "edition_id": "1", "article_id": "1", "action": "hold"}
-    found = []
-    for path, operations in create_app(service).openapi()["paths"].items():
-        if not (path == "/editor" or path.startswith("/editor/")) or path == "/editor/login":
+    found = []  # (the API docs pages, on only with MAILER_API_DOCS, are tested with it on)
+    probe = FastAPI()  # the app's own schema leaves the editor pages out: describe them apart
+    probe.include_router(editor.router)
+    for path, operations in probe.openapi()["paths"].items():
+        if path == "/editor/login":
             continue
         for method in sorted(operations):
             found.append((method.upper(), re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)))

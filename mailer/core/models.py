@@ -187,6 +187,8 @@ class ShareRecord(Base):
     outcome: Mapped[str] = mapped_column(String(32))  # "queued", or the reason it was refused
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # the SHA-256 of the form token of an accepted share: a token makes one share
+    form_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
 
 class ShareOptOut(Base):

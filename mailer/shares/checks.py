@@ -210,6 +210,8 @@ def _one_address(field: str, value: str, public: str) -> addresses.Address:
                       "several_recipients" if field == "friend_email" else None)
     if _format_character(raw) is not None or any(ch in raw for ch in '<>"()[]\\') or "=?" in raw or "?=" in raw:
         raise _refuse(field, "contains characters an address for one mailbox does not need", public)
+    if any(ch in raw.rpartition("@")[0] for ch in "%!"):  # source routing: a relay may send it elsewhere
+        raise _refuse(field, "routes through another host (% or ! before the @)", public)
     try:
         return addresses.check(raw, field=field)
     except InvalidAddress as exc:

@@ -14,6 +14,7 @@ Where each limit is counted, and why:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Iterable
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
+FORM_USED = "أُرسل الخبر بهذا النموذج من قبل. أعد تحميل الصفحة لإرساله إلى صديق آخر."
 NOT_TO_THIS_ADDRESS = "لا يمكننا إرسال الأخبار إلى هذا العنوان. اختر عنواناً آخر."
 
 
@@ -214,9 +216,14 @@ class ShareDesk:
         assert key is not None
         async with self.svc.db.transaction() as session:
             await serialise(session, key)  # one share to a friend at a time, across workers
+            token_hash = hashlib.sha256(request.form_token.strip().encode()).hexdigest()
+            if await records.form_used(session, token_hash):  # the unique index backs this up
+                raise ShareInputRefused("form_used", "form_token", "this form was already used for a share",
+                                        public_message=FORM_USED)
             record = await records.add(
                 session, now=now, outcome=records.QUEUED, article_id=request.article_id,
                 recipient_key=key, sender_key=trace.sender_key, client_hash=trace.client_hash,
+                form_token_hash=token_hash,
             )
             await self._check_counts(session, key, request.article_id, record.id, now)
             local = message_ids.local_part(self.settings.keyring, await message_ids.installation_id(session),

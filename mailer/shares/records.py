@@ -24,10 +24,11 @@ async def add(
     recipient_key: str | None = None,
     sender_key: str | None = None,
     client_hash: str | None = None,
+    form_token_hash: str | None = None,
 ) -> ShareRecord:
     record = ShareRecord(
         article_id=article_id, recipient_hash=recipient_key, sender_hash=sender_key,
-        client_hash=client_hash, outcome=outcome[:32], created_at=now,
+        client_hash=client_hash, outcome=outcome[:32], created_at=now, form_token_hash=form_token_hash,
     )
     session.add(record)
     await session.flush()
@@ -66,6 +67,12 @@ async def queued_since(
         stmt = stmt.where(ShareRecord.id != exclude)
     count, oldest = (await session.execute(stmt)).one()
     return Window(int(count), oldest)
+
+
+async def form_used(session: AsyncSession, token_hash: str) -> bool:
+    """Whether a share was already accepted with this form token."""
+    found = await session.scalar(select(ShareRecord.id).where(ShareRecord.form_token_hash == token_hash))
+    return found is not None
 
 
 async def opted_out(session: AsyncSession, key: str) -> bool:

@@ -106,7 +106,7 @@ async def _form_again(request: Request, fields: list[tuple[str, object]], exc: M
     except MailerError:
         raise exc from None
     token = values.get("form_token", "")
-    if getattr(exc, "reason", "") in ("bad_form_token", "form_expired") or not token:
+    if getattr(exc, "reason", "") in ("bad_form_token", "form_expired", "form_used") or not token:
         token = desk.form_token(article.id)
     page = _page(request, article, token=token, values=values, error=exc.public_message,
                  status_code=status_for(exc))

@@ -1,5 +1,6 @@
 """hostile input (issue 13): the installation id of signed Message-IDs; subscribers' link keys;
-the choices a confirmation link carries; one subscriber per mailbox (case-insensitive)
+the choices a confirmation link carries; one subscriber per mailbox (case-insensitive); the form
+token of each accepted share (a token makes one share)
 
 Subscribers whose addresses differ only in case (``Ali@x`` and ``ali@x``) are one mailbox and
 merged: the row whose status says the least mail (bounced, then unsubscribed, paused, confirmed,
@@ -78,6 +79,9 @@ def upgrade() -> None:
     ])
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("link_key", sa.String(length=16), nullable=True))
+    with op.batch_alter_table("shares", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("form_token_hash", sa.String(length=64), nullable=True))
+        batch_op.create_index(batch_op.f("ix_shares_form_token_hash"), ["form_token_hash"], unique=True)
     with op.batch_alter_table("confirmations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("name", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("frequency", sa.String(length=16), nullable=True))
@@ -85,6 +89,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("shares", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_shares_form_token_hash"))
+        batch_op.drop_column("form_token_hash")
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subscribers_email_key"))
         batch_op.drop_column("email_key")

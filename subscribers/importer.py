@@ -3,6 +3,7 @@ importing the same file again changes nothing."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator, Mapping, Sequence
@@ -77,10 +78,23 @@ def _records(text: str) -> Iterator[tuple[int, list[str] | str]]:
 def parse(
     data: bytes, *, sections: Mapping[str, int], smtputf8: bool = True
 ) -> Parsed:
-    """Read a UTF-8 CSV file whose first line names the columns (``email`` required; ``name``,
-    ``frequency`` and ``sections`` optional, other columns ignored). Pure: no database."""
+    """Read a UTF-8 CSV file (UTF-16 with a byte-order mark too) whose first line names the
+    columns (``email`` required; ``name``, ``frequency`` and ``sections`` optional, other columns
+    ignored). Pure: no database."""
     out = Parsed()
-    text = data.decode("utf-8-sig", errors="surrogateescape")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode" export
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            out.problems.append(Problem(1, f"encoding: not valid UTF-16 ({exc.reason}); "
+                                           "save the file as \"CSV UTF-8\""))
+            return out
+    elif b"\x00" in data[:200]:
+        out.problems.append(Problem(1, "encoding: the file looks like UTF-16 without a byte-order mark; "
+                                       "save it as \"CSV UTF-8\""))
+        return out
+    else:
+        text = data.decode("utf-8-sig", errors="surrogateescape")
     records = _records(text)
     header: dict[str, int] = {}
     for line, cells in records:

@@ -57,10 +57,11 @@ async def check_sections(session: AsyncSession, ids: Iterable[int | str], *, fie
     """Section ids as sent by a form or JSON; each must exist."""
     wanted: set[int] = set()
     for raw in ids:
-        try:
-            wanted.add(int(raw))
-        except (TypeError, ValueError):
-            raise InvalidInput(field, f"{raw!r} is not a section id") from None
+        text = str(raw).strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 9):  # ids are positive INTEGERs
+            raise InvalidInput(field, f"{text[:40]!r} is not a section id",
+                               public_message="أحد الأقسام المختارة غير موجود.")
+        wanted.add(int(text))
     if wanted:
         known = set(await session.scalars(select(_SECTIONS.c.id).where(_SECTIONS.c.id.in_(wanted))))
         unknown = sorted(wanted - known)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from mailer.articles import ingest
@@ -32,10 +32,10 @@ async def post_article(request: Request) -> dict[str, Any]:
 
 
 @router.get("/editions", dependencies=[Depends(require_api_token)])
-async def list_editions(request: Request, limit: int = 50) -> list[dict[str, Any]]:
+async def list_editions(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     svc = service_of(request)
     async with svc.db.transaction() as session:
-        rows = list(await session.scalars(select(Edition).order_by(Edition.id.desc()).limit(min(limit, 500))))
+        rows = list(await session.scalars(select(Edition).order_by(Edition.id.desc()).limit(limit)))
         counts = await outbox.counts(session, [e.id for e in rows])
     return [edition_json(e, counts.get(e.id, {})) for e in rows]
 

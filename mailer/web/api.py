@@ -11,12 +11,14 @@ from mailer.articles import ingest
 from mailer.core.errors import InvalidInput
 from mailer.core.models import Edition
 from mailer.delivery import outbox
+from mailer.web.bodies import documented
 from mailer.web.deps import require_api_token, service_of
 
 router = APIRouter(prefix="/api")
 
 
-@router.post("/articles", dependencies=[Depends(require_api_token)])
+@router.post("/articles", dependencies=[Depends(require_api_token)],
+             openapi_extra=documented(ingest.ArticlePayload.model_json_schema(), form=False))
 async def post_article(request: Request) -> dict[str, Any]:
     """One article as JSON (see ``ArticlePayload``); posting it again updates it in place."""
     svc = service_of(request)

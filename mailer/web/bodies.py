@@ -1,10 +1,13 @@
-"""Request bodies bounded before anything parses them: an ASGI middleware that counts the bytes
+"""Request bodies: bounded before anything parses them, and described for the OpenAPI schema of
+the routes that read them themselves. The bound is an ASGI middleware that counts the bytes
 as they arrive (so a chunked body without Content-Length is bounded too) and raises ``TooLarge``
 from ``receive`` once a body passes its path's limit; the app's error mapping answers 413 in
 Arabic (a page, or JSON naming the field). A declared Content-Length over the limit is refused on
 the first read, before a byte of the body is taken."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -55,3 +58,19 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def documented(schema: dict[str, Any], *, form: bool = True, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` describing a body the route reads itself (JSON, and a form when ``form``),
+    so that the schema tells API clients, and the fuzzer, what to send."""
+    content: dict[str, Any] = {"application/json": {"schema": schema}}
+    if form:
+        content["application/x-www-form-urlencoded"] = {"schema": schema}
+    return {"requestBody": {"required": required, "content": content}}
+
+
+def fields(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+TEXT = {"type": "string"}

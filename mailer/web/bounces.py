@@ -13,7 +13,8 @@ from mailer.web.deps import require_api_token, service_of
 router = APIRouter(prefix="/api")
 
 
-@router.post("/bounces", dependencies=[Depends(require_api_token)])
+@router.post("/bounces", dependencies=[Depends(require_api_token)], openapi_extra={"requestBody": {
+    "required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}})  # any type is read
 async def post_bounce(request: Request) -> dict[str, Any]:
     """The body is the message as received (RFC 5322 bytes, any content type; at most the
     limit of ``mailer.web.bodies``); the answer says

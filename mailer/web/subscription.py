@@ -19,6 +19,7 @@ from mailer.core.errors import InvalidInput, RateLimited, Unauthorized
 from mailer.core.headers import LIST_LABELS
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
+from mailer.web.bodies import TEXT, documented, fields
 from mailer.web.clients import client_of
 from mailer.web.deps import objects_of, pages_of, service_of
 from subscribers import flows, store, tokens
@@ -120,7 +121,14 @@ async def subscribe_page(request: Request) -> HTMLResponse:
                  frequencies=FREQUENCY_LABELS)
 
 
-@router.post("/subscribe")
+SUBSCRIBE_BODY = fields({"email": TEXT, "name": TEXT, "frequency": {"type": "string", "enum": ["daily", "weekly"]},
+                         "sections": {"type": "array", "items": {"type": "integer"}}}, ("email",))
+PREFERENCES_BODY = fields({"action": {"type": "string", "enum": ["save", "pause", "resume", "leave", "email"]},
+                           "name": TEXT, "frequency": TEXT, "sections": {"type": "array", "items": TEXT},
+                           "new_email": TEXT})
+
+
+@router.post("/subscribe", openapi_extra=documented(SUBSCRIBE_BODY))
 async def subscribe(request: Request) -> Response:
     """The same answer, status, body and time, whether the address is new, pending, subscribed,
     unsubscribed or suppressed: the form must not tell who is on the list. So everything before
@@ -216,7 +224,7 @@ async def preferences_page(token: str, request: Request) -> HTMLResponse:
     return await _preferences(request, link)
 
 
-@router.post("/p/{token}", response_class=HTMLResponse)
+@router.post("/p/{token}", response_class=HTMLResponse, openapi_extra=documented(PREFERENCES_BODY))
 async def preferences(token: str, request: Request) -> HTMLResponse:
     """One form, several buttons (``action``): save, pause, resume, leave, or change the address."""
     svc = service_of(request)

@@ -69,7 +69,7 @@ def documented(schema: dict[str, Any], *, form: bool = True, required: bool = Tr
     return {"requestBody": {"required": required, "content": content}}
 
 
-def fields(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+def object_schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(required)}
 
 

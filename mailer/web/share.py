@@ -13,7 +13,7 @@ from mailer.core.errors import InvalidInput, MailerError, NotFound
 from mailer.shares.checks import FIELDS, HONEYPOT
 from mailer.shares.desk import ShareDesk
 from mailer.shares.tokens import check_stop_token
-from mailer.web.bodies import TEXT, documented, fields
+from mailer.web.bodies import TEXT, documented, object_schema
 from mailer.web.clients import client_address
 from mailer.web.deps import objects_of, pages_of
 from mailer.web.errors import headers_for, status_for, wants_json
@@ -83,7 +83,7 @@ async def share_form(article_id: str, request: Request) -> Response:
     return _page(request, article, token=token)
 
 
-SHARE_BODY = fields({name: TEXT for name in FIELDS}, ("article_id", "friend_email", "sender_name", "form_token"))
+SHARE_BODY = object_schema({name: TEXT for name in FIELDS}, ("article_id", "friend_email", "sender_name", "form_token"))
 
 
 @router.post("/share", name="share_post", response_model=None, openapi_extra=documented(SHARE_BODY))

@@ -19,7 +19,7 @@ from mailer.core.errors import InvalidInput, RateLimited, Unauthorized
 from mailer.core.headers import LIST_LABELS
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
-from mailer.web.bodies import TEXT, documented, fields
+from mailer.web.bodies import TEXT, documented, object_schema
 from mailer.web.clients import client_of
 from mailer.web.deps import objects_of, pages_of, service_of
 from subscribers import flows, store, tokens
@@ -121,11 +121,12 @@ async def subscribe_page(request: Request) -> HTMLResponse:
                  frequencies=FREQUENCY_LABELS)
 
 
-SUBSCRIBE_BODY = fields({"email": TEXT, "name": TEXT, "frequency": {"type": "string", "enum": ["daily", "weekly"]},
-                         "sections": {"type": "array", "items": {"type": "integer"}}}, ("email",))
-PREFERENCES_BODY = fields({"action": {"type": "string", "enum": ["save", "pause", "resume", "leave", "email"]},
-                           "name": TEXT, "frequency": TEXT, "sections": {"type": "array", "items": TEXT},
-                           "new_email": TEXT})
+SUBSCRIBE_BODY = object_schema(
+    {"email": TEXT, "name": TEXT, "frequency": {"type": "string", "enum": ["daily", "weekly"]},
+     "sections": {"type": "array", "items": {"type": "integer"}}}, ("email",))
+PREFERENCES_BODY = object_schema(
+    {"action": {"type": "string", "enum": ["save", "pause", "resume", "leave", "email"]}, "name": TEXT,
+     "frequency": TEXT, "sections": {"type": "array", "items": TEXT}, "new_email": TEXT})
 
 
 @router.post("/subscribe", openapi_extra=documented(SUBSCRIBE_BODY))

@@ -7,6 +7,7 @@ import hmac
 import re
 from datetime import datetime
 
+import httpx
 from sqlalchemy import select
 
 from mailer.articles import ingest
@@ -37,6 +38,11 @@ def legacy_token(secret: str, purpose: str, subscriber_id: int, scope: str) -> s
     signature: written here apart from ``mailer.core.signing``, as an oracle."""
     digest = hmac.digest(secret.encode(), f"{purpose}|{subscriber_id}|{scope}".encode(), "sha256")
     return f"{subscriber_id}.{scope}.{base64.urlsafe_b64encode(digest).decode()[:22]}"
+
+
+def page(reply: httpx.Response) -> str:
+    """A page's text with its per-response CSP nonce blanked: what two answers must share."""
+    return re.sub(r'nonce="[^"]*"', 'nonce=""', reply.text)
 
 
 def to(received: Received) -> str:

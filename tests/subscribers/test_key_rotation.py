@@ -16,7 +16,7 @@ from mailer.delivery.service import Service
 from subscribers import tokens
 from subscribers.models import Subscriber
 from tests.conftest import SECRET, Clock, serve
-from tests.subscribers.helpers import legacy_token, link, news, one_click_path, status_of, to
+from tests.subscribers.helpers import legacy_token, link, news, one_click_path, page, status_of, to
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 
@@ -70,7 +70,7 @@ async def test_a_delivered_unsubscribe_link_survives_a_rotation_until_its_key_is
         refused = await client.post(path, **ONE_CLICK)
         forged = await client.post(path[:-1] + ("A" if path[-1] != "A" else "B"), **ONE_CLICK)
         assert refused.status_code == forged.status_code == 400
-        assert refused.content == forged.content and "الرابط غير صالح" in refused.text
+        assert page(refused) == page(forged) and "الرابط غير صالح" in refused.text
         assert (await client.get(path)).status_code == 400
         assert await status_of(svc, "dropped@example.org") == "confirmed"
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from mailer.delivery.service import Service
 from tests.conftest import Clock, serve
-from tests.subscribers.helpers import link, status_of, subscriber_row
+from tests.subscribers.helpers import link, page, status_of, subscriber_row
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 
@@ -45,7 +45,7 @@ async def test_the_answer_comes_before_the_work(service: Service, smtp_server: S
         replies = [await client.post("/subscribe", data={"email": email})
                    for email in ("new@example.org", "member@example.org")]
         assert [r.status_code for r in replies] == [200, 200]
-        assert replies[0].content == replies[1].content
+        assert page(replies[0]) == page(replies[1])
     # the work was done once the lock was gone
     assert await status_of(service, "new@example.org") == "pending"
     await service.sender.drain()
@@ -95,6 +95,7 @@ async def test_a_pending_subscribers_choices_change_only_through_their_own_link(
 ) -> None:
     async with httpx.AsyncClient(base_url=live_app) as client:
         await client.post("/subscribe", data={"email": "sara@example.org", "name": "سارة", "frequency": "daily"})
+        await service.sender.drain()
         # someone else, before and after the interval in which no second mail goes out
         await client.post("/subscribe", data={"email": "sara@example.org", "name": "Call +1 555 0100",
                                               "frequency": "weekly"})

@@ -186,7 +186,8 @@ async def confirmations(
         ))
         # no name: it was typed by whoever filled in the form, and must not reach an address
         # that has not confirmed anything (a form that greets by name is a spam relay)
-        notices.append(Notice(kind, sub.id, target.smtp, None, sub.frequency, now, token, expires, sub.link_key))
+        list_name = choices.frequency if choices is not None else sub.frequency  # the list asked for
+        notices.append(Notice(kind, sub.id, target.smtp, None, list_name, now, token, expires, sub.link_key))
     await session.flush()
     for notice in notices:
         await notify(session, notice)

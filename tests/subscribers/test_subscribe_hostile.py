@@ -106,6 +106,7 @@ async def test_a_pending_subscribers_choices_change_only_through_their_own_link(
         assert sub is not None and (sub.name, sub.frequency) == ("سارة", "daily")
         await service.sender.drain()
         own, theirs = (link(r, "/c/") for r in smtp_server.received)
+        assert "الأسبوعية" in str(smtp_server.received[1].message["Subject"])  # the list that request asked for
         assert (await client.post(own)).status_code == 200
     sub = await subscriber_row(service, "sara@example.org")
     assert sub is not None and (sub.status, sub.name, sub.frequency) == ("confirmed", "سارة", "daily")

@@ -26,6 +26,19 @@ class Address:
         """The form to put in the envelope: ASCII where there is one."""
         return self.ascii or self.normalized
 
+    @property
+    def key(self) -> str:
+        """The mailbox this address names, for "one subscriber per mailbox": see ``mailbox_key``."""
+        return mailbox_key(self.normalized)
+
+
+def mailbox_key(normalized: str) -> str:
+    """Two addresses name one mailbox when their normalised forms are equal ignoring case. The
+    domain is case-insensitive by definition; RFC 5321 lets a server tell ``Ali@`` from ``ali@``,
+    but none of the big providers does, and a list that mails both copies is worse than a server
+    that would have told them apart. Mail still goes to the address as it was first given."""
+    return normalized.lower()
+
 
 def _full_width(text: str) -> bool:
     return any(unicodedata.east_asian_width(ch) == "F" for ch in text)

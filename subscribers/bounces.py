@@ -150,6 +150,28 @@ async def record(
     return Handled("counted" if counted else "not counted", kind, target, score)
 
 
+async def record_unattributed(
+    session: AsyncSession,
+    settings: Settings,
+    kind: Kind,
+    addresses: list[str],
+    now: datetime,
+    *,
+    source: str,
+    detail: str = "",
+) -> Handled:
+    """Keep a report that carries no proof it answers our mail (no valid VERP token, no Message-ID
+    we signed), for a person to look at: it is attached to nobody, counted for nobody, and
+    suppresses nothing, whatever addresses it names (anyone can mail the bounce address)."""
+    session.add(BounceEvent(
+        subscriber_id=None, outbox_id=None, recipient=(addresses[0] if len(addresses) == 1 else "")[:320],
+        kind=kind, source=source, counted=False, day=now.astimezone(settings.tz).date().isoformat(),
+        detail=f"unattributed: {detail}"[:2000], created_at=now,
+    ))
+    await session.flush()
+    return Handled("unattributed", kind)
+
+
 async def _count_today(session: AsyncSession, event: BounceEvent) -> bool:
     """At most one counted bounce per subscriber per day; a hard one outranks a soft one."""
     earlier = (

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.errors import Conflict, InvalidInput
+from mailer.core.db import serialise
+from mailer.core.errors import Conflict, InvalidInput, InvalidToken
 from mailer.core.settings import Settings
 from subscribers import store, suppression, tokens
-from subscribers.addresses import Address, check
+from subscribers.addresses import Address, check, mailbox_key
 from subscribers.models import Confirmation, Subscriber
 
 # flow name -> (statuses it may start from, status it ends in)
@@ -57,6 +58,7 @@ class Notice:
     at: datetime
     token: str | None = None  # the confirmation token, for confirm and confirm_address
     expires_at: datetime | None = None
+    link_key: str | None = None  # the subscriber's, for the unsubscribe and preference links
 
 
 Notify = Callable[[AsyncSession, Notice], Awaitable[None]]
@@ -104,12 +106,17 @@ async def subscribe(
     """Ask for a subscription. Whatever the address's state, the caller answers the same, so the
     answer tells nobody whether an address is subscribed; what happens is returned for logs:
 
-    * new or pending: (re)store the choices, mail a confirmation link (one per interval);
-    * unsubscribed: back to pending and a confirmation link (coming back needs consent again);
+    * new: store it with the choices, mail a confirmation link;
+    * pending: mail a confirmation link (one per interval) that carries this request's choices:
+      they apply when that link is used, so a stranger cannot change a pending subscriber's name
+      or lists, only offer a link that its owner may ignore;
+    * unsubscribed: back to pending and a confirmation link (coming back needs consent again),
+      with the choices on the link as for pending;
     * confirmed or paused: nothing changes (a stranger must not edit someone's choices);
     * bounced, complained about or forgotten: nothing at all.
     """
     address = request.address
+    await serialise(session, suppression.address_hash(address.normalized))  # one request per mailbox at a time
     reason = await suppression.reason_for(session, address.normalized)
     if reason is not None and suppression.blocks(reason, "confirm"):
         return f"suppressed ({reason})"
@@ -122,12 +129,10 @@ async def subscribe(
     elif sub.status in ("pending", "unsubscribed"):
         if sub.status == "unsubscribed":
             transition(sub, "resubscribe", now)
-        sub.name, sub.source, sub.updated_at = request.name, request.source, now
-        await store.set_lists(session, sub.id, request.lists)
-        await store.set_sections(session, sub.id, request.sections)
     else:
         return f"unchanged ({sub.status})"
-    sent = await _confirmation(session, settings, sub, "subscribe", address, now=now, notify=notify)
+    sent = await _confirmation(session, settings, sub, "subscribe", address, now=now, notify=notify,
+                               choices=request)
     return "confirmation sent" if sent else "confirmation withheld (one per interval)"
 
 
@@ -140,8 +145,10 @@ async def _confirmation(
     *,
     now: datetime,
     notify: Notify,
+    choices: Request | None = None,
 ) -> bool:
-    return bool(await confirmations(session, settings, [(sub, target)], purpose, now=now, notify=notify))
+    return bool(await confirmations(session, settings, [(sub, target)], purpose, now=now, notify=notify,
+                                    choices=choices))
 
 
 async def confirmations(
@@ -152,9 +159,11 @@ async def confirmations(
     *,
     now: datetime,
     notify: Notify,
+    choices: Request | None = None,
 ) -> int:
     """Store a new single-use token for each (subscriber, address) and ask for its mail, except
-    for addresses that had one within the interval; returns how many were sent."""
+    for addresses that had one within the interval; returns how many were sent. ``choices``
+    (one target only) go with the link and apply when it is used."""
     hashes = [suppression.address_hash(target.normalized) for _, target in targets]
     interval = timedelta(hours=settings.confirm_interval_hours)
     recent = set(await session.scalars(
@@ -175,15 +184,30 @@ async def confirmations(
             address_hash=target_hash, created_at=now, expires_at=expires,
             new_email=target.normalized if purpose == "address" else None,
             new_email_ascii=target.ascii if purpose == "address" else None,
+            **_choices_columns(choices),
         ))
         # no name: it was typed by whoever filled in the form, and must not reach an address
         # that has not confirmed anything (a form that greets by name is a spam relay)
-        list_name = store.main_list(settings, taken.get(sub.id, ()))
-        notices.append(Notice(kind, sub.id, target.smtp, None, list_name, now, token, expires))
+        asked = choices.lists if choices is not None else taken.get(sub.id, ())  # the lists asked for
+        list_name = store.main_list(settings, asked)
+        notices.append(Notice(kind, sub.id, target.smtp, None, list_name, now, token, expires, sub.link_key))
     await session.flush()
     for notice in notices:
         await notify(session, notice)
     return len(notices)
+
+
+def _choices_columns(choices: Request | None) -> dict[str, str | None]:
+    if choices is None:
+        return {}
+    return {"name": choices.name, "lists": ",".join(choices.lists),
+            "sections": ",".join(str(s) for s in sorted(choices.sections))}
+
+
+async def confirmations_since(session: AsyncSession, since: datetime) -> int:
+    """Confirmation links made since ``since``, by every worker: what the global breaker counts."""
+    return int(await session.scalar(
+        select(func.count()).select_from(Confirmation).where(Confirmation.created_at > since)) or 0)
 
 
 async def pending_confirmation(session: AsyncSession, token: str, now: datetime) -> Confirmation:
@@ -219,17 +243,24 @@ async def confirm(
         await _move_address(session, sub, found, now)
         return sub
     if transition(sub, "confirm", now):
+        if found.lists is not None:  # the choices of the request this link answers
+            sub.name = found.name
+            asked = [key for key in found.lists.split(",") if key in settings.lists]
+            if asked:  # a list since removed from the settings is no choice
+                await store.set_lists(session, sub.id, asked)
+            chosen = {int(s) for s in (found.sections or "").split(",") if s}
+            await store.set_sections(session, sub.id, chosen & set(await store.section_names(session)))
         await suppression.lift(session, sub.email)  # they asked to come back, and proved it
         lists = (await store.lists_of(session, [sub.id])).get(sub.id, ())
         await notify(session, Notice("welcome", sub.id, sub.email_ascii or sub.email, sub.name,
-                                     store.main_list(settings, lists), now))
+                                     store.main_list(settings, lists), now, link_key=sub.link_key))
     return sub
 
 
 async def _move_address(session: AsyncSession, sub: Subscriber, found: Confirmation, now: datetime) -> None:
     assert found.new_email is not None
     taken = await session.scalar(
-        select(Subscriber.id).where(Subscriber.email == found.new_email, Subscriber.id != sub.id)
+        select(Subscriber.id).where(Subscriber.email_key == mailbox_key(found.new_email), Subscriber.id != sub.id)
     )
     if taken is not None:
         raise Conflict(f"{found.new_email} belongs to subscriber {taken}", public_message=ADDRESS_TAKEN)
@@ -241,6 +272,16 @@ async def _move_address(session: AsyncSession, sub: Subscriber, found: Confirmat
 
 
 # preferences -------------------------------------------------------------------------------------
+
+
+async def holder(session: AsyncSession, link: tokens.Link) -> Subscriber:
+    """The subscriber a signed link names, if they still exist with the link key it carries;
+    anything else is refused exactly like a forged token (an erased person's old links, or
+    links that name an id handed out again)."""
+    sub = await session.get(Subscriber, link.subscriber_id)
+    if sub is None or not link.opens(sub.link_key):
+        raise InvalidToken("no subscriber holds this link")
+    return sub
 
 
 async def active(session: AsyncSession, subscriber_id: int) -> Subscriber:
@@ -294,7 +335,7 @@ async def change_address(
     sub = await active(session, subscriber_id)
     if sub.status not in ("confirmed", "paused"):
         raise Conflict(f"cannot change the address of a subscriber who is {sub.status}")
-    if new.normalized == sub.email:
+    if new.key == sub.email_key:
         return False
     return await _confirmation(session, settings, sub, "address", new, now=now, notify=notify)
 
@@ -318,11 +359,7 @@ async def by_any_form(session: AsyncSession, address: str) -> Subscriber | None:
         parsed = check(address)
     except InvalidInput:
         return None
-    found = await store.by_address(session, parsed)
-    if found is None:
-        stmt = select(Subscriber).where(func.lower(Subscriber.email) == parsed.normalized.lower())
-        found = (await session.scalars(stmt)).first()
-    return found
+    return await store.by_address(session, parsed)
 
 
 async def disable(

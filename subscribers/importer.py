@@ -3,6 +3,7 @@ importing the same file again changes nothing."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator, Mapping, Sequence
@@ -78,11 +79,24 @@ def _records(text: str) -> Iterator[tuple[int, list[str] | str]]:
 def parse(
     data: bytes, *, lists: Mapping[str, NewsList], sections: Mapping[str, int], smtputf8: bool = True
 ) -> Parsed:
-    """Read a UTF-8 CSV file whose first line names the columns (``email`` required; ``name``,
-    ``lists`` (or the old ``frequency``) and ``sections`` optional, other columns ignored); a row
-    without lists takes the first of ``lists`` (the settings'). Pure: no database."""
+    """Read a UTF-8 CSV file (UTF-16 with a byte-order mark too) whose first line names the
+    columns (``email`` required; ``name``, ``lists`` (or the old ``frequency``) and ``sections``
+    optional, other columns ignored); a row without lists takes the first of ``lists`` (the
+    settings'). Pure: no database."""
     out = Parsed()
-    text = data.decode("utf-8-sig", errors="surrogateescape")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode" export
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            out.problems.append(Problem(1, f"encoding: not valid UTF-16 ({exc.reason}); "
+                                           "save the file as \"CSV UTF-8\""))
+            return out
+    elif b"\x00" in data[:200]:
+        out.problems.append(Problem(1, "encoding: the file looks like UTF-16 without a byte-order mark; "
+                                       "save it as \"CSV UTF-8\""))
+        return out
+    else:
+        text = data.decode("utf-8-sig", errors="surrogateescape")
     records = _records(text)
     header: dict[str, int] = {}
     for line, cells in records:
@@ -108,7 +122,7 @@ def parse(
         except InvalidInput as exc:
             out.problems.append(Problem(line, exc.message))
             continue
-        first = seen.setdefault(row.address.normalized, line)
+        first = seen.setdefault(row.address.key, line)
         if first != line:
             out.problems.append(Problem(line, f"email: duplicate of line {first}"))
             continue
@@ -162,12 +176,12 @@ async def apply(
     Existing subscribers are left as they are; suppressed addresses are never added."""
     result = Applied()
     emails = [r.address.normalized for r in rows]
-    existing = await store.existing_emails(session, emails)
+    existing = await store.existing_keys(session, [r.address.key for r in rows])
     blocked = await suppression.reasons(session, emails)
     fresh: list[Row] = []
     for row in rows:
         email = row.address.normalized
-        if email in existing:
+        if row.address.key in existing:
             result.existing += 1
         elif email in blocked:
             result.skipped.append(Problem(row.line, f"email: on the suppression list ({blocked[email]})"))

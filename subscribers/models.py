@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from mailer.core.db import Base, UTCDateTime, utcnow
+from subscribers.addresses import mailbox_key
+from subscribers.tokens import new_link_key
 
 STATUSES = ("pending", "confirmed", "paused", "unsubscribed", "bounced", "forgotten")
 PURPOSES = ("subscribe", "address")  # what a confirmation confirms
@@ -19,6 +21,10 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)  # email-validator's normalised form
+    # one subscriber per mailbox: the address compared without case (addresses.mailbox_key),
+    # kept in step with ``email`` by ``_email_key`` below (never NULL; nullable in the schema
+    # only because SQLite cannot make an added column NOT NULL without copying the table)
+    email_key: Mapped[str | None] = mapped_column(String(320), unique=True, index=True)
     email_ascii: Mapped[str | None] = mapped_column(String(320))  # IDNA form; None needs SMTPUTF8
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
@@ -31,6 +37,15 @@ class Subscriber(Base):
     no_shares: Mapped[bool] = mapped_column(Boolean, default=False)
     # where the consent came from: form | import | import-confirmed | operator (kept as evidence)
     source: Mapped[str | None] = mapped_column(String(32))
+    # mixed into every link token, so a link never acts on a later subscriber who gets the same
+    # id (see subscribers/tokens.py); None only for subscribers from before link keys
+    link_key: Mapped[str | None] = mapped_column(String(16), default=new_link_key)
+
+
+    @validates("email")
+    def _email_key(self, _key: str, email: str) -> str:
+        self.email_key = mailbox_key(email)
+        return email
 
 
 class SubscriberList(Base):
@@ -84,6 +99,11 @@ class Confirmation(Base):
     address_hash: Mapped[str] = mapped_column(String(64))
     new_email: Mapped[str | None] = mapped_column(String(320))  # purpose "address" only
     new_email_ascii: Mapped[str | None] = mapped_column(String(320))
+    # purpose "subscribe": the choices of the request that asked for this link, applied when it
+    # is used, so that nobody but the mailbox's owner sets a pending subscriber's choices
+    name: Mapped[str | None] = mapped_column(String(200))
+    lists: Mapped[str | None] = mapped_column(String(600))  # list keys, comma-separated
+    sections: Mapped[str | None] = mapped_column(Text)  # section ids, comma-separated
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

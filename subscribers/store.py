@@ -78,10 +78,11 @@ async def check_sections(session: AsyncSession, ids: Iterable[int | str], *, fie
     """Section ids as sent by a form or JSON; each must exist."""
     wanted: set[int] = set()
     for raw in ids:
-        try:
-            wanted.add(int(raw))
-        except (TypeError, ValueError):
-            raise InvalidInput(field, f"{raw!r} is not a section id") from None
+        text = str(raw).strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 9):  # ids are positive INTEGERs
+            raise InvalidInput(field, f"{text[:40]!r} is not a section id",
+                               public_message="أحد الأقسام المختارة غير موجود.")
+        wanted.add(int(text))
     if wanted:
         known = set(await session.scalars(select(_SECTIONS.c.id).where(_SECTIONS.c.id.in_(wanted))))
         unknown = sorted(wanted - known)
@@ -97,7 +98,7 @@ async def by_email(session: AsyncSession, email: str) -> Subscriber | None:
 
 
 async def by_address(session: AsyncSession, address: Address) -> Subscriber | None:
-    stmt = select(Subscriber).where(Subscriber.email == address.normalized)
+    stmt = select(Subscriber).where(Subscriber.email_key == address.key)
     return (await session.scalars(stmt)).first()
 
 
@@ -182,11 +183,11 @@ async def _per_subscriber(
     return {sid: frozenset(items) for sid, items in found.items()}
 
 
-async def existing_emails(session: AsyncSession, emails: Sequence[str]) -> set[str]:
-    """Which of these normalised addresses already belong to a subscriber (one query)."""
-    if not emails:
+async def existing_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Which of these mailboxes (``Address.key``) already belong to a subscriber (one query)."""
+    if not keys:
         return set()
-    return set(await session.scalars(select(Subscriber.email).where(Subscriber.email.in_(list(emails)))))
+    return set(await session.scalars(select(Subscriber.email_key).where(Subscriber.email_key.in_(list(keys)))))
 
 
 async def page(

@@ -138,6 +138,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "base_url": "https://news.example.com",
             "sender_address": "newsletter@news.example.com",
             "devmailbox_port": 0,
+            "subscribe_ip_limits": "1000/minute",  # tests post many times from one client
         }
         values.update(overrides)
         return load_settings(None, **values)
@@ -171,12 +172,10 @@ async def serve(service: Service) -> AsyncIterator[str]:
     """``service``'s app served by uvicorn on a loopback port, for as long as the block runs."""
     import uvicorn
 
-    from mailer.web.app import create_app
+    from mailer.web.app import create_app, server_config
 
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
+    server = uvicorn.Server(server_config(create_app(service), host="127.0.0.1", port=port))
     task = asyncio.create_task(server.serve())
     for _ in range(200):
         if server.started:

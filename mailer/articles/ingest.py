@@ -163,7 +163,12 @@ def _entry(entry: Any, now: datetime, breaking_categories: Collection[str]) -> A
         raise InvalidInput("link", "the entry has no link")
     url = _http_url(link, "link")
     stamp = entry.get("published_parsed") or entry.get("updated_parsed")
-    published = datetime.fromtimestamp(calendar.timegm(stamp), UTC) if stamp else now
+    published = now
+    if stamp:
+        try:
+            published = _in_range(datetime.fromtimestamp(calendar.timegm(stamp), UTC))
+        except (OverflowError, OSError, ValueError):
+            raise InvalidInput("published", f"the date {tuple(stamp)[:6]} is out of range (1970 to 9000)") from None
     body = ""
     if entry.get("content"):
         body = entry.content[0].get("value", "")
@@ -202,6 +207,22 @@ def _image(entry: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    """A publication time in UTC between 1970 and 9000: outside, the time-zone arithmetic of the
+    dates shown in mail (and of the databases) overflows."""
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range (1970 to 9000)") from None
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("is out of range (1970 to 9000)")
+    return value
+
+
 class ArticlePayload(BaseModel):
     """``POST /api/articles``: one article from the CMS."""
 
@@ -233,9 +254,11 @@ class ArticlePayload(BaseModel):
     @field_validator("published_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("needs a time zone, e.g. 2026-11-25T07:00:00+03:00")
-        return value
+        return _in_range(value)
 
 
 def parse_api(payload: Any, *, now: datetime) -> ArticleIn:
@@ -249,7 +272,7 @@ def parse_api(payload: Any, *, now: datetime) -> ArticleIn:
         guid=data.guid or data.url,
         url=data.url,
         title=data.title,
-        published_at=(data.published_at or now).astimezone(UTC),
+        published_at=data.published_at or now.astimezone(UTC),
         summary_html=data.summary,
         body_html=data.body,
         image_url=data.image_url,

@@ -8,6 +8,7 @@ import typer
 
 from mailer.cli.common import console, fail, run, settings_of
 from mailer.core.errors import MailerError
+from mailer.core.urls import redact_url
 from mailer.delivery.service import Service
 from mailer.ops import backup
 
@@ -27,7 +28,7 @@ def db_upgrade(ctx: typer.Context) -> None:
         return None
 
     run(settings, job)
-    console.print(f"database at head: {backup_name(settings.database_url)}")  # never the password
+    console.print(f"database at head: {redact_url(settings.database_url)}")  # never the password
 
 
 @app.command("backup")
@@ -52,7 +53,7 @@ def db_backup(
             backup.run(recipe)
     except MailerError as exc:
         fail(str(exc), 1)
-    console.print(f"backed up {backup_name(settings.database_url)} to {file} ({file.stat().st_size} bytes)")
+    console.print(f"backed up {redact_url(settings.database_url)} to {file} ({file.stat().st_size} bytes)")
 
 
 @app.command("restore")
@@ -68,7 +69,7 @@ def db_restore(
     if print_only and not settings.is_sqlite:
         console.print(backup.pg_restore(settings.database_url, file).shown(), highlight=False, soft_wrap=True)
         return
-    if not yes and not typer.confirm(f"replace {backup_name(settings.database_url)} with {file}?"):
+    if not yes and not typer.confirm(f"replace {redact_url(settings.database_url)} with {file}?"):
         fail("nothing restored", 1)
     try:
         if settings.is_sqlite:
@@ -83,10 +84,3 @@ def db_restore(
 
     run(settings, job)
     console.print(f"restored {file}; database at head")
-
-
-def backup_name(url: str) -> str:
-    """The database URL to show: the password hidden."""
-    from sqlalchemy.engine import make_url
-
-    return str(make_url(url).render_as_string(hide_password=True))

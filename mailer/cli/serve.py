@@ -47,7 +47,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
     from uvicorn.config import LOGGING_CONFIG
 
     from mailer.editions.schedule import DigestScheduler
-    from mailer.web.app import create_app
+    from mailer.web.app import create_app, server_config
 
     svc = await Service(settings).start()
     stop = asyncio.Event()
@@ -68,9 +68,8 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
             await digest_scheduler.catch_up(svc.clock())
         if demo_data:
             background.append(asyncio.create_task(_announce_demo(svc)))
-        config = uvicorn.Config(
-            create_app(svc), host=settings.web_host, port=settings.web_port,
-            log_level=settings.log_level.lower(), lifespan="off",
+        config = server_config(
+            create_app(svc), host=settings.web_host, port=settings.web_port, log_level=settings.log_level.lower(),
             log_config=None if settings.log_format == "json" else LOGGING_CONFIG,  # JSON: uvicorn's lines too
         )
         logging.getLogger(__name__).info("web app on http://%s:%d", settings.web_host, settings.web_port)
@@ -92,6 +91,7 @@ async def _serve_metrics(svc: Service, address: str, main: Any) -> None:
     (whose signal handlers stop the whole process)."""
     import uvicorn
 
+    from mailer.web.app import server_config
     from mailer.web.ops import metrics_app
 
     class Quiet(uvicorn.Server):
@@ -100,8 +100,8 @@ async def _serve_metrics(svc: Service, address: str, main: Any) -> None:
             yield
 
     host, _, port = address.rpartition(":")
-    config = uvicorn.Config(metrics_app(svc), host=host.strip("[]"), port=int(port), log_level=main.log_level,
-                            lifespan="off", log_config=main.log_config, access_log=False)
+    config = server_config(metrics_app(svc), host=host.strip("[]"), port=int(port), log_level=main.log_level,
+                           log_config=main.log_config, access_log=False)
     logging.getLogger(__name__).info("metrics on http://%s/metrics", address)
     await Quiet(config).serve()
 

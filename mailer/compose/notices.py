@@ -17,7 +17,7 @@ from datetime import datetime
 
 from mailer.compose.message import SLOTS, MessageTemplate, Personal, Rendered, build_message, to_bytes
 from mailer.compose.render import Renderer
-from mailer.core import arabic
+from mailer.core import arabic, message_ids
 from mailer.core.headers import Identity
 from mailer.core.memo import Memo
 from mailer.core.offload import off_loop
@@ -88,17 +88,19 @@ class NoticeComposer:
             MessageTemplate.build, rendered, identity, at, kind=kind, list_headers=LIST_HEADERS[kind]
         ))
 
-    async def message(self, notice: Notice, site_url: str | None = None) -> tuple[bytes, str]:
-        """The message bytes and the Message-ID of one notice; ``site_url`` is the site's home page."""
+    async def message(self, notice: Notice, site_url: str | None = None, *, installation: str) -> tuple[bytes, str]:
+        """The message bytes and the Message-ID of one notice; ``site_url`` is the site's home page,
+        ``installation`` this installation's id (see ``mailer.core.message_ids``)."""
         keyring = self.settings.keyring
         if notice.kind == "welcome":
-            token = tokens.unsubscribe_token(keyring, notice.subscriber_id, notice.list_name)
+            token = tokens.unsubscribe_token(keyring, notice.subscriber_id, notice.list_name, notice.link_key)
         else:
             token = notice.token or ""
-        local = f"{notice.kind.replace('_', '-')}.s{notice.subscriber_id}.{secrets.token_hex(6)}"
+        what = f"{notice.kind.replace('_', '-')}.s{notice.subscriber_id}.{secrets.token_hex(6)}"
+        local = message_ids.local_part(keyring, installation, what)
         personal = Personal(
             to=notice.recipient, message_id=local, token=token,
-            pref_token=tokens.preferences_token(keyring, notice.subscriber_id), name=notice.name,
+            pref_token=tokens.preferences_token(keyring, notice.subscriber_id, notice.link_key), name=notice.name,
         )
         identity = Identity.for_list(self.settings, notice.list_name)
         if notice.recipient.isascii():

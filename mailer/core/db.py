@@ -63,12 +63,16 @@ def insert(session: AsyncSession, table: Any) -> Any:
     return sqlite_insert(table)
 
 
-async def take_turns(session: AsyncSession, key: int) -> None:
-    """Make transactions that call this with the same ``key`` run one after another until commit.
-    PostgreSQL: a transaction advisory lock. SQLite: nothing to do, its single writer already
-    serialises transactions that write (call this just before the first write)."""
+async def serialise(session: AsyncSession, key: str) -> None:
+    """Make transactions that call this with the same ``key`` (hex, 15 digits or more) take turns
+    until commit, across every worker: a check-then-write (one share a day to this friend, one
+    confirmation mail per interval to this address) cannot be passed twice at once. PostgreSQL:
+    a transaction advisory lock on the key. SQLite: its single write lock, taken now by a write
+    that changes nothing (a transaction that only read so far would hold no lock)."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(key[:15], 16)})
+    else:
+        await session.execute(text("UPDATE installation SET id = id WHERE id = 0"))
 
 
 class Database:

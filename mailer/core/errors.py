@@ -11,7 +11,10 @@
     ├── Unauthorized                            a missing or wrong token or password
     ├── Forbidden                               signed in, but the request is refused (CSRF)
     ├── RateLimited(retry_after)                too many requests; try again later
-    └── Conflict                                the request clashes with the current state
+    ├── Conflict                                the request clashes with the current state
+    └── TooLarge(field, limit)                  a request body over its limit (not a ValueError:
+                                                code that reads a body and catches bad JSON must
+                                                not mistake it for one)
 
 Delivery outcomes are not exceptions: a batch has hundreds of them, so the transport returns an
 ``Outcome`` whose ``Verdict`` (sent, retry, failed, unknown) the pure table in
@@ -101,3 +104,14 @@ class RateLimited(MailerError):
 
 class Conflict(MailerError):
     public_message = "لا يمكن تنفيذ الطلب في الحالة الحالية."
+
+
+class TooLarge(MailerError):
+    """A request body larger than its limit, refused before it is parsed."""
+
+    public_message = "الطلب أكبر من الحجم المسموح به. اختصر ما أرسلته ثم أعد المحاولة."
+
+    def __init__(self, limit: int, *, field: str = "body") -> None:
+        super().__init__(f"{field}: larger than {limit} bytes")
+        self.field = field
+        self.limit = limit

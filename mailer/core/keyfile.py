@@ -5,13 +5,16 @@ stay valid as previous keys, newest first) and deletes a line once its links may
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from mailer.core.errors import SettingsError
 from mailer.core.signing import MIN_KEY_CHARS
 
+log = logging.getLogger(__name__)
 NAME = "secret.key"
 VARIABLE = "MAILER_SECRET_KEY"  # the file stands in for it, so its errors name it
 SHORT_KEY = (f"must be at least {MIN_KEY_CHARS} characters (try: python -c "
@@ -23,6 +26,7 @@ def read_or_create(path: Path) -> list[str]:
     try:
         if not path.exists():
             _create(path)
+        _private(path)
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(VARIABLE, f"is not set, and {str(path)!r} cannot be read: {exc}") from None
@@ -33,6 +37,15 @@ def read_or_create(path: Path) -> list[str]:
     if not keys:
         raise SettingsError(VARIABLE, f"is not set, and {str(path)!r} holds no key (restore it, or set {VARIABLE})")
     return [value for _, value in keys]
+
+
+def _private(path: Path) -> None:
+    """Only its owner may read the key file: one written by an older version or by hand with
+    wider permissions is tightened to 0600 (and said so)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning("%s was readable by others (mode %o): now 0600", path, mode)
 
 
 def _create(path: Path) -> None:

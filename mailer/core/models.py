@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import (
@@ -24,6 +25,18 @@ ALERT = "alert"  # the kind of a breaking-news alert: its edition and its outbox
 
 # SQLite only aliases the rowid for a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Installation(Base):
+    """One row (id 1), kept with the data so that every process sharing the database agrees:
+    when this installation first started (catch-up never plans a period before it) and its random
+    id (it goes into every Message-ID: ``mailer.core.message_ids``)."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # set by the first start
+    installation_id: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(5))
 
 
 class Section(Base):
@@ -109,15 +122,6 @@ class ListArticle(Base):
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id"), primary_key=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"), index=True)
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class Installation(Base):
-    """One row: when this installation first started. Catch-up never plans a period before it."""
-
-    __tablename__ = "installation"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
-    installed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class EditionArticle(Base):
@@ -239,6 +243,8 @@ class ShareRecord(Base):
     outcome: Mapped[str] = mapped_column(String(32))  # "queued", or the reason it was refused
     outbox_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # the SHA-256 of the form token of an accepted share: a token makes one share
+    form_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
 
 class ShareOptOut(Base):

@@ -6,8 +6,11 @@ newsletters' own model is in ``mailer.core.lists``.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import re
+from collections.abc import Mapping
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +32,7 @@ from mailer.core import keyfile
 from mailer.core.errors import NotFound, SettingsError
 from mailer.core.lists import NewsList, check_keys, default_lists
 from mailer.core.signing import MIN_KEY_CHARS, Keyring
-from mailer.core.urls import SmtpConfig, parse_mailbox_url, parse_smtp_url
+from mailer.core.urls import SmtpConfig, parse_mailbox_url, parse_smtp_url, redact_url
 
 ENV_PREFIX = "MAILER_"
 _TOML_PATH: ContextVar[Path | None] = ContextVar("_TOML_PATH", default=None)
@@ -37,13 +40,20 @@ _TOML_PATH: ContextVar[Path | None] = ContextVar("_TOML_PATH", default=None)
 class Settings(BaseSettings):
     """Every setting of the service. Frozen: build a new one rather than change it."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
+    model_config = SettingsConfigDict(  # allow_inf_nan: "nan" would switch a limit off
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False
     )
 
     # storage
     database_url: str = "sqlite+aiosqlite:///mailer.db"
     data_dir: Path = Path("mailer-data")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{str(value)!r} is not a directory (it is a file)")
+        return value
 
     # delivery
     smtp_url: str | None = None
@@ -147,14 +157,21 @@ class Settings(BaseSettings):
     # older keys, still accepted: comma-separated in the environment, a list in TOML
     secret_key_previous: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     api_token: SecretStr | None = None
+    api_docs: bool = False  # /api/docs and /api/openapi.json, for signed-in editors only
+    # proxies whose X-Forwarded-For is believed (addresses or networks); none by default
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
 
     # subscribers
     confirm_expiry_hours: int = 48
     confirm_interval_hours: int = 24
     smtputf8: bool | None = None
+    subscribe_ip_limits: str = "5/minute;30/day"  # subscribe requests per client
+    subscribe_global_per_hour: int = 500  # confirmation mails from everyone, across workers
 
     # editors
     editor_session_hours: float = 12.0
+    login_account_limits: str = "5/15minutes;20/day"  # failed sign-ins per editor name
+    login_ip_limits: str = "20/15minutes;100/day"  # failed sign-ins per client, any name
     spamassassin_command: str = "spamassassin"
     spam_check_timeout: float = 20.0
 
@@ -245,7 +262,8 @@ class Settings(BaseSettings):
     share_captcha_secret: SecretStr | None = None
     share_captcha_verify_url: str | None = None
 
-    @field_validator("share_ip_limits", "share_sender_limits")
+    @field_validator("share_ip_limits", "share_sender_limits", "subscribe_ip_limits", "login_account_limits",
+                     "login_ip_limits")
     @classmethod
     def _share_limits(cls, value: str) -> str:
         from limits import parse_many
@@ -442,6 +460,23 @@ class Settings(BaseSettings):
             raise ValueError(keyfile.SHORT_KEY)
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
+        return value
+
     @field_validator("secret_key_previous", mode="before")
     @classmethod
     def _previous_keys_split(cls, value: Any) -> Any:
@@ -469,7 +504,7 @@ class Settings(BaseSettings):
         "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
         "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
         "editor_session_hours", "spam_check_timeout", "retain_payload_days", "retain_outbox_days",
-        "feed_poll_minutes", "feed_deadline_seconds", "feed_max_bytes",
+        "feed_poll_minutes", "feed_deadline_seconds", "feed_max_bytes", "subscribe_global_per_hour",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -501,6 +536,11 @@ class Settings(BaseSettings):
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
             raise ValueError("must not contain line breaks or control characters (it goes into From:)")
         return value
+
+    def __repr_args__(self) -> Any:
+        """Connection URLs shown without their passwords (``SecretStr`` hides the keys)."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in URL_FIELDS and isinstance(value, str) else value
 
     # derived values ---------------------------------------------------------------
 
@@ -574,6 +614,10 @@ class Settings(BaseSettings):
         return tuple(k for k, v in self.lists.items() if v.immediate)
 
 
+URL_FIELDS = ("database_url", "smtp_url", "bounce_mailbox", "share_rate_storage", "rate_storage")  # may hold a password
+log = logging.getLogger(__name__)
+
+
 @lru_cache(maxsize=8)
 def _keyring(current: str, previous: tuple[str, ...]) -> Keyring:
     """One ``Keyring`` per set of keys: built once, not once per token."""
@@ -607,6 +651,21 @@ def _explain(exc: ValidationError) -> SettingsError:
     return SettingsError(key, message)
 
 
+# variables with the prefix that are not settings: the config file, and the test suite's own
+OTHER_VARIABLES = frozenset({f"{ENV_PREFIX}CONFIG"})
+OTHER_PREFIXES = (f"{ENV_PREFIX}TEST_",)
+
+
+def _warn_unknown(environ: Mapping[str, str]) -> None:
+    """A mistyped ``MAILER_*`` variable would be ignored without a word: name it."""
+    known = {env_name(f) for f in Settings.model_fields} | OTHER_VARIABLES
+    unknown = sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known
+                     and not k.upper().startswith(OTHER_PREFIXES))
+    if unknown:
+        log.warning("ignored: %s %s not a setting (see `mailer settings` for the names)",
+                    ", ".join(unknown), "is" if len(unknown) == 1 else "are")
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from every source; a bad value raises a ``SettingsError`` naming it.
 
@@ -614,6 +673,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     generated on the first run), so that links in mail already sent keep working after a
     restart; a key file's further lines are previous keys, newest first.
     """
+    _warn_unknown(os.environ)
     if config_file is not None and not config_file.is_file():
         raise SettingsError(f"{ENV_PREFIX}CONFIG", f"file {str(config_file)!r} does not exist")
     token = _TOML_PATH.set(config_file)

@@ -46,7 +46,9 @@ from typing import Literal, get_args
 from mailer.core.errors import InvalidToken
 
 # Every kind of token the service signs; a typo is a type error, and a new kind is added here.
-TokenPurpose = Literal["unsubscribe", "preferences", "verp", "share-form", "share-stop", "login-csrf"]
+TokenPurpose = Literal[
+    "unsubscribe", "preferences", "verp", "share-form", "share-stop", "login-csrf", "message-id"
+]
 PseudonymPurpose = Literal["share-client"]
 TOKEN_PURPOSES: frozenset[str] = frozenset(get_args(TokenPurpose))
 PSEUDONYM_PURPOSES: frozenset[str] = frozenset(get_args(PseudonymPurpose))

@@ -11,6 +11,20 @@ from urllib.parse import parse_qs, unquote, urlsplit
 TlsMode = Literal["none", "starttls", "implicit"]
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***``: for printing and logging."""
+    parts = urlsplit(url)
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    if not password:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
 @dataclass(frozen=True)
 class SmtpConfig:
     """A relay parsed from ``MAILER_SMTP_URL``."""

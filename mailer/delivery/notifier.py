@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.articles.site import home_url
 from mailer.compose.notices import NoticeComposer
+from mailer.core import message_ids
 from mailer.delivery import outbox
 from subscribers.flows import Notice
 
@@ -17,7 +18,8 @@ class Notifier(NoticeComposer):
     async def __call__(self, session: AsyncSession, notice: Notice) -> None:
         """Enqueue in the caller's transaction; the row is written with the next flush or commit,
         so an import of thousands writes them in batches."""
-        data, message_id = await self.message(notice, await home_url(session, self.settings))
+        data, message_id = await self.message(
+            notice, await home_url(session, self.settings), installation=await message_ids.installation_id(session))
         session.add(outbox.message_row(
             kind=notice.kind, recipient=notice.recipient, payload=data, message_id=message_id,
             now=notice.at, subscriber_id=notice.subscriber_id, priority=outbox.URGENT_PRIORITY,

@@ -11,7 +11,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailer.compose.message import Personal, build_message, to_bytes
 from mailer.compose.render import Renderer
 from mailer.compose.variants import TemplateCache, rendered_variant
-from mailer.core import metrics
+from mailer.core import message_ids, metrics
 from mailer.core.db import Database, utcnow
 from mailer.core.headers import Identity
 from mailer.core.models import Edition
@@ -66,6 +66,7 @@ class _Recipient(NamedTuple):
     name: str | None
     status: str
     sections: frozenset[int]
+    link_key: str | None
 
 
 @dataclass
@@ -101,8 +102,10 @@ class Sender:
         owner: str | None = None,
         clock: Clock = utcnow,
         signing: SigningPool | None = None,
+        answered: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
+        self.answered = answered  # waits for requests answered but not yet enqueued (see core/later.py)
         self.settings = settings
         self.transport = transport
         self.renderer = renderer
@@ -138,6 +141,8 @@ class Sender:
         is recorded, and each accepted message is in the journal: what a crash can repeat is
         what was on the connections."""
         totals: Counter[str] = Counter()
+        if self.answered is not None:
+            await self.answered()
         upcoming: asyncio.Task[_Batch | None] | None = asyncio.create_task(self._claim(edition_id))
         try:
             while upcoming is not None:
@@ -187,11 +192,11 @@ class Sender:
                 results, failure = await self._send_all(batch.prepared)
             finally:
                 await _stop(batch.renewal)
-            answered = {r.row.id for r in results}
+            replied = {r.row.id for r in results}
             async with self.db.transaction() as session:
                 now = self.clock()
                 written = await outbox.record(session, self.owner, results, now, lifetime=self.lifetime)
-                await outbox.release(session, self.owner, [r for r in batch.rows if r.id not in answered])
+                await outbox.release(session, self.owner, [r for r in batch.rows if r.id not in replied])
                 for edition_id in await breaker.note(session, results):
                     log.error("edition %s paused: the message was refused %d times in a row",
                               edition_id, REFUSALS_TO_PAUSE,
@@ -425,11 +430,12 @@ class Sender:
         if not key:
             return Prepared(row, skip_reason="no articles in the chosen sections")
         keyring = self.settings.keyring
+        installation = await message_ids.installation_id(session)
         personal = Personal(
             to=row.recipient,
-            message_id=f"e{edition.id}.s{recipient.id}",
-            token=tokens.unsubscribe_token(keyring, recipient.id, edition.list_name),
-            pref_token=tokens.preferences_token(keyring, recipient.id),
+            message_id=message_ids.local_part(keyring, installation, f"e{edition.id}.s{recipient.id}"),
+            token=tokens.unsubscribe_token(keyring, recipient.id, edition.list_name, recipient.link_key),
+            pref_token=tokens.preferences_token(keyring, recipient.id, recipient.link_key),
             name=recipient.name,
         )
         if row.recipient.isascii():
@@ -456,6 +462,7 @@ async def _recipients(session: AsyncSession, ids: set[int]) -> dict[int, _Recipi
     ):
         chosen.setdefault(sid, set()).add(section)
     rows = await session.execute(
-        select(Subscriber.id, Subscriber.name, Subscriber.status).where(Subscriber.id.in_(ids))
+        select(Subscriber.id, Subscriber.name, Subscriber.status, Subscriber.link_key).where(Subscriber.id.in_(ids))
     )
-    return {sid: _Recipient(sid, name, status, frozenset(chosen.get(sid, ()))) for sid, name, status in rows}
+    return {sid: _Recipient(sid, name, status, frozenset(chosen.get(sid, ())), key)
+            for sid, name, status, key in rows}

@@ -20,6 +20,7 @@ from mailer.articles import polling
 from mailer.compose.render import Renderer
 from mailer.core.db import Database, utcnow
 from mailer.core.installation import installed_at
+from mailer.core.later import Later
 from mailer.core.models import Edition
 from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
@@ -56,6 +57,7 @@ class Service:
         self._sender: Sender | None = None
         self.wake = asyncio.Event()  # set when new work is enqueued
         self._sender_lock: IO[str] | None = None
+        self.later = Later()  # work started after its request was answered (subscriptions)
 
     async def start(self, *, migrate: bool = True) -> Service:
         if migrate:
@@ -94,7 +96,7 @@ class Service:
                 self.signing = SigningPool(signer, (os.cpu_count() or 1) if processes is None else processes)
             self._sender = Sender(
                 self.db, self.settings, self.transport, self.renderer, clock=self.clock,
-                owner=self.worker_name, signing=self.signing,
+                owner=self.worker_name, signing=self.signing, answered=self.later.settle,
             )
         return self._sender
 
@@ -228,6 +230,7 @@ class Service:
         self._sender_lock = lock
 
     async def close(self) -> None:
+        await self.later.settle()
         if self._sender is not None:
             await self._sender.close()
         if self._sender_lock is not None:

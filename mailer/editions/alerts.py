@@ -18,6 +18,7 @@ who got the alert recognise it; leaving it out would need a variant per reader.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.db import take_turns
+from mailer.core.db import serialise
 from mailer.core.errors import Conflict, NotFound
 from mailer.core.models import ALERT, Article, Edition, EditionArticle, Section
 from mailer.core.settings import Settings
@@ -34,7 +35,8 @@ from mailer.editions.planning import Enqueue, PlanResult
 
 log = logging.getLogger(__name__)
 
-_TURNS = 0x0A1E27  # every alert takes its turn: the daily cap is counted, then written
+# every alert takes its turn: the daily cap is counted, then written
+_TURNS = hashlib.sha256(b"breaking-news alerts").hexdigest()
 NO_ALERT_LIST = ("لا توجد نشرة للأخبار العاجلة في الإعدادات: أضف نشرة موعدها immediate "
                  "([lists.KEY] في ملف الإعدادات) ثم أعد تشغيل الخدمة.")
 
@@ -72,7 +74,7 @@ async def send_alert(
 ) -> list[PlanResult]:
     """Alert the immediate lists of a newly breaking article; an empty list if it had already
     been marked (or is not published). Each list's alert is sent, or held with its reason."""
-    await take_turns(session, _TURNS)
+    await serialise(session, _TURNS)
     if not await mark_breaking(session, article_id, now):
         return []
     article, section = (await session.execute(

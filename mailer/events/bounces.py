@@ -13,50 +13,42 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.core import message_ids
 from mailer.core.db import Database
-from mailer.core.errors import InvalidAddress
 from mailer.core.models import OutboxMessage
 from mailer.core.settings import Settings
 from mailer.events.mailboxes import Source
 from mailer.events.reports import Report, parse
-from subscribers import store
-from subscribers.bounces import Handled, Target, record
-from subscribers.models import Subscriber
+from subscribers.bounces import Handled, Target, record, record_unattributed
 
 Clock = Callable[[], datetime]
-_DIGEST_MESSAGE_ID = re.compile(r"<e([0-9]+)\.s([0-9]+)@([^>]+)>")
+_DIGEST = re.compile(r"e([0-9]{1,18})\.s([0-9]{1,18})")
 
 
 async def attribute(session: AsyncSession, settings: Settings, report: Report) -> Target | None:
-    """The signed VERP token first; then the quoted Message-ID of one of our messages; then the
-    one address the report names, if it belongs to a subscriber."""
+    """Whom a report is about, only from proof that it answers our mail: the signed VERP token,
+    else a quoted Message-ID we signed. The bounce address is public (every message's
+    Return-Path), so an address named in a report proves nothing: without proof, None."""
     row = await session.get(OutboxMessage, report.row_id) if report.row_id else None
     if row is None and report.message_id:
         row = await _row_by_message_id(session, settings, report.message_id)
-    if row is not None:
-        return Target(row.recipient, row.subscriber_id, row.id)
-    if len(report.addresses) == 1:
-        (address,) = report.addresses
-        try:
-            sub = await store.by_email(session, address)
-        except InvalidAddress:
-            sub = None
-        if sub is None:
-            sub = (await session.scalars(select(Subscriber).where(Subscriber.email_ascii == address))).first()
-        return Target(address, sub.id if sub else None)
-    return None
+    if row is None or not row.recipient:  # not ours, or its recipient was forgotten since
+        return None
+    return Target(row.recipient, row.subscriber_id, row.id)
 
 
 async def _row_by_message_id(session: AsyncSession, settings: Settings, message_id: str) -> OutboxMessage | None:
-    digest = _DIGEST_MESSAGE_ID.fullmatch(message_id)
-    if digest and digest.group(3).lower() == settings.mail_domain.lower():
+    what = message_ids.what_of(settings.keyring, await message_ids.installation_id(session), message_id)
+    if what is None:
+        return None
+    digest = _DIGEST.fullmatch(what)
+    if digest:  # digests are made per (edition, subscriber) and store no Message-ID
         stmt = select(OutboxMessage).where(
             OutboxMessage.edition_id == int(digest.group(1)),
             OutboxMessage.subscriber_id == int(digest.group(2)),
         )
-    else:
-        local = message_id.strip("<>").split("@", 1)[0]
-        stmt = select(OutboxMessage).where(OutboxMessage.message_id.in_([message_id, local]))
+    else:  # one-off messages keep theirs
+        stmt = select(OutboxMessage).where(OutboxMessage.message_id == message_id.strip())
     return (await session.scalars(stmt.limit(1))).first()
 
 
@@ -68,7 +60,8 @@ async def handle_report(
         return Handled("ignored")
     target = await attribute(session, settings, report)
     if target is None:
-        return Handled("unattributed", report.kind)
+        return await record_unattributed(session, settings, report.kind, sorted(report.addresses), now,
+                                         source=source, detail=report.detail)
     return await record(session, settings, target, report.kind, now, source=source, detail=report.detail)
 
 

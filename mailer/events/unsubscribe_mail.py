@@ -64,12 +64,12 @@ async def process_maildir(svc: Service, path: Path) -> Processed:
         try:
             if token is None:
                 raise InvalidInput("subject", "no unsubscribe token")
-            subscriber_id, _ = tokens.check(svc.settings.keyring, "unsubscribe", token)
+            link = tokens.check(svc.settings.keyring, "unsubscribe", token)
+            async with svc.db.transaction() as session:
+                await flows.unsubscribe(session, (await flows.holder(session, link)).id, svc.clock())
         except InvalidInput:
             result.invalid += 1
         else:
-            async with svc.db.transaction() as session:
-                await flows.unsubscribe(session, subscriber_id, svc.clock())
             result.unsubscribed += 1
         msg.set_subdir("cur")
         msg.add_flag("S")

@@ -20,15 +20,18 @@ class Provider:
     widget_class: str
     response_field: str
     verify_url: str
+    origins: tuple[str, ...]  # what the share page's policy must let the widget load (its docs)
 
 
 PROVIDERS = {
     "hcaptcha": Provider("https://js.hcaptcha.com/1/api.js", "h-captcha", "h-captcha-response",
-                         "https://api.hcaptcha.com/siteverify"),
+                         "https://api.hcaptcha.com/siteverify", ("https://hcaptcha.com", "https://*.hcaptcha.com")),
     "turnstile": Provider("https://challenges.cloudflare.com/turnstile/v0/api.js", "cf-turnstile",
-                          "cf-turnstile-response", "https://challenges.cloudflare.com/turnstile/v0/siteverify"),
+                          "cf-turnstile-response", "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+                          ("https://challenges.cloudflare.com",)),
     "recaptcha": Provider("https://www.google.com/recaptcha/api.js", "g-recaptcha", "g-recaptcha-response",
-                          "https://www.google.com/recaptcha/api/siteverify"),
+                          "https://www.google.com/recaptcha/api/siteverify",
+                          ("https://www.google.com/recaptcha/", "https://www.gstatic.com/recaptcha/")),
 }
 
 

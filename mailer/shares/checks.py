@@ -11,7 +11,6 @@ change. The refusals are leaves of the tree in ``mailer/errors.py``:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -227,6 +226,8 @@ def _one_address(field: str, value: str, public: str) -> addresses.Address:
                       "several_recipients" if field == "friend_email" else None)
     if _format_character(raw) is not None or any(ch in raw for ch in '<>"()[]\\') or "=?" in raw or "?=" in raw:
         raise _refuse(field, "contains characters an address for one mailbox does not need", public)
+    if any(ch in raw.rpartition("@")[0] for ch in "%!"):  # source routing: a relay may send it elsewhere
+        raise _refuse(field, "routes through another host (% or ! before the @)", public)
     try:
         return addresses.check(raw, field=field)
     except InvalidAddress as exc:
@@ -252,16 +253,3 @@ def canonical_address(address: addresses.Address) -> str:
 def address_key(address: addresses.Address) -> str:
     """The hash that share records and opt-outs keep (the suppression list's hash function)."""
     return address_hash(canonical_address(address))
-
-
-def client_key(host: str) -> str:
-    """What the per-client limit counts: the IPv4 address, or the /64 an IPv6 host holds."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)

@@ -5,15 +5,16 @@ overall, a honeypot, a minimum fill time and an optional CAPTCHA.
 
 Where each limit is counted, and why:
 
-* per client and per sender address: the limits library (``request_limits.py``), checked before the
+* per client and per sender address: the limits library (``mailer/core/ratelimit.py``), checked before the
   database is touched, so a flood from one client costs little;
 * per recipient (per article and in all) and the global hourly breaker: the share records, so
   that they hold across every worker process; a recipient's shares take turns
-  (``records.serialise_recipient``), so two workers cannot both send the one share allowed.
+  (``mailer.core.db.serialise``), so two workers cannot both send the one share allowed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Iterable
@@ -27,11 +28,15 @@ from mailer.articles import identity
 from mailer.articles.site import home_url
 from mailer.compose.message import Rendered, to_bytes
 from mailer.compose.render import ArticleView
+from mailer.core import message_ids
 from mailer.core.arabic import digits
+from mailer.core.clients import client_key
+from mailer.core.db import serialise
 from mailer.core.errors import MailerError
 from mailer.core.memo import Memo
 from mailer.core.models import Article, Section
 from mailer.core.offload import off_loop
+from mailer.core.ratelimit import RateLimiter
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
 from mailer.shares import records
@@ -47,11 +52,9 @@ from mailer.shares.checks import (
     check_note,
     check_recipient,
     check_sender_email,
-    client_key,
     parse_fields,
     reason_of,
 )
-from mailer.shares.limits import RateLimiter
 from mailer.shares.mail import article_view, compose_share, render_share, share_identity
 from mailer.shares.tokens import bad_form, check_form_token, check_stop_token, form_token, stop_token
 from subscribers import suppression
@@ -62,6 +65,7 @@ log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
+FORM_USED = "أُرسل الخبر بهذا النموذج من قبل. أعد تحميل الصفحة لإرساله إلى صديق آخر."
 NOT_TO_THIS_ADDRESS = "لا يمكننا إرسال الأخبار إلى هذا العنوان. اختر عنواناً آخر."
 
 
@@ -207,8 +211,8 @@ class ShareDesk:
                 raise self._rate("rate_sender", f"sender is over {s.share_sender_limits}", wait,
                                  "أرسلت من عنوانك عدداً كبيراً من الأخبار. حاول مجدداً بعد {minutes} دقيقة.")
         content = await self.content(shareable, with_note=bool(note))
-        accepted = await self._queue(article_id, shareable, recipient, sender_name, note, reply_to, content, trace,
-                                     now)
+        accepted = await self._queue(article_id, request.form_token, shareable, recipient, sender_name, note,
+                                     reply_to, content, trace, now)
         self.svc.wake.set()
         log.info("share %s of article %s queued as outbox row %s", accepted.record_id, article_id, accepted.outbox_id)
         return accepted
@@ -216,6 +220,7 @@ class ShareDesk:
     async def _queue(
         self,
         article_id: int,
+        form_token: str,
         shareable: _Shareable,
         recipient: Address,
         sender_name: str,
@@ -228,13 +233,19 @@ class ShareDesk:
         key = trace.recipient_key
         assert key is not None
         async with self.svc.db.transaction() as session:
-            await records.serialise_recipient(session, key)
+            await serialise(session, key)  # one share to a friend at a time, across workers
+            token_hash = hashlib.sha256(form_token.strip().encode()).hexdigest()
+            if await records.form_used(session, token_hash):  # the unique index backs this up
+                raise ShareInputRefused("form_used", "form_token", "this form was already used for a share",
+                                        public_message=FORM_USED)
             record = await records.add(
                 session, now=now, outcome=records.QUEUED, article_id=article_id,
                 recipient_key=key, sender_key=trace.sender_key, client_hash=trace.client_hash,
+                form_token_hash=token_hash,
             )
             await self._check_counts(session, key, article_id, record.id, now)
-            local = f"share.{record.id}.{secrets.token_hex(4)}"
+            local = message_ids.local_part(self.settings.keyring, await message_ids.installation_id(session),
+                                           f"share.{record.id}.{secrets.token_hex(4)}")
             message_id = self.identity.message_id(local)
             to = recipient.ascii or recipient.normalized
             msg = compose_share(
@@ -258,7 +269,7 @@ class ShareDesk:
             raise ShareInputRefused("suppressed", "friend_email", "the address does not accept shares",
                                     public_message=NOT_TO_THIS_ADDRESS)
         no_shares = await session.scalar(
-            select(Subscriber.no_shares).where(Subscriber.email == recipient.normalized)
+            select(Subscriber.no_shares).where(Subscriber.email_key == recipient.key)
         )
         if no_shares or await records.opted_out(session, address_key(recipient)):
             raise ShareInputRefused("opted_out", "friend_email", "the address does not accept shares",
@@ -270,7 +281,7 @@ class ShareDesk:
             return None
         sub = (
             await session.scalars(
-                select(Subscriber).where(Subscriber.email == sender.normalized, Subscriber.status == "confirmed")
+                select(Subscriber).where(Subscriber.email_key == sender.key, Subscriber.status == "confirmed")
             )
         ).first()
         if sub is None or await suppression.is_suppressed(session, sub.email):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.db import insert, take_turns
+from mailer.core.db import insert
 from mailer.core.models import Article, OutboxMessage, ShareOptOut, ShareRecord
 
 QUEUED = "queued"
@@ -24,22 +24,15 @@ async def add(
     recipient_key: str | None = None,
     sender_key: str | None = None,
     client_hash: str | None = None,
+    form_token_hash: str | None = None,
 ) -> ShareRecord:
     record = ShareRecord(
         article_id=article_id, recipient_hash=recipient_key, sender_hash=sender_key,
-        client_hash=client_hash, outcome=outcome[:32], created_at=now,
+        client_hash=client_hash, outcome=outcome[:32], created_at=now, form_token_hash=form_token_hash,
     )
     session.add(record)
     await session.flush()
     return record
-
-
-async def serialise_recipient(session: AsyncSession, recipient_key: str) -> None:
-    """Make concurrent shares to one recipient take turns until commit, so that two workers cannot
-    both see room under the limit. PostgreSQL: a transaction advisory lock on the key. SQLite:
-    nothing to do, as the caller's first statement is the insert of its record, which already
-    holds the database's single write lock until commit."""
-    await take_turns(session, int(recipient_key[:15], 16))
 
 
 @dataclass(frozen=True)
@@ -74,6 +67,12 @@ async def queued_since(
         stmt = stmt.where(ShareRecord.id != exclude)
     count, oldest = (await session.execute(stmt)).one()
     return Window(int(count), oldest)
+
+
+async def form_used(session: AsyncSession, token_hash: str) -> bool:
+    """Whether a share was already accepted with this form token."""
+    found = await session.scalar(select(ShareRecord.id).where(ShareRecord.form_token_hash == token_hash))
+    return found is not None
 
 
 async def opted_out(session: AsyncSession, key: str) -> bool:

@@ -6,13 +6,16 @@ in them and turns a refusal into the share feature's own reason and Arabic messa
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime, timedelta
 
 from mailer.core.errors import InvalidToken
 from mailer.core.signing import Keyring
 from mailer.shares.checks import ShareInputRefused
 
-_FORM = re.compile(r"([0-9]{1,12})\.([0-9]{1,12})")  # {article}.{issued}
+# {article}.{issued}.{nonce}: the nonce tells apart two forms served in the same second, since a
+# token makes one share (forms served before it had none, and work until they expire)
+_FORM = re.compile(r"([0-9]{1,12})\.([0-9]{1,12})(?:\.[A-Za-z0-9_-]{11})?")
 _STOP = re.compile(r"[0-9a-f]{64}")  # the address key
 # Stop links from before key ids (``{key}.{22-character MAC}``) are in delivered mail and promise
 # "no more shares, for good": they are accepted while the key that made them is kept.
@@ -22,8 +25,8 @@ BAD_STOP = "الرابط غير صالح. استخدم الرابط كما ور�
 
 
 def form_token(keyring: Keyring, article_id: int, now: datetime) -> str:
-    """``{article}.{issued}.{signature}``: when the form for ``article_id`` was served, signed."""
-    return keyring.sign("share-form", f"{article_id}.{int(now.timestamp())}")
+    """``{article}.{issued}.{nonce}.{signature}``: when the form for ``article_id`` was served, signed."""
+    return keyring.sign("share-form", f"{article_id}.{int(now.timestamp())}.{secrets.token_urlsafe(8)}")
 
 
 def bad_form(message: str) -> ShareInputRefused:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from mailer.articles import ingest
 from mailer.core.errors import InvalidInput
 from mailer.core.models import Edition
 from mailer.delivery import outbox
+from mailer.web.bodies import documented
 from mailer.web.deps import require_api_token, service_of
 
 router = APIRouter(prefix="/api")
 
 
-@router.post("/articles", dependencies=[Depends(require_api_token)])
+@router.post("/articles", dependencies=[Depends(require_api_token)],
+             openapi_extra=documented(ingest.ArticlePayload.model_json_schema(), form=False))
 async def post_article(request: Request) -> dict[str, Any]:
     """One article as JSON (see ``ArticlePayload``); posting it again updates it in place, and
     ``breaking: true`` alerts the immediate lists once (``alerts``: list to sending or held;
@@ -38,10 +40,10 @@ async def post_article(request: Request) -> dict[str, Any]:
 
 
 @router.get("/editions", dependencies=[Depends(require_api_token)])
-async def list_editions(request: Request, limit: int = 50) -> list[dict[str, Any]]:
+async def list_editions(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
     svc = service_of(request)
     async with svc.db.transaction() as session:
-        rows = list(await session.scalars(select(Edition).order_by(Edition.id.desc()).limit(min(limit, 500))))
+        rows = list(await session.scalars(select(Edition).order_by(Edition.id.desc()).limit(limit)))
         counts = await outbox.counts(session, [e.id for e in rows])
     return [edition_json(e, counts.get(e.id, {})) for e in rows]
 

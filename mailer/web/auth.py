@@ -11,12 +11,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from limits import RateLimitItem
 
 from mailer.core.errors import Forbidden, InvalidInput, InvalidToken, Unauthorized
 from mailer.core.signing import Keyring
 from mailer.editor import accounts
 from mailer.editor.accounts import SignedIn
-from mailer.web.deps import pages_of, service_of
+from mailer.web.clients import client_of
+from mailer.web.deps import objects_of, pages_of, service_of
 from mailer.web.security import cookie_options, editor_page, local_path
 
 SESSION_COOKIE = "mailer_editor"
@@ -24,6 +26,7 @@ LOGIN_COOKIE = "mailer_login"  # pre-session CSRF for the login form (signed dou
 _LOGIN_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
 CSRF_FIELD = "csrf"
 NEED_LOGIN = "يرجى تسجيل الدخول أولاً."
+THROTTLED = "محاولات دخول كثيرة خاطئة. انتظر قليلاً ثم حاول مجدداً."
 
 router = APIRouter()  # mounted under /editor by mailer.web.editor
 
@@ -75,6 +78,25 @@ def _login_page(request: Request, *, next_url: str, error: str | None = None, st
     return response
 
 
+def _login_guards(request: Request, name: str) -> list[tuple[list[RateLimitItem], tuple[str, ...]]]:
+    """What a failed sign-in counts against: the account (any client: a slow guess of one
+    password from many addresses) and the client (any name: guessing names, or spraying one
+    password over all of them). Names are compared as accounts stores them."""
+    objects = objects_of(request)
+    try:
+        account = accounts.normalise_name(name)
+    except InvalidInput:
+        account = name.strip().lower()[:64]
+    return [(objects.login_account_limits, ("login-account", account)),
+            (objects.login_ip_limits, ("login-client", client_of(request)))]
+
+
+async def _throttled(request: Request, guards: list[tuple[list[RateLimitItem], tuple[str, ...]]]) -> float | None:
+    limiter = objects_of(request).limiter
+    waits = [w for items, key in guards if (w := await limiter.wait(items, *key)) is not None]
+    return max(waits) if waits else None
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request, next: str | None = None) -> HTMLResponse:
     return _login_page(request, next_url=local_path(next))
@@ -92,6 +114,12 @@ async def login(
     if not _login_csrf_ok(svc.settings.keyring, csrf, _login_cookie(request)):
         raise Forbidden("missing or wrong login CSRF token")
     now = svc.clock()
+    guards = _login_guards(request, name)
+    wait = await _throttled(request, guards)
+    if wait is not None:  # refused before any password is hashed: a flood costs no CPU
+        page = _login_page(request, next_url=local_path(next), error=THROTTLED, status_code=429)
+        page.headers["Retry-After"] = str(int(wait + 0.999))
+        return page
     try:
         async with svc.db.transaction() as session:
             editor = await accounts.authenticate(session, name, password)
@@ -99,6 +127,9 @@ async def login(
                 session, editor, now, timedelta(hours=svc.settings.editor_session_hours)
             )
     except Unauthorized as exc:
+        objects = objects_of(request)
+        for items, key in guards:
+            await objects.limiter.count(items, *key)
         return _login_page(request, next_url=local_path(next), error=exc.public_message, status_code=401)
     response = RedirectResponse(local_path(next), status_code=303)
     options = cookie_options(request, svc.settings.base_url)

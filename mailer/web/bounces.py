@@ -12,19 +12,17 @@ from mailer.web.deps import require_api_token, service_of
 
 router = APIRouter(prefix="/api")
 
-MAX_REPORT_BYTES = 10 * 1024 * 1024
 
-
-@router.post("/bounces", dependencies=[Depends(require_api_token)])
+@router.post("/bounces", dependencies=[Depends(require_api_token)], openapi_extra={"requestBody": {
+    "required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}})  # any type is read
 async def post_bounce(request: Request) -> dict[str, Any]:
-    """The body is the message as received (RFC 5322 bytes, any content type); the answer says
+    """The body is the message as received (RFC 5322 bytes, any content type; at most the
+    limit of ``mailer.web.bodies``); the answer says
     what it was and what was done: counted, disabled, suppressed, ignored, unattributed."""
     svc = service_of(request)
     raw = await request.body()
     if not raw.strip():
         raise InvalidInput("body", "is empty: send the raw bounce message")
-    if len(raw) > MAX_REPORT_BYTES:
-        raise InvalidInput("body", f"is larger than {MAX_REPORT_BYTES} bytes")
     if b":" not in raw.split(b"\n", 1)[0]:
         raise InvalidInput("body", "does not start with a header field: send the raw message")
     report = reports.parse(raw, svc.settings.keyring)

@@ -7,9 +7,11 @@ import hmac
 from dataclasses import dataclass
 
 from fastapi import Request
+from limits import RateLimitItem
 
 from mailer.compose.archive import WebVersions
 from mailer.core.errors import NotFound, Unauthorized
+from mailer.core.ratelimit import RateLimiter
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
 from mailer.editor.previews import Previews
@@ -29,6 +31,10 @@ class WebObjects:
     previews: Previews
     exposition: Exposition
     web_versions: WebVersions
+    limiter: RateLimiter  # per-client limits of the subscription and sign-in pages
+    subscribe_limits: list[RateLimitItem]
+    login_account_limits: list[RateLimitItem]  # failed sign-ins, see mailer.web.auth
+    login_ip_limits: list[RateLimitItem]
 
     @classmethod
     def build(cls, service: Service, *, previews: Previews | None = None) -> WebObjects:
@@ -40,6 +46,10 @@ class WebObjects:
             previews=previews or Previews(service.settings, service.renderer),
             exposition=Exposition(service.db),
             web_versions=WebVersions(service.db, service.renderer),
+            limiter=RateLimiter(service.settings.share_rate_storage),
+            subscribe_limits=RateLimiter.parse(service.settings.subscribe_ip_limits),
+            login_account_limits=RateLimiter.parse(service.settings.login_account_limits),
+            login_ip_limits=RateLimiter.parse(service.settings.login_ip_limits),
         )
 
 

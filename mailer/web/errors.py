@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailer.core.errors import (
     Conflict,
@@ -16,6 +17,7 @@ from mailer.core.errors import (
     MailerError,
     NotFound,
     RateLimited,
+    TooLarge,
     Unauthorized,
 )
 from mailer.web.deps import pages_of, service_of
@@ -31,7 +33,15 @@ STATUS: list[tuple[type[MailerError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
     (RateLimited, 429),
+    (TooLarge, 413),
 ]
+# Starlette's and FastAPI's own refusals (no route, wrong method, a form it could not read):
+# status -> (the field an API client is told to change, the Arabic message)
+HTTP_REFUSALS: dict[int, tuple[str, str]] = {
+    400: ("body", "تعذّرت قراءة الطلب. أرسل النموذج كما هو من الصفحة ثم أعد المحاولة."),
+    404: ("path", "الصفحة المطلوبة غير موجودة. تحقّق من الرابط."),
+    405: ("method", "لا تقبل هذه الصفحة هذا النوع من الطلبات."),
+}
 
 
 def status_for(exc: MailerError) -> int:
@@ -72,7 +82,7 @@ def install(app: FastAPI) -> None:
         headers = headers_for(exc)
         if wants_json(request):
             body = {"error": type(exc).__name__, "message": exc.public_message, "detail": exc.message}
-            if isinstance(exc, InvalidInput):
+            if isinstance(exc, InvalidInput | TooLarge):
                 body["field"] = exc.field
             return JSONResponse(body, status_code=status, headers=headers)
         page = pages_of(request).message("تعذّر تنفيذ الطلب", exc.public_message, status_code=status, error=True)
@@ -80,6 +90,24 @@ def install(app: FastAPI) -> None:
         if is_embedded(request.url.path):  # inside the site's frame, the reader sees why
             embeddable(page, service_of(request).settings)
         return page
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's English JSON never reaches a reader: the same Arabic answers as ours."""
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, MailerError):  # e.g. a body over its limit while FastAPI read a form
+            return await _mailer_error(request, cause)
+        field, message = HTTP_REFUSALS.get(exc.status_code, ("request", MailerError.public_message))
+        if wants_json(request):
+            response: Response = JSONResponse(
+                {"error": "HTTPException", "message": message, "detail": str(exc.detail), "field": field},
+                status_code=exc.status_code,
+            )
+        else:
+            response = pages_of(request).message("تعذّر تنفيذ الطلب", message, status_code=exc.status_code,
+                                                 error=True)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -23,7 +23,10 @@ async def health() -> str:
 async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
     """A confirmation page only: link scanners follow GETs, so a GET changes nothing."""
     svc = service_of(request)
-    _, list_name = tokens.check(svc.settings.keyring, "unsubscribe", token)
+    link = tokens.check(svc.settings.keyring, "unsubscribe", token)
+    async with svc.db.transaction() as session:
+        await flows.holder(session, link)
+    list_name = link.scope
     return pages_of(request).render(
         "unsubscribe", title="إلغاء الاشتراك", list_label=Identity.for_list(svc.settings, list_name).list_label
     )
@@ -33,7 +36,8 @@ async def unsubscribe_page(token: str, request: Request) -> HTMLResponse:
 async def unsubscribe(token: str, request: Request) -> HTMLResponse:
     """RFC 8058 one-click: any body (urlencoded or multipart), no cookie, 200 and no redirect."""
     svc = service_of(request)
-    subscriber_id, _ = tokens.check(svc.settings.keyring, "unsubscribe", token)
+    link = tokens.check(svc.settings.keyring, "unsubscribe", token)
     async with svc.db.transaction() as session:
-        await flows.unsubscribe(session, subscriber_id, svc.clock())
+        sub = await flows.holder(session, link)
+        await flows.unsubscribe(session, sub.id, svc.clock())
     return pages_of(request).message("إلغاء الاشتراك", UNSUBSCRIBED)

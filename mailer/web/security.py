@@ -1,22 +1,62 @@
-"""Response hardening: for the editor pages a strict Content-Security-Policy with a nonce for
-the one style block, a stricter one (sandboxed, no scripts) for previewed e-mail HTML, cookie
-flags, and the check that keeps redirects on this site; for the public forms the site may embed,
-who may frame them (``frame_ancestors``)."""
+"""Response hardening, in one place: the Content-Security-Policy of the public pages (a nonce for
+the one style block, images only from this service and the article's own host, no third-party
+origin but a CAPTCHA provider when one is on), of the editor pages (no script at all), of
+previewed e-mail HTML (sandboxed, no scripts); who may frame which; cookie flags; and the check
+that keeps redirects on this site."""
 
 from __future__ import annotations
 
 import secrets
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from mailer.core.settings import Settings
-from mailer.web.pages import Pages
+
+if TYPE_CHECKING:
+    from mailer.web.pages import Pages
 
 COOKIE_PATH = "/editor"
 R = TypeVar("R", bound=Response)
+
+
+def frame_ancestors(settings: Settings, *, embeddable: bool = False) -> str:
+    """Who may show a public page in a frame: this service; for the forms the site embeds (the
+    subscribe and share forms), the site's origins too (``MAILER_SITE_ORIGINS``)."""
+    return " ".join(("'self'", *settings.site_origins)) if embeddable else "'self'"
+
+
+def public_csp(settings: Settings, nonce: str, *, images: Iterable[str] = (), third_party: Iterable[str] = ()) -> str:
+    """The policy of every public page: nothing but the nonce'd style block, images from this
+    service and ``images`` (origins), forms posting here; ``third_party`` origins (a CAPTCHA
+    provider the operator switched on) may run their script and frames."""
+    extra = " ".join(dict.fromkeys(third_party))
+    policy = [
+        "default-src 'none'", f"style-src 'nonce-{nonce}'" + (f" {extra}" if extra else ""),
+        "img-src " + " ".join(dict.fromkeys(("'self'", *images))), "form-action 'self'", "base-uri 'none'",
+        f"frame-ancestors {frame_ancestors(settings)}",
+    ]
+    if extra:
+        policy += [f"script-src {extra}", f"frame-src {extra}", f"connect-src {extra}"]
+    return "; ".join(policy)
+
+
+def harden_public(response: Response, csp: str) -> Response:
+    response.headers["Content-Security-Policy"] = csp
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"  # token pages tighten it to no-referrer
+    return response
+
+
+def origin(url: str | None) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, for a policy; None for anything else."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 # Editor pages run no script at all; the only style is the nonce'd block of the base template.
 PAGE_CSP = (
@@ -31,14 +71,13 @@ FRAME_CSP = (
 )
 
 
-def frame_ancestors(settings: Settings) -> str:
-    """Who may frame the public forms: this service, and the site's origins (``MAILER_SITE_ORIGINS``)."""
-    return " ".join(("'self'", *settings.site_origins))
-
-
 def embeddable(response: R, settings: Settings) -> R:
-    """A public form page the site's pages may frame (the subscribe and share forms)."""
-    response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors(settings)}"
+    """A public form page the site's pages may frame (the subscribe and share forms): its policy
+    with the site's origins as frame ancestors."""
+    policy = [d for d in response.headers.get("Content-Security-Policy", "").split("; ")
+              if d and not d.startswith("frame-ancestors ")]
+    policy.append(f"frame-ancestors {frame_ancestors(settings, embeddable=True)}")
+    response.headers["Content-Security-Policy"] = "; ".join(policy)
     return response
 
 

@@ -14,14 +14,15 @@ from mailer.core.errors import InvalidInput, MailerError, NotFound
 from mailer.shares.checks import FIELDS, GUID_MAX, HONEYPOT, URL_MAX
 from mailer.shares.desk import ShareDesk
 from mailer.shares.tokens import check_stop_token
+from mailer.web.bodies import TEXT, documented, object_schema
+from mailer.web.clients import client_address
 from mailer.web.deps import objects_of, pages_of
 from mailer.web.embeds import check_origin
 from mailer.web.errors import headers_for, status_for, wants_json
-from mailer.web.security import embeddable
+from mailer.web.security import embeddable, origin
 
 router = APIRouter()
 
-MAX_BODY = 16 * 1024  # a share form is a few hundred bytes
 TITLE = "إرسال الخبر إلى صديق"
 SENT = "أرسلنا الخبر إلى صديقك. شكراً لمشاركتك."
 STOPPED = "لن تصلك بعد الآن أخبار يرسلها إليك قرّاء الموقع. لم نحتفظ بعنوانك إلا بصيغة مشفّرة لا تُقرأ."
@@ -33,10 +34,7 @@ def desk_of(request: Request) -> ShareDesk:
 
 async def _fields(request: Request) -> list[tuple[str, object]]:
     """The request's fields as (name, value) pairs, repeats kept so that they can be refused."""
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise InvalidInput("body", f"larger than {MAX_BODY} bytes",
-                           public_message="الطلب أكبر من اللازم. أرسل النموذج كما هو من صفحة الخبر.")
+    body = await request.body()  # bounded by mailer.web.bodies
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind == "application/json":
         try:
@@ -60,8 +58,10 @@ def _page(request: Request, article: Any, *, token: str, values: dict[str, str] 
           error: str | None = None, status_code: int = 200) -> HTMLResponse:
     desk = desk_of(request)
     s = desk.settings
+    image = origin(article.image_url)
     page = pages_of(request).render(
         "share", title=TITLE, status_code=status_code, article=article, token=token,
+        images=[image] if image else [], third_party=desk.captcha.provider.origins if desk.captcha else (),
         action=request.url_for("share_post").path, values=values or {}, error=error,
         honeypot=HONEYPOT, name_max=s.share_name_max_length, note_enabled=s.share_note_enabled,
         note_max=s.share_note_max_length, captcha=desk.captcha,
@@ -97,13 +97,16 @@ async def share_form_by_link(
     return _form(request, await desk_of(request).article_by(guid=guid.strip() or None, url=url.strip() or None))
 
 
-@router.post("/share", name="share_post", response_model=None)
+SHARE_BODY = object_schema({name: TEXT for name in FIELDS}, ("friend_email", "sender_name", "form_token"))
+
+
+@router.post("/share", name="share_post", response_model=None, openapi_extra=documented(SHARE_BODY))
 async def share_post(request: Request) -> Response:
     desk = desk_of(request)
     check_origin(request, desk.settings)
     fields = await _fields(request)
     try:
-        accepted = await desk.share(fields, request.client.host if request.client else "")
+        accepted = await desk.share(fields, client_address(request))
     except MailerError as exc:
         if wants_json(request) or isinstance(exc, NotFound):
             raise
@@ -124,7 +127,7 @@ async def _form_again(request: Request, fields: list[tuple[str, object]], exc: M
     except MailerError:
         raise exc from None
     token = values.get("form_token", "")
-    if getattr(exc, "reason", "") in ("bad_form_token", "form_expired") or not token:
+    if getattr(exc, "reason", "") in ("bad_form_token", "form_expired", "form_used") or not token:
         token = desk.form_token(article.id)
     page = _page(request, article, token=token, values=values, error=exc.public_message,
                  status_code=status_for(exc))

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.errors import InvalidInput
+from mailer.core.errors import InvalidInput, RateLimited
 from mailer.core.settings import Settings
 from mailer.delivery.notifier import Notifier
+from mailer.delivery.service import Service
+from mailer.web.bodies import TEXT, documented, object_schema
+from mailer.web.clients import client_of
 from mailer.web.deps import objects_of, pages_of, service_of
 from mailer.web.embeds import check_origin
 from mailer.web.security import embeddable
@@ -34,6 +40,9 @@ NOTES = {
     "resume": "تم استئناف النشرة.",
     "email": "أرسلنا رابطاً لتأكيد العنوان الجديد إليه. لن يتغيّر عنوانك قبل التأكيد.",
 }
+TOO_MANY = "أرسلت عدداً كبيراً من طلبات الاشتراك في وقت قصير. حاول مجدداً بعد قليل."
+BUSY = "خدمة الاشتراك مشغولة الآن. حاول مجدداً بعد بضع دقائق."
+HOUR = timedelta(hours=1)
 # token pages must not leak their URL to other sites or stay in shared caches
 PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
@@ -122,27 +131,64 @@ async def subscribe_page(request: Request) -> HTMLResponse:
     return embeddable(page, svc.settings)
 
 
-@router.post("/subscribe")
+SUBSCRIBE_BODY = object_schema(
+    {"email": TEXT, "name": TEXT, "lists": {"type": "array", "items": TEXT}, "frequency": TEXT,
+     "sections": {"type": "array", "items": {"type": "integer"}}}, ("email",))
+PREFERENCES_BODY = object_schema(
+    {"action": {"type": "string", "enum": ["save", "pause", "resume", "leave", "email"]}, "name": TEXT,
+     "lists": {"type": "array", "items": TEXT}, "sections": {"type": "array", "items": TEXT}, "new_email": TEXT})
+
+
+@router.post("/subscribe", openapi_extra=documented(SUBSCRIBE_BODY))
 async def subscribe(request: Request) -> Response:
-    """The same answer, status and body, whether the address is new, pending, subscribed,
-    unsubscribed or suppressed: the form must not tell who is on the list."""
+    """The same answer, status, body and time, whether the address is new, pending, subscribed,
+    unsubscribed or suppressed: the form must not tell who is on the list. So everything before
+    the answer is the same for every address (the fields, the limits), and what is done with the
+    address happens after it (``Service.later``)."""
     svc = service_of(request)
     check_origin(request, svc.settings)
     fields = await read_fields(request)
     address = check(fields.values.get("email", ""), smtputf8=svc.settings.relay_smtputf8)
     name = store.check_name(fields.values.get("name"))
     lists = fields.chosen_lists(svc.settings, default=True)
+    now = svc.clock()
     async with svc.db.transaction() as session:
         sections = await store.check_sections(session, fields.sections)
-        request_ = flows.Request(address, name, lists, sections, source="form")
-        outcome = await flows.subscribe(session, svc.settings, request_, now=svc.clock(),
-                                        notify=notifier_of(request))
-    log.info("subscribe request: %s", outcome)
-    svc.wake.set()
+        await _admit(request, session, now)
+    wish = flows.Request(address, name, lists, sections, source="form")
+    svc.later.run(_subscribe(svc, notifier_of(request), wish), "subscribe request")
     if fields.is_json:
         return JSONResponse({"status": "ok", "message": SUBSCRIBE_REPLY})
     page = _page(request, "message", title="الاشتراك في النشرة", message=SUBSCRIBE_REPLY, error=False)
     return embeddable(page, svc.settings)
+
+
+async def _admit(request: Request, session: AsyncSession, now: datetime) -> None:
+    """The per-client limit (every request counts, whatever its address) and the global breaker
+    (confirmation links made in the last hour, by every worker)."""
+    svc = service_of(request)
+    s = svc.settings
+    objects = objects_of(request)
+    wait = await objects.limiter.acquire(objects.subscribe_limits, "subscribe", client_of(request))
+    if wait is not None:
+        raise RateLimited(f"client {client_of(request)} is over {s.subscribe_ip_limits}", retry_after=wait,
+                          public_message=TOO_MANY)
+    if await flows.confirmations_since(session, now - HOUR) >= s.subscribe_global_per_hour:
+        raise RateLimited(f"global breaker: {s.subscribe_global_per_hour} confirmation links in the last hour",
+                          retry_after=300, public_message=BUSY)
+
+
+async def _subscribe(svc: Service, notify: Notifier, wish: flows.Request) -> None:
+    for attempt in (1, 2):
+        try:
+            async with svc.db.transaction() as session:
+                outcome = await flows.subscribe(session, svc.settings, wish, now=svc.clock(), notify=notify)
+            break
+        except IntegrityError:  # a request for the same mailbox (another worker's) added it first
+            if attempt == 2:
+                raise
+    log.info("subscribe request: %s", outcome)
+    svc.wake.set()
 
 
 # confirm -----------------------------------------------------------------------------------------
@@ -165,7 +211,7 @@ async def confirm(token: str, request: Request) -> HTMLResponse:
         sub = await flows.confirm(session, svc.settings, token, now=svc.clock(), notify=notifier_of(request))
         taken = (await store.lists_of(session, [sub.id])).get(sub.id, frozenset())
     svc.wake.set()
-    prefs = f"/p/{tokens.preferences_token(svc.settings.keyring, sub.id)}"
+    prefs = f"/p/{tokens.preferences_token(svc.settings.keyring, sub.id, sub.link_key)}"
     labels = "، ".join(v.name for k, v in svc.settings.lists.items() if k in taken)
     return _page(request, "confirmed", title="تم التأكيد", preferences_url=prefs, list_labels=labels)
 
@@ -173,10 +219,10 @@ async def confirm(token: str, request: Request) -> HTMLResponse:
 # preferences -------------------------------------------------------------------------------------
 
 
-async def _preferences(request: Request, subscriber_id: int, *, note: str | None = None) -> HTMLResponse:
+async def _preferences(request: Request, link: tokens.Link, *, note: str | None = None) -> HTMLResponse:
     svc = service_of(request)
     async with svc.db.transaction() as session:
-        sub = await flows.active(session, subscriber_id)
+        sub = await flows.holder(session, link)
         sections = await store.section_names(session)
         chosen = (await store.sections_of(session, [sub.id])).get(sub.id, frozenset())
         taken = (await store.lists_of(session, [sub.id])).get(sub.id, frozenset())
@@ -189,20 +235,21 @@ async def _preferences(request: Request, subscriber_id: int, *, note: str | None
 
 @router.get("/p/{token}", response_class=HTMLResponse)
 async def preferences_page(token: str, request: Request) -> HTMLResponse:
-    subscriber_id, _ = tokens.check(service_of(request).settings.keyring, "preferences", token)
-    return await _preferences(request, subscriber_id)
+    link = tokens.check(service_of(request).settings.keyring, "preferences", token)
+    return await _preferences(request, link)
 
 
-@router.post("/p/{token}", response_class=HTMLResponse)
+@router.post("/p/{token}", response_class=HTMLResponse, openapi_extra=documented(PREFERENCES_BODY))
 async def preferences(token: str, request: Request) -> HTMLResponse:
     """One form, several buttons (``action``): save, pause, resume, leave, or change the address."""
     svc = service_of(request)
-    subscriber_id, _ = tokens.check(svc.settings.keyring, "preferences", token)
+    link = tokens.check(svc.settings.keyring, "preferences", token)
     check_origin(request, svc.settings, site=False)  # the site's pages have no business here
     fields = await read_fields(request)
     action = fields.values.get("action", "save")
     now = svc.clock()
     async with svc.db.transaction() as session:
+        subscriber_id = (await flows.holder(session, link)).id
         if action == "save":
             name = store.check_name(fields.values.get("name"))
             lists = fields.chosen_lists(svc.settings)
@@ -225,4 +272,4 @@ async def preferences(token: str, request: Request) -> HTMLResponse:
     if action == "leave":
         return _page(request, "message", title="إلغاء الاشتراك", message=UNSUBSCRIBED, error=False)
     svc.wake.set()
-    return await _preferences(request, subscriber_id, note=NOTES[action])
+    return await _preferences(request, link, note=NOTES[action])

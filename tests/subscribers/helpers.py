@@ -7,6 +7,7 @@ import hmac
 import re
 from datetime import datetime
 
+import httpx
 from sqlalchemy import select
 
 from mailer.articles import ingest
@@ -39,11 +40,17 @@ def legacy_token(secret: str, purpose: str, subscriber_id: int, scope: str) -> s
     return f"{subscriber_id}.{scope}.{base64.urlsafe_b64encode(digest).decode()[:22]}"
 
 
+def page(reply: httpx.Response) -> str:
+    """A page's text with its per-response CSP nonce blanked: what two answers must share."""
+    return re.sub(r'nonce="[^"]*"', 'nonce=""', reply.text)
+
+
 def to(received: Received) -> str:
     return received.rcpt_tos[0]
 
 
 async def subscriber_row(svc: Service, email: str) -> Subscriber | None:
+    await svc.later.settle()  # subscriptions are done after their request is answered
     async with svc.db.transaction() as session:
         return (await session.scalars(select(Subscriber).where(Subscriber.email == email))).first()
 

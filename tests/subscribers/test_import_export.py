@@ -151,3 +151,18 @@ def test_parse_refuses_a_file_without_an_email_column_and_bad_utf8() -> None:
     ]
     parsed = importer.parse(b"email,name\nok@example.com,\xff\xfe\n", sections={}, lists=LISTS)
     assert parsed.rows == [] and parsed.problems[0].line == 2 and "UTF-8" in parsed.problems[0].message
+
+
+def test_utf16_files_are_read_or_named_for_what_they_are() -> None:
+    """Excel's "Unicode" exports are UTF-16: with a byte-order mark they are read; without one the
+    problem says so, instead of "no 'email' column" (issue 13, point 15)."""
+    text = "email,name\r\nsara@example.org,سارة\r\n"
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be"):
+        data = text.encode(encoding)
+        if encoding != "utf-16":
+            data = ("\ufeff" + text).encode(encoding)  # a BOM of that byte order
+        parsed = importer.parse(data, sections={}, lists=LISTS)
+        assert [(r.address.normalized, r.name) for r in parsed.rows] == [("sara@example.org", "سارة")], encoding
+    for encoding in ("utf-16-le", "utf-16-be"):
+        [problem] = importer.parse(text.encode(encoding), sections={}, lists=LISTS).problems
+        assert "UTF-16" in problem.message and "CSV UTF-8" in problem.message

@@ -39,7 +39,7 @@ def upgrade() -> None:
     op.create_table(
         "installation",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("installed_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("installed_at", mailer.core.db.UTCDateTime(timezone=True), nullable=True),  # until the first start
         sa.PrimaryKeyConstraint("id", name=op.f("pk_installation")),
     )
     # not in batch mode: on SQLite a batch rebuilds the table, and dropping the old one would

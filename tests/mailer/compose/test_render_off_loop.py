@@ -143,6 +143,6 @@ async def test_notices_render_off_the_loop_once_for_concurrent_requests(
         Notice("confirm", n, f"r{n}@example.org", None, "daily", clock.now, tokens.new_confirmation())
         for n in range(1, 6)
     ]
-    messages = await asyncio.gather(*(notifier.message(n) for n in notices))
+    messages = await asyncio.gather(*(notifier.message(n, installation="0123456789") for n in notices))
     assert len({data for data, _ in messages}) == 5
     assert len(runs) == 1 and off_loop(runs)

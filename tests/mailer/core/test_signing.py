@@ -234,8 +234,11 @@ def test_the_token_checks_of_every_feature_refuse_any_string(text: str) -> None:
 def test_the_token_checks_of_every_feature_accept_what_they_made() -> None:
     now = datetime(2026, 11, 25, tzinfo=UTC)
     for ring in (RING, ROTATED):
-        assert tokens.check(ROTATED, "unsubscribe", tokens.unsubscribe_token(ring, 5, "daily")) == (5, "daily")
-        assert tokens.check(ROTATED, "preferences", tokens.preferences_token(ring, 5)) == (5, "pref")
+        for key in (None, "k" * 12):
+            made = tokens.unsubscribe_token(ring, 5, "daily", key)
+            assert tokens.check(ROTATED, "unsubscribe", made) == tokens.Link(5, "daily", key)
+            made = tokens.preferences_token(ring, 5, key)
+            assert tokens.check(ROTATED, "preferences", made) == tokens.Link(5, "pref", key)
         assert check_stop_token(ROTATED, stop_token(ring, "c" * 64)) == "c" * 64
         check_form_token(ROTATED, form_token(ring, 3, now), 3, now + timedelta(seconds=5), min_fill=3,
                          max_age=timedelta(hours=1))

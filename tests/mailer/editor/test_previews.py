@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from mailer.articles import ingest
 from mailer.compose.message import Personal, to_bytes
+from mailer.core import message_ids
 from mailer.core.errors import Conflict, InvalidAddress, NotFound
 from mailer.core.headers import Identity
 from mailer.core.models import Article, EditionVariant
@@ -59,10 +60,14 @@ async def test_the_preview_is_what_the_reader_receives(
     preview = await previews.build(service.db, "digest", "daily", {"as": "reader@example.org"}, clock.now)
     assert await stored_variants(service) == 0  # a draft's preview is not the record of a send
     edition_id = preview.digest.edition_id
+    async with service.db.transaction() as session:
+        installation = await message_ids.installation_id(session)
+    keyring = service.settings.keyring
     personal = Personal(  # what the sender fills in for this reader
-        to="reader@example.org", message_id=f"e{edition_id}.s{reader.id}",
-        token=tokens.unsubscribe_token(service.settings.keyring, reader.id, "daily"),
-        pref_token=tokens.preferences_token(service.settings.keyring, reader.id), name=reader.name,
+        to="reader@example.org",
+        message_id=message_ids.local_part(keyring, installation, f"e{edition_id}.s{reader.id}"),
+        token=tokens.unsubscribe_token(keyring, reader.id, "daily", reader.link_key),
+        pref_token=tokens.preferences_token(keyring, reader.id, reader.link_key), name=reader.name,
     )
     expected = to_bytes(preview.message(personal))
 
@@ -79,7 +84,8 @@ async def test_a_past_edition_shows_what_was_sent(service: Service, clock: Clock
     await service.sender.drain()
     sent_html = smtp_server.received[0].message.get_body(("html",)).get_content()
     keyring = service.settings.keyring
-    for token in (tokens.unsubscribe_token(keyring, reader.id, "daily"), tokens.preferences_token(keyring, reader.id)):
+    for token in (tokens.unsubscribe_token(keyring, reader.id, "daily", reader.link_key),
+                  tokens.preferences_token(keyring, reader.id, reader.link_key)):
         sent_html = sent_html.replace(token, "preview")  # previews carry links that lead nowhere
     # the article is corrected after the send: the past edition still shows what went out
     fixed = ingest.parse_feed(factories.rss([factories.item(1, clock.now, title="عنوان مصحَّح")]), now=clock.now)

@@ -5,10 +5,12 @@ tokens are in the format from before key ids (``bounces+N-<16 hex>``, signed wit
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+from mailer.core import message_ids
 from mailer.core.models import Edition, OutboxMessage
 from mailer.delivery.service import Service
 from subscribers import store
@@ -55,6 +57,22 @@ TOTALS = Counter(ACTIONS.values())
 
 def sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
+
+
+async def as_sent(svc: Service, name: str) -> bytes:
+    """The sample as a report about mail this installation sent: a quoted Message-ID
+    ``<e1.sN@news.example.com>`` (the format before Message-IDs were signed, which proves nothing
+    now) becomes the signed one ``svc`` gave that digest."""
+    raw = sample(name)
+    async with svc.db.transaction() as session:
+        installation = await message_ids.installation_id(session)
+    for match in set(_LEGACY_DIGEST_ID.findall(raw)):
+        local = message_ids.local_part(svc.settings.keyring, installation, match.decode())
+        raw = raw.replace(b"<" + match + b"@", f"<{local}@".encode())
+    return raw
+
+
+_LEGACY_DIGEST_ID = re.compile(rb"<(e[0-9]+\.s[0-9]+)@")
 
 
 async def sent_edition(svc: Service, now: datetime) -> None:

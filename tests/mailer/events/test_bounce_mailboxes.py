@@ -21,17 +21,17 @@ from mailer.delivery.service import Service
 from mailer.events import bounces
 from mailer.events.mailboxes import ImapSource, MaildirSource, Pop3Source
 from tests.conftest import Clock
-from tests.mailer.events.bounce_samples import EXPECTED, TOTALS, sample, sent_edition
+from tests.mailer.events.bounce_samples import EXPECTED, TOTALS, as_sent, sent_edition
 from tests.support import dovecot
 
 HANDLED = {name for name, (kind, _, _) in EXPECTED.items() if kind is not None}
 IGNORED = set(EXPECTED) - HANDLED
 
 
-def _fill_maildir(path: Path) -> None:
+async def _fill_maildir(service: Service, path: Path) -> None:
     box = mailbox.Maildir(path, create=True)
     for name in sorted(EXPECTED):
-        box.add(sample(name))
+        box.add(await as_sent(service, name))
 
 
 async def _events(service: Service) -> list[tuple[int | None, str, str]]:
@@ -50,7 +50,7 @@ async def test_a_maildir_is_processed_and_handled_messages_removed(
     service: Service, clock: Clock, tmp_path: Path
 ) -> None:
     await sent_edition(service, clock.now)
-    _fill_maildir(tmp_path / "Maildir")
+    await _fill_maildir(service, tmp_path / "Maildir")
     source = MaildirSource(tmp_path / "Maildir")
     totals = await bounces.process_source(service.db, service.settings, source, clock)
     source.close()
@@ -69,8 +69,6 @@ def dovecot_server() -> Iterator[dovecot.Dovecot]:
             pytest.fail("dovecot is required in CI (.ci/run installs dovecot-imapd and dovecot-pop3d)")
         pytest.skip("needs Debian's dovecot-imapd and dovecot-pop3d, run as root")
     with dovecot.running() as server:
-        for name in sorted(EXPECTED):
-            server.deliver(name, sample(name))
         yield server
 
 
@@ -79,6 +77,8 @@ async def test_pop3_and_imap_mailboxes_are_processed(
     service: Service, clock: Clock, dovecot_server: dovecot.Dovecot, scheme: str
 ) -> None:
     await sent_edition(service, clock.now)
+    for name in sorted(EXPECTED):
+        dovecot_server.deliver(name, await as_sent(service, name))
     config = parse_mailbox_url(dovecot_server.url(scheme))
     kind = Pop3Source if scheme == "pop3" else ImapSource
     source = await asyncio.to_thread(kind, config)
@@ -114,11 +114,11 @@ def test_the_command_reads_a_maildir(tmp_path: Path, monkeypatch: pytest.MonkeyP
         svc = await Service(load_settings()).start()
         try:
             await sent_edition(svc, svc.clock())
+            await _fill_maildir(svc, tmp_path / "Maildir")
         finally:
             await svc.close()
 
     asyncio.run(setup())
-    _fill_maildir(tmp_path / "Maildir")
     runner = CliRunner()
     result = runner.invoke(app, ["bounces", "process", "--mailbox", f"maildir:{tmp_path / 'Maildir'}"])
     assert result.exit_code == 0, result.output

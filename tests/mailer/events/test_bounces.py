@@ -15,7 +15,7 @@ from subscribers import bounces as scoring
 from subscribers import suppression
 from subscribers.models import Subscriber, Suppression
 from tests.conftest import API_TOKEN, SECRET, Clock
-from tests.mailer.events.bounce_samples import ACTIONS, EXPECTED, SUBSCRIBERS, sample, sent_edition
+from tests.mailer.events.bounce_samples import ACTIONS, EXPECTED, SUBSCRIBERS, as_sent, sample, sent_edition
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
 
@@ -60,7 +60,7 @@ async def test_posting_each_sample_acts_on_the_right_subscriber(
     headers = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "message/rfc822"}
     async with httpx.AsyncClient(base_url=live_app) as client:
         for name, (kind, subscriber_id, _) in EXPECTED.items():
-            reply = await client.post("/api/bounces", content=sample(name), headers=headers)
+            reply = await client.post("/api/bounces", content=await as_sent(service, name), headers=headers)
             assert reply.status_code == 200, reply.text
             body = reply.json()
             assert body["kind"] == kind, name

@@ -19,7 +19,7 @@ from mailer.core.models import OutboxMessage, ShareRecord
 from mailer.core.settings import Settings
 from mailer.delivery.devmailbox import free_port
 from mailer.delivery.service import Service
-from mailer.web.app import create_app
+from mailer.web.app import create_app, server_config
 from tests.conftest import Clock
 from tests.support.smtpd import Received, SMTPServer
 
@@ -120,8 +120,7 @@ async def share_app(
         settings = make_settings(database_url=database_url, smtp_url=smtp_server.url, **values)
         svc = await Service(settings, clock=clock).start()
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port,
-                                               log_level="warning", lifespan="off"))
+        server = uvicorn.Server(server_config(create_app(svc), host="127.0.0.1", port=port))
         task = asyncio.create_task(server.serve())
         for _ in range(250):
             if server.started:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailer.core.arabic import BIDI_CONTROLS
+from mailer.core.clients import client_key
 from mailer.core.signing import Keyring
 from mailer.shares.checks import (
     ShareInputRefused,
@@ -21,7 +22,6 @@ from mailer.shares.checks import (
     check_name,
     check_note,
     check_recipient,
-    client_key,
     parse_fields,
 )
 from mailer.shares.tokens import check_form_token, check_stop_token, form_token, stop_token
@@ -131,10 +131,11 @@ def test_form_token_checks_signature_article_and_age() -> None:
         assert refused.value.reason == reason
     with pytest.raises(ShareInputRefused):
         check_form_token(Keyring.of("o" * 40), token, 7, NOW + timedelta(seconds=5), min_fill=3, max_age=timedelta(hours=1))
-    article, issued, mac = token.split(".")
+    article, issued, nonce, mac = token.split(".")
     with pytest.raises(ShareInputRefused):  # an earlier time under the same MAC
-        check_form_token(SECRET, f"{article}.{int(issued) - 100}.{mac}", 7, NOW + timedelta(seconds=5), min_fill=3,
-                         max_age=timedelta(hours=1))
+        check_form_token(SECRET, f"{article}.{int(issued) - 100}.{nonce}.{mac}", 7, NOW + timedelta(seconds=5),
+                         min_fill=3, max_age=timedelta(hours=1))
+    assert form_token(SECRET, 7, NOW) != token  # two forms served in the same second differ
 
 
 @given(st.text(max_size=100))

@@ -24,11 +24,11 @@ async def test_one_share_per_recipient_and_article_across_workers(
     other = await Service(h.svc.settings, clock=clock).start(migrate=False)
     try:
         desks = [ShareDesk(h.svc), ShareDesk(other)]
-        token = form_token(h.svc.settings.keyring, article_id, clock.now)
+        tokens = [form_token(h.svc.settings.keyring, article_id, clock.now) for _ in range(8)]  # eight readers
         clock.advance(seconds=10)
 
         async def attempt(n: int) -> str:
-            fields = {"article_id": str(article_id), "form_token": token, "friend_email": "friend@example.org",
+            fields = {"article_id": str(article_id), "form_token": tokens[n], "friend_email": "friend@example.org",
                       "sender_name": f"قارئ {n}"}
             try:
                 await desks[n % 2].share(fields.items(), f"10.0.0.{n}")

@@ -1,8 +1,9 @@
-"""Rate limits counted by the limits library: per client address and per sender address.
+"""Rate limits counted by the limits library: shares per client and per sender, subscriptions per
+client, editor sign-in tries per account and per client.
 
 Counts live in the storage named by ``MAILER_SHARE_RATE_STORAGE``: in this process's memory by
 default, or a Redis (``redis://HOST``) shared by every worker. Limits that must hold across
-workers without one are counted from the share records instead (see ``share_records.py``)."""
+workers without one are counted in the database instead (the share records, the confirmations)."""
 
 from __future__ import annotations
 
@@ -26,13 +27,24 @@ class RateLimiter:
     async def acquire(self, items: Sequence[RateLimitItem], *key: str) -> float | None:
         """Count one hit against every item if all have room and return None; otherwise count
         nothing and return the seconds until the fullest window has room again."""
+        wait = await self.wait(items, *key)
+        if wait is None:
+            await self.count(items, *key)
+        return wait
+
+    async def wait(self, items: Sequence[RateLimitItem], *key: str) -> float | None:
+        """None if every item has room for one more hit (nothing is counted), else the seconds
+        until the fullest has: for limits that count only failures."""
         for item in items:
             if not await self.strategy.test(item, *key):
                 stats = await self.strategy.get_window_stats(item, *key)
                 return max(1.0, stats.reset_time - time.time())
+        return None
+
+    async def count(self, items: Sequence[RateLimitItem], *key: str) -> None:
+        """One hit against every item."""
         for item in items:
             await self.strategy.hit(item, *key)
-        return None
 
     async def first_in(self, period: str, *key: str) -> bool:
         """True once per ``period`` (e.g. ``"1/minute"``) for ``key``: to log a flood once."""

@@ -60,10 +60,10 @@ class Service:
         self.later = Later()  # work started after its request was answered (subscriptions)
 
     async def start(self, *, migrate: bool = True) -> Service:
-        if migrate:
+        if migrate:  # a process that may not migrate (readiness checks of a new database) records nothing
             await self.db.upgrade()
-        async with self.db.transaction() as session:
-            await installed_at(session, self.clock())  # the first start is the installation's
+            async with self.db.transaction() as session:
+                await installed_at(session, self.clock())  # the first start is the installation's
         await off_loop(self.renderer.warm)  # before any traffic: see ``Renderer.warm``
         return self
 

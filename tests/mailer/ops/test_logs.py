@@ -107,7 +107,7 @@ async def test_a_worker_logs_a_json_line_per_batch_and_per_edition(
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # every line is JSON
     batches = [line for line in lines if line.get("event") == "batch"]
     assert sum(b["rows"] for b in batches) == 5 and len(batches) == 3  # batches of 2, 2 and 1
-    assert all(b["worker"] == "json-worker" and "seconds" in b for b in batches)
+    assert all(b["worker"].startswith("json-worker@") and "seconds" in b for b in batches)  # NAME@host:pid
     assert sum(b["outcomes"].get("sent", 0) for b in batches) == 5
     assert any(line.get("event") == "edition" and line.get("edition_id") == edition_id
                and line.get("status") == "sent" for line in lines)

@@ -19,10 +19,13 @@ from tests.support import factories
 pytestmark = pytest.mark.browser
 
 
-async def _article(service: Service, clock: Clock) -> int:
-    payload = {"url": "https://news.example.com/news/1", "title": "خبر", "image_url": "https://img.example.net/1.jpg"}
+async def _article(service: Service, clock: Clock) -> str:
+    """An article with an image on another host; its share page is by the site's own guid."""
+    payload = {"guid": "news-1", "url": "https://news.example.com/news/1", "title": "خبر",
+               "image_url": "https://img.example.net/1.jpg"}
     async with service.db.transaction() as session:
-        return (await ingest.store(session, [ingest.parse_api(payload, now=clock.now)])).ids[0]
+        await ingest.store(session, [ingest.parse_api(payload, now=clock.now)])
+    return "news-1"
 
 
 async def test_public_pages_have_a_strict_policy_and_still_look_right(

@@ -15,14 +15,18 @@ import hashlib
 import multiprocessing
 import os
 import re
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from mailer.core.errors import SettingsError
+from mailer.core.errors import MailerError, SettingsError
 from mailer.core.settings import Settings
 
 # Signed when present, in this order; the bulk-mail headers Gmail and Yahoo look at included.
@@ -187,39 +191,93 @@ def _crlf(message: bytes) -> bytes:
     return message
 
 
-def _child_init(signer: Signer) -> None:
-    global _CHILD_SIGNER
-    _CHILD_SIGNER = signer
-
-
-_CHILD_SIGNER: Signer | None = None
-
-
-def _child_headers(messages: list[bytes], timestamp: int | None) -> list[bytes]:
-    assert _CHILD_SIGNER is not None
-    return [_CHILD_SIGNER.header(m, timestamp) for m in messages]
-
-
 def _thread_headers(signer: Signer, messages: list[bytes], timestamp: int | None) -> list[bytes]:
     return [signer.header(m, timestamp) for m in messages]
+
+
+def _serve(conn: Connection, signer: Signer) -> None:
+    """A signing process: (messages, timestamp) in, their headers out, until ``None`` or EOF."""
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        messages, timestamp = job
+        conn.send([signer.header(m, timestamp) for m in messages])
+
+
+class SigningFailed(MailerError):
+    """A signing process died with messages in hand (they were not sent; it is replaced)."""
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+
+    def call(self, messages: list[bytes], timestamp: int | None) -> list[bytes]:
+        """In an I/O thread: one round trip. A process that dies breaks only its own pipe."""
+        try:
+            self.conn.send((messages, timestamp))
+            headers: list[bytes] = self.conn.recv()
+        except (EOFError, OSError) as exc:
+            raise SigningFailed(f"the DKIM signing process {self.process.pid} died: {exc!r}") from None
+        return headers
+
+    def stop(self, timeout: float = 2.0) -> None:
+        with suppress(OSError):
+            self.conn.send(None)
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        self.conn.close()
 
 
 class SigningPool:
     """Signs off the event loop, a list of messages per call: in ``processes`` worker processes
     (spawned: safe beside threads and the event loop) or, with 0, in ``threads`` threads of this
-    process (OpenSSL's RSA and hashlib release the GIL, so they run beside the event loop)."""
+    process (OpenSSL's RSA and hashlib release the GIL, so they run beside the event loop).
+
+    Each process has its own pipe rather than ``concurrent.futures``' shared result queue: there,
+    a worker killed halfway through writing a result leaves the pool's reader waiting for the
+    rest for ever (and ``shutdown`` with it). Here a dead process fails the one call it had, with
+    ``SigningFailed``, and is replaced."""
 
     def __init__(self, signer: Signer, processes: int = 0, *, threads: int = 2) -> None:
         self.signer = signer
-        self.executor: Executor
-        if processes:
-            self.executor = ProcessPoolExecutor(
-                processes, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_child_init, initargs=(signer,),
-            )
-        else:
-            self.executor = ThreadPoolExecutor(threads, thread_name_prefix="dkim")
         self.processes = processes
+        self._threads = ThreadPoolExecutor(processes or threads, thread_name_prefix="dkim")
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._starting = asyncio.Lock()
+
+    @property
+    def pids(self) -> list[int]:
+        """The signing processes' ids (none before the first signature)."""
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    def _spawn(self) -> _Worker:
+        ours, theirs = self._context.Pipe(duplex=True)
+        process = self._context.Process(target=_serve, args=(theirs, self.signer), daemon=True, name="dkim-signer")
+        process.start()
+        theirs.close()
+        return _Worker(process, ours)
+
+    async def _worker(self) -> _Worker:
+        loop = asyncio.get_running_loop()
+        async with self._starting:  # the processes start on first use, off the event loop
+            if self._idle is None:
+                idle: asyncio.Queue[_Worker] = asyncio.Queue()
+                for _ in range(self.processes):
+                    worker = await loop.run_in_executor(self._threads, self._spawn)
+                    self._workers.append(worker)
+                    idle.put_nowait(worker)
+                self._idle = idle
+        return await self._idle.get()
 
     async def sign(self, message: bytes, timestamp: int | None = None, *, canonical: bool = False) -> bytes:
         """``message`` with a ``DKIM-Signature`` header in front."""
@@ -232,14 +290,28 @@ class SigningPool:
         if not canonical:
             messages = [_crlf(m) for m in messages]
         loop = asyncio.get_running_loop()
-        if self.processes:
-            headers = await loop.run_in_executor(self.executor, _child_headers, messages, timestamp)
-        else:
-            headers = await loop.run_in_executor(self.executor, _thread_headers, self.signer, messages, timestamp)
+        if not self.processes:
+            headers = await loop.run_in_executor(self._threads, _thread_headers, self.signer, messages, timestamp)
+            return [h + m for h, m in zip(headers, messages, strict=True)]
+        worker = await self._worker()
+        try:
+            headers = await loop.run_in_executor(self._threads, worker.call, messages, timestamp)
+        except SigningFailed:
+            self._workers.remove(worker)
+            await loop.run_in_executor(self._threads, worker.stop)
+            worker = await loop.run_in_executor(self._threads, self._spawn)
+            self._workers.append(worker)
+            raise
+        finally:
+            assert self._idle is not None
+            self._idle.put_nowait(worker)
         return [h + m for h, m in zip(headers, messages, strict=True)]
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        for worker in self._workers:
+            worker.stop()
+        self._workers.clear()
+        self._threads.shutdown(wait=True, cancel_futures=True)
 
 
 def generate_key(bits: int = 2048) -> bytes:

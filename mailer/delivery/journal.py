@@ -6,6 +6,11 @@ and whoever recovers its leases reads them first and marks those rows sent inste
 them again. So a kill repeats only the messages that were on the SMTP connections at that
 moment, not the batch.
 
+It also notes each row as its message is handed to a connection (a ``>`` line, never synced):
+a row of a dead process that was claimed but never started cannot have reached the server, so
+its recovery does not count towards dead-lettering it as poison (a worker claims its next batch
+while sending the current one; killed often, those rows would otherwise die untried).
+
 A line is one ``os.write`` to a file opened with ``O_APPEND``: once the call returns the kernel
 has it, so it survives the process. Surviving a power loss needs it on the disk: ``fsync`` every
 ``MAILER_JOURNAL_FSYNC_SECONDS`` (0: after every line). Each process writes its own file, named
@@ -40,6 +45,22 @@ class Entry:
     row_id: int
     attempt: int
     owner: str
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the journals of a data directory hold: the rows accepted, the rows started, and which
+    processes (host as in file names, pid) have a journal there."""
+
+    accepted: frozenset[Entry] = frozenset()
+    started: frozenset[Entry] = frozenset()
+    processes: frozenset[tuple[str, int]] = frozenset()
+
+    def kept_by(self, owner: str) -> bool:
+        """Whether ``owner`` has a journal here: then a row of it missing from ``started`` was
+        never handed to a connection."""
+        found = process_of(owner)
+        return found is not None and (_UNSAFE.sub("-", found[0]), found[1]) in self.processes
 
 
 def process_of(owner: str) -> tuple[str, int] | None:
@@ -82,16 +103,22 @@ class Journal:
         self._dirty = False
         self._flusher: asyncio.Task[None] | None = None
 
-    def _open(self) -> int:
+    def open(self) -> int:
+        """Create the file (before the process holds any row, so recovery knows it kept one)."""
         if self._fd is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return self._fd
 
+    def started(self, row_id: int, attempt: int) -> None:
+        """Note that this row's message is being handed to a connection: one small write, no
+        sync (lost with the machine, it only makes recovery count the row as tried)."""
+        os.write(self.open(), f"> {row_id} {attempt} {self.owner}\n".encode())
+
     async def accepted(self, row_id: int, attempt: int) -> None:
         """Note that the server accepted this row's message: one small write, then the fsync
         the cadence asks for (at once with 0, else from a background task)."""
-        fd = self._open()
+        fd = self.open()
         os.write(fd, f"{row_id} {attempt} {self.owner}\n".encode())
         if self.fsync_seconds <= 0:
             await asyncio.to_thread(os.fsync, fd)
@@ -125,21 +152,35 @@ class Journal:
                 self.path.unlink(missing_ok=True)
 
 
-def read(directory: Path) -> set[Entry]:
+def read(directory: Path) -> Found:
     """Every complete line of every journal in ``directory``."""
-    entries: set[Entry] = set()
+    accepted: set[Entry] = set()
+    started: set[Entry] = set()
+    processes: set[tuple[str, int]] = set()
     if not directory.is_dir():
-        return entries
+        return Found()
     for path in sorted(directory.glob(f"*{SUFFIX}")):
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:  # its process closed it meanwhile
             continue
+        named = _file_process(path)
+        if named is not None:
+            processes.add(named)
         for line in text.split("\n")[:-1]:  # a line without its end was torn by the kill
+            into = accepted
+            if line.startswith("> "):
+                into, line = started, line[2:]
             parts = line.split(" ", 2)
             if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() and parts[2]:
-                entries.add(Entry(int(parts[0]), int(parts[1]), parts[2]))
-    return entries
+                into.add(Entry(int(parts[0]), int(parts[1]), parts[2]))
+    return Found(frozenset(accepted), frozenset(started), frozenset(processes))
+
+
+def _file_process(path: Path) -> tuple[str, int] | None:
+    """The (host, pid) a journal's file name gives (``host_pid_random.journal``)."""
+    parts = path.name.removesuffix(SUFFIX).rsplit("_", 2)
+    return (parts[0], int(parts[1])) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def remove_gone(directory: Path, holding: set[str]) -> int:
@@ -152,10 +193,10 @@ def remove_gone(directory: Path, holding: set[str]) -> int:
     host = _UNSAFE.sub("-", here)
     busy = {found[1] for found in map(process_of, holding) if found is not None and found[0] == here}
     for path in directory.glob(f"*{SUFFIX}"):
-        parts = path.name.removesuffix(SUFFIX).rsplit("_", 2)
-        if len(parts) != 3 or not parts[1].isdigit() or parts[0] != host:
+        named = _file_process(path)
+        if named is None or named[0] != host:
             continue
-        pid = int(parts[1])
+        pid = named[1]
         if pid != os.getpid() and pid not in busy and not _alive(pid):
             path.unlink(missing_ok=True)
             removed += 1

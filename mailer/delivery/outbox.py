@@ -5,7 +5,8 @@ A row moves ``pending -> sending -> sent | failed | unknown | skipped | dead`` (
 worker whose lease expired cannot overwrite what another worker did since. The checkpoint is
 written after the SMTP reply, never at claim time. A lease that expires (its worker died) puts the
 row back to ``pending``, or to ``sent`` when the delivery journal says the server had accepted
-it; the third time, the row is dead-lettered with its history. Whether an edition is finished is
+it; the third time it may have been on a connection when its worker died (a row the journal
+shows was never started does not count), it is dead-lettered with its history. Whether an edition is finished is
 a query, never a counter in memory.
 
 Over 400 lines on purpose: every statement that moves or counts outbox rows is here, so the
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -350,6 +351,7 @@ async def recover_expired(
     dead_after: int = DEAD_AFTER_RECOVERIES,
     gone: Collection[str] = (),
     accepted: Collection[tuple[int, int, str]] = (),
+    untried: Callable[[int, int, str], bool] = lambda row_id, attempt, owner: False,
 ) -> Recovered:
     """Rows whose lease expired (their worker died or hung), or whose owner is in ``gone`` (a
     process known to be dead), are taken back now.
@@ -357,7 +359,9 @@ async def recover_expired(
     A row the journal lists in ``accepted`` as (id, attempt, owner) reached the server in that
     attempt: it is recorded ``sent``. Any other may have reached the server before its worker
     died: that is the in-flight window of possible duplicates; it goes back to ``pending``, or
-    to ``dead`` once it has been recovered ``dead_after`` times."""
+    to ``dead`` once it has been recovered ``dead_after`` times. A row ``untried(id, attempt,
+    owner)`` says was never handed to a connection goes back without counting: it cannot be
+    the poison that killed its worker."""
     taken = OutboxMessage.lease_expires_at < now
     if gone:
         taken = or_(taken, OutboxMessage.lease_owner.in_(sorted(gone)))
@@ -384,11 +388,14 @@ async def recover_expired(
                 entry["owner_gone"] = True
             else:
                 entry["lease_expired"] = expired_at.isoformat() if expired_at else None
-            values["recoveries"] = recoveries + 1
-            if recoveries + 1 >= dead_after:
+            if owner is not None and untried(row_id, attempts, owner):
+                entry["untried"] = True
+                values.update(status="pending", next_attempt_at=now)
+            elif recoveries + 1 >= dead_after:
+                values["recoveries"] = recoveries + 1
                 values.update(status="dead", last_error=f"lease expired {recoveries + 1} times")
             else:
-                values.update(status="pending", next_attempt_at=now)
+                values.update(status="pending", next_attempt_at=now, recoveries=recoveries + 1)
         values["history"] = json.dumps([*json.loads(history or "[]"), entry], ensure_ascii=False)
         result: Any = await session.execute(
             update(OutboxMessage)

@@ -6,6 +6,7 @@ sends it; the journal, the breaker and the outbox's SQL are in their own modules
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -164,6 +165,8 @@ class Sender:
 
     async def _claim(self, edition_id: int | None = None) -> _Batch | None:
         """Claim a batch, start renewing its lease, and compose its messages."""
+        with contextlib.suppress(OSError):  # writing it is best effort; _journal logs failures
+            self.journal.open()  # before holding rows: their recovery reads which ones were started
         async with self.db.transaction() as session:
             claimed = await outbox.claim(
                 session, self.owner, self.clock(), lease=self.lease, limit=self.settings.send_batch_size,
@@ -258,11 +261,16 @@ class Sender:
         is gone, the others when their lease expires. The journals are read first: a row the
         server had accepted is recorded sent, the rest go back in line (poison rows dead)."""
         directory = self.journal.directory
-        accepted = {(e.row_id, e.attempt, e.owner) for e in await asyncio.to_thread(journal.read, directory)}
+        found = await asyncio.to_thread(journal.read, directory)
+        accepted = {(e.row_id, e.attempt, e.owner) for e in found.accepted}
+
+        def untried(row_id: int, attempt: int, owner: str) -> bool:
+            return found.kept_by(owner) and journal.Entry(row_id, attempt, owner) not in found.started
+
         async with self.db.transaction() as session:
             now = self.clock()
             gone = {owner for owner in await outbox.lease_owners(session) if journal.gone(owner)}
-            recovered = await outbox.recover_expired(session, now, gone=gone, accepted=accepted)
+            recovered = await outbox.recover_expired(session, now, gone=gone, accepted=accepted, untried=untried)
             finished = await outbox.finish_editions(session, now) if recovered.dead or recovered.sent else []
             holding = await outbox.lease_owners(session)
         await asyncio.to_thread(journal.remove_gone, directory, holding)
@@ -320,6 +328,8 @@ class Sender:
                 chunk, offset = signed[i]
                 data = (await chunk)[offset]
             sender = verp.address(keyring, base, item.row.id)
+            with contextlib.suppress(OSError):  # only makes a recovery count the row as tried
+                self.journal.started(item.row.id, item.row.attempts)
             try:
                 outcome = await self.transport.send(sender, item.row.recipient, data, canonical=item.canonical)
             except Exception as exc:  # the message may or may not have gone: unknown, not lost

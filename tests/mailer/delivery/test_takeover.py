@@ -112,10 +112,52 @@ async def test_a_journal_keeps_only_whole_lines_and_empties_once_recorded(tmp_pa
     await log.accepted(8, 2)
     with log.path.open("ab") as torn:  # a kill in the middle of a write
         torn.write(b"9 1 w@")
-    assert journal.read(tmp_path) == {journal.Entry(7, 1, owner), journal.Entry(8, 2, owner)}
+    assert journal.read(tmp_path).accepted == {journal.Entry(7, 1, owner), journal.Entry(8, 2, owner)}
     log.settled()
-    assert journal.read(tmp_path) == set()
+    assert journal.read(tmp_path).accepted == set()
     await log.accepted(10, 1)
     log.settled()
     await log.close()
     assert not log.path.exists()  # nothing left to recover: the file goes with its process
+
+
+async def test_rows_a_dead_process_never_started_are_not_counted_towards_dead_lettering(
+    service: Service, clock: Clock
+) -> None:
+    """A worker claims its next batch while sending the current one: killed again and again,
+    the rows it held but never handed to a connection go back untouched, while a row on a
+    connection at every kill is dead-lettered as poison."""
+    await factories.ingest_items(service, 2, clock.now)
+    for n in range(3):
+        await factories.subscriber(service, f"reader{n}@example.org")
+    await service.run_list("daily", clock.now)
+    directory = service.settings.data_dir / "journal"
+    for kill in range(outbox.DEAD_AFTER_RECOVERIES):
+        owner = f"crash-{kill}@{HOST}:{dead_pid()}"
+        rows = await _claim(service, owner, clock, limit=3)
+        dying = journal.Journal(directory, owner, 0)
+        dying.open()
+        poison = next(r for r in rows if r.recipient == "reader0@example.org")
+        dying.started(poison.id, poison.attempts)  # on a connection when the process died
+        recovered = await service.sender.recover()
+        last = kill + 1 == outbox.DEAD_AFTER_RECOVERIES
+        assert recovered == outbox.Recovered(pending=2 if last else 3, dead=1 if last else 0)
+    async with service.db.transaction() as session:
+        rows_now = {r.recipient: r for r in await session.scalars(select(OutboxMessage))}
+    assert rows_now["reader0@example.org"].status == "dead"
+    for name in ("reader1@example.org", "reader2@example.org"):
+        assert (rows_now[name].status, rows_now[name].recoveries) == ("pending", 0)
+        assert '"untried": true' in rows_now[name].history
+
+
+async def test_without_a_journal_every_recovered_row_counts(service: Service, clock: Clock) -> None:
+    """A process with no journal here (another host, or one that never wrote it) may have sent
+    any of its rows: each recovery counts."""
+    await factories.ingest_items(service, 2, clock.now)
+    await factories.subscriber(service, "reader@example.org")
+    await service.run_list("daily", clock.now)
+    await _claim(service, f"w@{HOST}:{dead_pid()}", clock)
+    assert await service.sender.recover() == outbox.Recovered(pending=1)
+    async with service.db.transaction() as session:
+        (row,) = await session.scalars(select(OutboxMessage))
+    assert row.recoveries == 1

@@ -25,6 +25,7 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # Argon2 copes with more, but nobody types more, and hashing costs memory
 _NAME = re.compile(r"[\w.-]{2,64}")  # \w includes Arabic letters
 BAD_LOGIN = "اسم المستخدم أو كلمة المرور غير صحيحة."
+ROLES = ("editor", "admin")  # editor: preview, curate, send, test; admin: also people and settings
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
 
@@ -44,6 +45,17 @@ class SignedIn:
     email: str
     session_id: str
     csrf_token: str
+    role: str = "editor"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def check_role(role: str, *, field: str = "role") -> str:
+    if role not in ROLES:
+        raise InvalidInput(field, f"{role!r} is not one of {', '.join(ROLES)}")
+    return role
 
 
 def normalise_name(name: str) -> str:
@@ -82,14 +94,16 @@ async def by_name(session: AsyncSession, name: str) -> Editor | None:
     return (await session.scalars(select(Editor).where(Editor.name == normalise_name(name)))).first()
 
 
-async def add(session: AsyncSession, name: str, email: str, password: str, now: datetime) -> Editor:
+async def add(session: AsyncSession, name: str, email: str, password: str, now: datetime,
+              *, role: str = "editor") -> Editor:
     """A new editor; the name must be free."""
     name = normalise_name(name)
+    role = check_role(role)
     address = check_address(email, field="email").normalized
     if (await session.scalars(select(Editor.id).where(Editor.name == name))).first() is not None:
         raise Conflict(f"an editor named {name!r} already exists")
     editor = Editor(name=name, email=address, password_hash=await hash_password(password),
-                    created_at=now, password_changed_at=now)
+                    created_at=now, password_changed_at=now, role=role)
     session.add(editor)
     await session.flush()
     return editor
@@ -103,6 +117,16 @@ async def set_password(session: AsyncSession, editor_id: int, password: str, now
     editor.password_hash = await hash_password(password)
     editor.password_changed_at = now
     await session.execute(delete(EditorSession).where(EditorSession.editor_id == editor_id))
+
+
+async def set_role(session: AsyncSession, name: str, role: str) -> Editor:
+    """A new role takes effect on the editor's next request (sessions read it each time)."""
+    role = check_role(role)
+    editor = await by_name(session, name)
+    if editor is None:
+        raise NotFound(f"no editor named {name!r}")
+    editor.role = role
+    return editor
 
 
 async def remove(session: AsyncSession, name: str) -> None:
@@ -151,7 +175,7 @@ async def signed_in(session: AsyncSession, token: str, now: datetime) -> SignedI
     if row is None:
         return None
     sess, editor = row
-    return SignedIn(editor.id, editor.name, editor.email, sess.id, sess.csrf_token)
+    return SignedIn(editor.id, editor.name, editor.email, sess.id, sess.csrf_token, editor.role)
 
 
 async def end_session(session: AsyncSession, session_id: str) -> None:

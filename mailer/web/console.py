@@ -32,6 +32,7 @@ router = APIRouter()  # mounted under /editor by mailer.web.editor
 
 Short = Annotated[str, Form(max_length=320)]
 REFRESH_SECONDS = 2
+EMPTY_QUERY = {"q": "", "by": "", "status": "", "list": "", "section": ""}
 DONE = {
     "added": "أُضيف المشترك.",
     "unsubscribed": "أُلغي اشتراكه وحُظر عنوانه من رسائل النشرات.",
@@ -137,7 +138,7 @@ async def add_subscriber(
         async with svc.db.transaction() as session:
             sections = await store.section_names(session)
         code = 400 if isinstance(exc, InvalidInput) else 409
-        return _page(request, "subscribers", who, title="المشتركون", status_code=code, rows=[], query={},
+        return _page(request, "subscribers", who, title="المشتركون", status_code=code, rows=[], query=EMPTY_QUERY,
                      next_url=None, first_url=None, done=None, error=exc.public_message,
                      form={"email": email, "name": name, "lists": lists or []}, **_choices(settings, sections))
     svc.wake.set()

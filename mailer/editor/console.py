@@ -43,6 +43,9 @@ MESSAGE_KINDS = {"digest": "نشرة", "alert": "خبر عاجل", "confirm": "�
 MESSAGE_STATUS = {"pending": "في الطابور", "sending": "يُرسل", "sent": "أُرسلت", "failed": "فشلت",
                   "unknown": "مجهولة المصير", "skipped": "لم تُرسل", "dead": "فشلت نهائياً"}
 BOUNCE_KINDS = {"hard": "ارتداد دائم", "soft": "ارتداد مؤقت", "complaint": "شكوى", "refused": "رفض"}
+SOURCES = {"form": "نموذج الاشتراك", "import": "استيراد", "import-confirmed": "استيراد مؤكَّد",
+           "operator": "أضافه محرر"}
+BOUNCE_SOURCES = {"smtp": "رد خادم البريد", "dsn": "رسالة ارتداد", "arf": "تقرير شكوى"}
 JOB_STATUS = {"queued": "في الانتظار", "running": "جارٍ", "done": "انتهى", "failed": "توقف بخطأ"}
 # the import's fields, as the report names them
 FIELDS = {"email": "البريد الإلكتروني", "name": "الاسم", "lists": "النشرات", "frequency": "النشرات",
@@ -89,11 +92,16 @@ async def subscriber_file(db: Database, settings: Settings, subscriber_id: int) 
                  "code": r.last_code or "",
                  "list": settings.lists[r.list_name].name if r.list_name in settings.lists else (r.list_name or "")}
                 for r in rows]
-    shown = [{"kind": BOUNCE_KINDS.get(b.kind, b.kind), "source": b.source, "detail": b.detail[:200],
-              "at": b.created_at} for b in bounces]
+    shown = [{"kind": BOUNCE_KINDS.get(b.kind, b.kind), "source": BOUNCE_SOURCES.get(b.source, b.source),
+              "detail": b.detail[:200], "at": b.created_at} for b in bounces]
     list_names = [settings.lists[k].name if k in settings.lists else k for k in lists]
     return SubscriberFile(sub, list_names, sorted(names.get(i, str(i)) for i in chosen), reason, messages, shown,
                           entries)
+
+
+def status_change(before: str, after: str) -> str:
+    """For the audit log: "الحالة: مشترك ← ألغى اشتراكه"."""
+    return f"الحالة: {STATUS_LABELS.get(before, before)} ← {STATUS_LABELS.get(after, after)}"
 
 
 # settings -----------------------------------------------------------------------------------------
@@ -204,8 +212,8 @@ class Imports:
             await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
                 status="done", finished_at=self.clock()))
             await audit.record(session, actor=actor, action="import", subscriber_id=None, now=self.clock(),
-                               detail=f"import job {job_id}: {added} added, {existing} already there, "
-                                      f"{len(skipped)} suppressed, {len(parsed.problems)} bad lines")
+                               detail=f"عملية الاستيراد رقم {job_id}: أُضيف {added}، وكان موجوداً {existing}، "
+                                      f"ومحظور {len(skipped)}، وأسطر مرفوضة {len(parsed.problems)}")
 
 
 async def job(db: Database, job_id: int) -> ImportJob:

@@ -102,8 +102,8 @@ async def subscribers_page(
     rows = [{"sub": subs[i], "status": console.STATUS_LABELS.get(subs[i].status, subs[i].status),
              "lists": "، ".join(settings.lists[k].name for k in sorted(taken.get(i, ())) if k in settings.lists)}
             for i in found.ids if i in subs]
-    base = {"q": query.q, "by": query.by if query.q else "", "status": status, "list": list_, "section": section}
-    kept = {k: v for k, v in base.items() if v}
+    base = {"q": query.q, "by": by if by in search.BY else "", "status": status, "list": list_, "section": section}
+    kept = {k: v for k, v in {**base, "by": query.by if query.q else ""}.items() if v}
     next_url = f"/editor/subscribers?{urlencode({**kept, 'after': found.next})}" if found.next else None
     return _page(request, "subscribers", who, title="المشتركون", rows=rows, query=base, next_url=next_url,
                  first_url=f"/editor/subscribers?{urlencode(kept)}" if after else None,
@@ -131,8 +131,9 @@ async def add_subscriber(
         async with svc.db.transaction() as session:
             sub = await flows.add_by_operator(session, settings, req, confirmed=bool(confirmed), now=now,
                                               notify=objects_of(request).notifier)
+            names = "، ".join(settings.lists[k].name for k in chosen)
             await audit.record(session, actor=who.name, action="add", subscriber_id=sub.id, now=now,
-                               detail=f"status {sub.status}; lists {', '.join(chosen)}")
+                               detail=f"الحالة: {console.STATUS_LABELS[sub.status]}؛ النشرات: {names}")
             sub_id = sub.id
     except MailerError as exc:
         async with svc.db.transaction() as session:
@@ -206,6 +207,7 @@ async def subscriber_page(request: Request, subscriber_id: int, who: Admin,
     svc = service_of(request)
     file = await console.subscriber_file(svc.db, svc.settings, subscriber_id)
     return _page(request, "subscriber", who, title=f"المشترك رقم {subscriber_id}", file=file, sub=file.sub,
+                 source=console.SOURCES.get(file.sub.source or "", file.sub.source or "—"),
                  status_label=console.STATUS_LABELS.get(file.sub.status, file.sub.status),
                  suppressed=console.SUPPRESSION_LABELS.get(file.suppressed or "", file.suppressed),
                  actions=audit.ACTIONS, done=DONE.get(done))
@@ -220,7 +222,7 @@ async def unsubscribe(request: Request, subscriber_id: int, who: Admin) -> Respo
         before = sub.status
         await flows.unsubscribe(session, subscriber_id, now)
         await audit.record(session, actor=who.name, action="unsubscribe", subscriber_id=subscriber_id, now=now,
-                           detail=f"status {before} -> {sub.status}")
+                           detail=console.status_change(before, sub.status))
     return RedirectResponse(f"/editor/subscribers/{subscriber_id}?done=unsubscribed", status_code=303)
 
 
@@ -233,7 +235,7 @@ async def suppress(request: Request, subscriber_id: int, who: Admin) -> Response
         before = sub.status
         await flows.suppress_by_operator(session, subscriber_id, now)
         await audit.record(session, actor=who.name, action="suppress", subscriber_id=subscriber_id, now=now,
-                           detail=f"status {before} -> {sub.status}; suppressed (operator)")
+                           detail=f"{console.status_change(before, sub.status)}؛ حُظر العنوان")
     return RedirectResponse(f"/editor/subscribers/{subscriber_id}?done=suppressed", status_code=303)
 
 
@@ -257,7 +259,8 @@ async def forget(request: Request, subscriber_id: int, who: Admin,
         sub = await _subscriber(session, subscriber_id)
         forgotten = await flows.forget(session, sub.email, erase=outbox.erase)
         await audit.record(session, actor=who.name, action="forget", subscriber_id=subscriber_id, now=now,
-                           detail=f"erased; {forgotten.erased} outbox rows cleared; address hash suppressed")
+                           detail=f"مُحيت بياناته، وأُزيل عنوانه من {forgotten.erased} رسالة محفوظة، "
+                                  "وبقيت بصمة العنوان في قائمة الحظر")
     return RedirectResponse(f"/editor/audit?forgotten={subscriber_id}", status_code=303)
 
 

@@ -154,6 +154,8 @@ async def test_add_unsubscribe_suppress_and_forget_go_through_flows_into_the_aud
         ("hind", "add"), ("hind", "unsubscribe"), ("hind", "suppress"), ("hind", "add"), ("hind", "forget")]
     assert [e.subscriber_id for e in entries if e.action != "add"] == [people.id, new_id, people.id]
     assert all("@" not in e.detail for e in entries)
+    assert entries[1].detail == "الحالة: مشترك ← ألغى اشتراكه"
+    assert entries[2].detail == "الحالة: بانتظار التأكيد ← ألغى اشتراكه؛ حُظر العنوان"
     assert all(e.at == NOW for e in entries)
 
 

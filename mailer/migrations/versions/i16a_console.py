@@ -44,12 +44,11 @@ def _fill_search_keys() -> None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("editors", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("role", sa.String(length=16), server_default="editor", nullable=False))
+    # plain ADD COLUMN (no batch copy on SQLite, which would cascade to the rows referring to these)
+    op.add_column("editors", sa.Column("role", sa.String(length=16), server_default="editor", nullable=False))
     op.execute("UPDATE editors SET role = 'admin'")
-    with op.batch_alter_table("subscribers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("search_email", _search_key(), nullable=True))
-        batch_op.add_column(sa.Column("search_name", _search_key(), nullable=True))
+    op.add_column("subscribers", sa.Column("search_email", _search_key(), nullable=True))
+    op.add_column("subscribers", sa.Column("search_name", _search_key(), nullable=True))
     _fill_search_keys()
     op.create_index("ix_subscribers_search_email", "subscribers", ["search_email", "id"], unique=False)
     op.create_index("ix_subscribers_search_name", "subscribers", ["search_name", "id"], unique=False)
@@ -85,14 +84,18 @@ def upgrade() -> None:
     )
 
 
+def _drop_column(table: str, column: str) -> None:
+    """The database's own ALTER TABLE ... DROP COLUMN, never Alembic's batch "move and copy" on
+    SQLite: dropping the old table would cascade (foreign keys are on) to the rows that refer to
+    it (subscriber_sections, confirmations and the outbox; editor_sessions)."""
+    op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def downgrade() -> None:
     op.drop_table("import_jobs")
     op.drop_index("ix_audit_log_subscriber_id_id", table_name="audit_log")
     op.drop_table("audit_log")
     op.drop_index("ix_subscribers_search_name", table_name="subscribers")
     op.drop_index("ix_subscribers_search_email", table_name="subscribers")
-    with op.batch_alter_table("subscribers", schema=None) as batch_op:
-        batch_op.drop_column("search_name")
-        batch_op.drop_column("search_email")
-    with op.batch_alter_table("editors", schema=None) as batch_op:
-        batch_op.drop_column("role")
+    for table, column in (("subscribers", "search_name"), ("subscribers", "search_email"), ("editors", "role")):
+        _drop_column(table, column)

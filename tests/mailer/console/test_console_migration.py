@@ -35,12 +35,19 @@ async def test_existing_editors_become_admins_and_subscribers_get_search_keys(da
                 "INSERT INTO subscribers (email, email_key, name, status, created_at, updated_at, bounce_score, "
                 "no_shares) VALUES ('Ali@Example.org', 'ali@example.org', 'إِيمان  أحمد', 'confirmed', :now, :now, 0, "
                 ":f)"), {"now": NOW, "f": False})
+            await conn.execute(text(
+                "INSERT INTO editor_sessions (id, editor_id, csrf_token, created_at, expires_at) "
+                "SELECT 'tok', id, 'c', :now, :now FROM editors"), {"now": NOW})
+            await conn.execute(text(
+                "INSERT INTO subscriber_lists (list_name, subscriber_id) SELECT 'daily', id FROM subscribers"))
             await conn.run_sync(_to, "head")
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_differences) == []
             assert (await conn.execute(text("SELECT role FROM editors"))).scalar() == "admin"
             keys = (await conn.execute(text("SELECT search_email, search_name FROM subscribers"))).one()
             assert tuple(keys) == ("ali@example.org", "ايمان احمد")
+            kept = "SELECT (SELECT count(*) FROM editor_sessions) + (SELECT count(*) FROM subscriber_lists)"
+            assert (await conn.execute(text(kept))).scalar() == 2  # no table was copied under them
         async with db.transaction() as session:
             new = await accounts.add(session, "newbie", "new@news.example.com", "a long password", NOW)
             assert new.role == "editor"
@@ -51,6 +58,7 @@ async def test_existing_editors_become_admins_and_subscribers_get_search_keys(da
             assert not {"audit_log", "import_jobs"} & tables
             columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("editors")})
             assert "role" not in columns
+            assert (await conn.execute(text(kept))).scalar() == 2
         await db.upgrade()
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_differences) == []

@@ -149,8 +149,10 @@ class Imports:
     importing the same file again changes nothing, so a job cut short by a restart is finished by
     uploading the file again)."""
 
-    def __init__(self, db: Database, settings: Settings, notify: flows.Notify, clock: Callable[[], datetime]) -> None:
+    def __init__(self, db: Database, settings: Settings, notify: flows.Notify, clock: Callable[[], datetime],
+                 wake: Callable[[], None] = lambda: None) -> None:
         self.db, self.settings, self.notify, self.clock = db, settings, notify, clock
+        self.wake = wake  # tells the sender that confirmation mail was queued
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, data: bytes, *, filename: str, confirmed: bool, actor: str) -> int:
@@ -207,6 +209,8 @@ class Imports:
                 await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
                     processed=start + len(chunk), added=added, existing=existing, suppressed=len(skipped),
                     problems=json.dumps(sorted(rows, key=lambda r: r["line"]), ensure_ascii=False)))
+            if done.added and not confirmed:
+                self.wake()
             await asyncio.sleep(0)
         async with self.db.transaction() as session:
             await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(

@@ -53,7 +53,7 @@ class WebObjects:
             subscribe_limits=RateLimiter.parse(service.settings.subscribe_ip_limits),
             login_account_limits=RateLimiter.parse(service.settings.login_account_limits),
             login_ip_limits=RateLimiter.parse(service.settings.login_ip_limits),
-            imports=Imports(service.db, service.settings, notifier, service.clock),
+            imports=Imports(service.db, service.settings, notifier, service.clock, wake=service.wake.set),
         )
 
 

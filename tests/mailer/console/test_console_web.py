@@ -21,6 +21,7 @@ from subscribers.models import AuditEntry, ImportJob, Subscriber
 from tests.conftest import SECRET, Clock
 from tests.mailer.web.test_editor_auth import page_csrf, sign_in
 from tests.support import factories
+from tests.support.smtpd import SMTPServer
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ADMIN_PAGES = ["/editor/subscribers", "/editor/subscribers/1", "/editor/subscribers/1/forget", "/editor/audit",
@@ -295,3 +296,54 @@ async def test_the_settings_view_hides_every_secret(
             assert 'data-name="MAILER_TIMEZONE"' in reply.text and "Asia/Baghdad" in reply.text
     finally:
         await svc.close()
+
+
+async def test_an_unconfirmed_import_mails_each_new_address_a_confirmation_link(
+    people: Subscriber, live_app: str, service: Service, smtp_server: SMTPServer
+) -> None:
+    async with httpx.AsyncClient(base_url=live_app) as client:
+        await sign_in(client, "hind")
+        token = await page_csrf(client, "/editor/subscribers/import")
+        data = b"email\r\nfirst@example.org\r\nsecond@example.org\r\n"
+        reply = await client.post("/editor/subscribers/import", data={"csrf": token},
+                                  files={"file": ("list.csv", data, "text/csv")})
+        await live_imports(service, client, reply.headers["location"])
+    await service.sender.drain()
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == ["first@example.org", "second@example.org"]
+    async with service.db.transaction() as session:
+        first = await store.by_email(session, "first@example.org")
+        assert first is not None and (first.status, first.source) == ("pending", "import")
+
+
+async def test_an_import_that_fails_half_way_keeps_the_chunks_done_and_says_so(
+    people: Subscriber, live_app: str, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailer.editor import console
+    from subscribers import importer
+
+    real = importer.apply
+    calls = 0
+
+    async def second_chunk_fails(*args: object, **kwargs: object) -> importer.Applied:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database went away")  # a fault, injected
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(console, "CHUNK", 2)
+    monkeypatch.setattr(importer, "apply", second_chunk_fails)
+    data = "email\n" + "".join(f"n{i}@example.org\n" for i in range(5))
+    async with httpx.AsyncClient(base_url=live_app) as client:
+        await sign_in(client, "hind")
+        token = await page_csrf(client, "/editor/subscribers/import")
+        reply = await client.post("/editor/subscribers/import", data={"csrf": token, "confirmed": "1"},
+                                  files={"file": ("list.csv", data.encode(), "text/csv")})
+        await live_imports(service, client, reply.headers["location"])
+        page = await client.get(reply.headers["location"])
+        assert 'data-status="failed"' in page.text and "توقف الاستيراد بخطأ" in page.text
+    async with service.db.transaction() as session:
+        job = (await session.scalars(select(ImportJob))).one()
+        assert (job.status, job.processed, job.added) == ("failed", 2, 2)
+        assert await session.scalar(select(func.count()).select_from(Subscriber)
+                                    .where(Subscriber.email.like("n%@example.org"))) == 2

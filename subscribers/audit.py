@@ -17,6 +17,7 @@ ACTIONS = {
     "suppress": "حظر العنوان",
     "forget": "محو بياناته",
     "import": "استيراد ملف",
+    "role": "تغيير دور محرر",
 }
 DETAIL_MAX = 500
 

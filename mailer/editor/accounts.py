@@ -14,7 +14,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -25,6 +25,7 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # Argon2 copes with more, but nobody types more, and hashing costs memory
 _NAME = re.compile(r"[\w.-]{2,64}")  # \w includes Arabic letters
 BAD_LOGIN = "اسم المستخدم أو كلمة المرور غير صحيحة."
+LAST_ADMIN = "هذا آخر مشرف: امنح محرراً آخر دور المشرف أولاً."
 ROLES = ("editor", "admin")  # editor: preview, curate, send, test; admin: also people and settings
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
@@ -120,13 +121,25 @@ async def set_password(session: AsyncSession, editor_id: int, password: str, now
 
 
 async def set_role(session: AsyncSession, name: str, role: str) -> Editor:
-    """A new role takes effect on the editor's next request (sessions read it each time)."""
+    """A new role takes effect on the editor's next request (sessions read it each time). The
+    last admin stays one: nobody could give the role back from the browser."""
     role = check_role(role)
     editor = await by_name(session, name)
     if editor is None:
         raise NotFound(f"no editor named {name!r}")
+    if editor.role == "admin" and role != "admin":
+        admins = await session.scalar(select(func.count()).select_from(Editor).where(Editor.role == "admin"))
+        if admins == 1:
+            raise Conflict(f"{editor.name!r} is the last admin", public_message=LAST_ADMIN)
     editor.role = role
     return editor
+
+
+async def everyone(session: AsyncSession, now: datetime) -> list[tuple[Editor, int]]:
+    """Every editor with their number of live sessions, by name."""
+    live = (select(func.count()).where(EditorSession.editor_id == Editor.id, EditorSession.expires_at > now)
+            .scalar_subquery())
+    return [(editor, int(count)) for editor, count in await session.execute(select(Editor, live).order_by(Editor.name))]
 
 
 async def remove(session: AsyncSession, name: str) -> None:

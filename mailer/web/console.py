@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core import arabic
-from mailer.core.errors import InvalidInput, MailerError, NotFound
+from mailer.core.errors import Conflict, InvalidInput, MailerError, NotFound
 from mailer.core.settings import Settings
 from mailer.delivery import outbox
-from mailer.editor import console
+from mailer.editor import accounts, console
 from mailer.web.auth import Admin
 from mailer.web.deps import objects_of, pages_of, service_of
 from mailer.web.security import editor_page
@@ -269,6 +269,36 @@ async def _subscriber(session: AsyncSession, subscriber_id: int) -> Subscriber:
     if sub is None:
         raise NotFound(f"no subscriber with id {subscriber_id}", public_message="لا يوجد مشترك بهذا الرقم.")
     return sub
+
+
+# editors ---------------------------------------------------------------------------------------------
+
+
+ROLE_LABELS = {"editor": "محرر", "admin": "مشرف"}
+
+
+@router.get("/editors", response_class=HTMLResponse)
+async def editors_page(request: Request, who: Admin, error: str = "") -> HTMLResponse:
+    svc = service_of(request)
+    async with svc.db.transaction() as session:
+        people = await accounts.everyone(session, svc.clock())
+    return _page(request, "editors", who, title="المحررون", people=people, roles=ROLE_LABELS,
+                 error=accounts.LAST_ADMIN if error == "last-admin" else None)
+
+
+@router.post("/editors/{name}/role")
+async def change_role(request: Request, name: str, who: Admin,
+                      role: Annotated[str, Form(max_length=16)] = "") -> Response:
+    """Give or take the admin role; an editor's live sessions see it on their next page."""
+    svc = service_of(request)
+    try:
+        async with svc.db.transaction() as session:
+            editor = await accounts.set_role(session, name, accounts.check_role(role))
+            await audit.record(session, actor=who.name, action="role", subscriber_id=None, now=svc.clock(),
+                               detail=f"{editor.name}: {ROLE_LABELS[role]}")
+    except Conflict:
+        return RedirectResponse("/editor/editors?error=last-admin", status_code=303)
+    return RedirectResponse("/editor/editors", status_code=303)
 
 
 # audit and settings ---------------------------------------------------------------------------------

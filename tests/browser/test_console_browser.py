@@ -1,6 +1,7 @@
 """The console's people side in Chromium, at 1280 and 375 px: every page and action (search,
 add, unsubscribe, suppress, forget with its confirmation step, CSV import with its self-refreshing
-progress page and per-line report, export, audit log, settings, and the 403 an editor gets), with
+progress page and per-line report, export, audit log, editors' roles, settings, and the 403 an
+editor gets), with
 no script, no CSP violation and nothing wider than the screen. Screenshots go to
 tests/screenshots/console/ (shown in the README's "Console" section)."""
 
@@ -140,6 +141,13 @@ async def test_the_subscribers_console_in_a_browser(
     download = await info.value
     body = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8-sig")
     assert body.startswith("email,name,status") and "huda@example.org" in body and "reader00@example.org" in body
+
+    # editors: give sara the admin role
+    await page.goto(live_app + "/editor/editors")
+    assert await page.get_attribute("#editors tr[data-editor=sara]", "data-role") == "editor"
+    await click(page, "#editors tr[data-editor=sara] button")
+    assert await page.get_attribute("#editors tr[data-editor=sara]", "data-role") == "admin"
+    await shot(page, "editors", width)
 
     await page.goto(live_app + "/editor/settings")
     assert await page.locator("#settings tr[data-hidden]").count() >= 1

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from mailer.core.models import OutboxMessage
 from mailer.delivery.service import Service
+from mailer.editor import accounts
 from subscribers import store, suppression
 from subscribers.models import AuditEntry, ImportJob, Subscriber
 from tests.conftest import SECRET, Clock
@@ -26,9 +27,9 @@ from tests.support.smtpd import SMTPServer
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ADMIN_PAGES = ["/editor/subscribers", "/editor/subscribers/1", "/editor/subscribers/1/forget", "/editor/audit",
                "/editor/settings", "/editor/subscribers/import", "/editor/subscribers/import/1",
-               "/editor/subscribers/export.csv"]
+               "/editor/subscribers/export.csv", "/editor/editors"]
 ADMIN_POSTS = ["/editor/subscribers", "/editor/subscribers/1/unsubscribe", "/editor/subscribers/1/suppress",
-               "/editor/subscribers/1/forget", "/editor/subscribers/import"]
+               "/editor/subscribers/1/forget", "/editor/subscribers/import", "/editor/editors/sara/role"]
 
 
 @pytest.fixture
@@ -37,7 +38,6 @@ async def people(service: Service, clock: Clock) -> Subscriber:
     await factories.editor(service, "sara")  # an editor
     await factories.editor(service, "hind", "hind@news.example.com")
     async with service.db.transaction() as session:
-        from mailer.editor import accounts
         await accounts.set_role(session, "hind", "admin")
     return await factories.subscriber(service, "reader@example.org", name="أحمد الجبوري")
 
@@ -55,7 +55,8 @@ async def test_an_editor_gets_a_403_page_in_arabic_on_every_admin_page(people: S
             assert reply.status_code == 403, path
             assert "للمشرفين وحدهم" in reply.text and 'dir="rtl"' in reply.text
         for path in ADMIN_POSTS:
-            reply = await client.post(path, data={"csrf": token, "confirm": "erase", "email": "x@example.org"})
+            reply = await client.post(path, data={"csrf": token, "confirm": "erase", "email": "x@example.org",
+                                                  "role": "admin"})
             assert reply.status_code == 403, path
     async with httpx.AsyncClient(base_url=live_app) as client:
         await sign_in(client, "hind")
@@ -77,12 +78,13 @@ async def test_every_change_needs_the_csrf_token_and_changes_nothing_without_it(
             for form in ({}, {"csrf": "forged"}):
                 reply = await client.post(path.replace("/1/", f"/{people.id}/"),
                                           data={**form, "confirm": "erase", "email": "new@example.org",
-                                                "lists": "daily"})
+                                                "lists": "daily", "role": "admin"})
                 assert reply.status_code == 403, (path, form)
     async with service.db.transaction() as session:
         sub = await session.get(Subscriber, people.id)
         assert sub is not None and sub.status == "confirmed"
         assert await session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+        assert (await accounts.by_name(session, "sara")).role == "editor"  # type: ignore[union-attr]
         assert await session.scalar(select(func.count()).select_from(Subscriber)) == 1
 
 
@@ -347,3 +349,35 @@ async def test_an_import_that_fails_half_way_keeps_the_chunks_done_and_says_so(
         assert (job.status, job.processed, job.added) == ("failed", 2, 2)
         assert await session.scalar(select(func.count()).select_from(Subscriber)
                                     .where(Subscriber.email.like("n%@example.org"))) == 2
+
+
+async def test_admins_give_and_take_the_admin_role_but_never_from_the_last_admin(
+    people: Subscriber, live_app: str, service: Service
+) -> None:
+    async with httpx.AsyncClient(base_url=live_app) as hind, httpx.AsyncClient(base_url=live_app) as sara:
+        await sign_in(hind, "hind")
+        await sign_in(sara, "sara")
+        assert (await sara.get("/editor/subscribers")).status_code == 403
+        token = await page_csrf(hind, "/editor/editors")
+        page = await hind.get("/editor/editors")
+        assert 'data-editor="sara" data-role="editor"' in page.text and 'data-editor="hind" data-role="admin"' in page.text
+        reply = await hind.post("/editor/editors/sara/role", data={"csrf": token, "role": "admin"})
+        assert reply.status_code == 303
+        assert (await sara.get("/editor/subscribers")).status_code == 200  # her live session sees it at once
+        reply = await hind.post("/editor/editors/hind/role", data={"csrf": token, "role": "editor"})
+        assert reply.status_code == 303 and reply.headers["location"] == "/editor/editors"
+        # hind is no admin any more; sara, the last one, cannot step down
+        assert (await hind.get("/editor/editors")).status_code == 403
+        sara_token = await page_csrf(sara, "/editor/editors")
+        reply = await sara.post("/editor/editors/sara/role", data={"csrf": sara_token, "role": "editor"})
+        assert reply.status_code == 303 and reply.headers["location"].endswith("error=last-admin")
+        page = await sara.get(reply.headers["location"])
+        assert "آخر مشرف" in page.text
+        bad = await sara.post("/editor/editors/sara/role", data={"csrf": sara_token, "role": "root"})
+        assert bad.status_code == 400
+    async with service.db.transaction() as session:
+        roles = {e.name: e.role for e, _ in await accounts.everyone(session, NOW)}
+        details = (await session.scalars(select(AuditEntry.detail).where(AuditEntry.action == "role")
+                                         .order_by(AuditEntry.id))).all()
+    assert roles == {"sara": "admin", "hind": "editor"}
+    assert details == ["sara: مشرف", "hind: محرر"]

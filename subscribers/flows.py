@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import serialise
-from mailer.core.errors import Conflict, InvalidInput, InvalidToken
+from mailer.core.errors import Conflict, InvalidInput, InvalidToken, NotFound
 from mailer.core.settings import Settings
 from subscribers import store, suppression, tokens
 from subscribers.addresses import Address, check, mailbox_key
@@ -387,6 +387,41 @@ async def complaint(
         await suppression.suppress(session, form, "complaint")
     if sub is not None and sub.status in TRANSITIONS["unsubscribe"][0]:
         transition(sub, "unsubscribe", now)
+    return sub
+
+
+async def suppress_by_operator(session: AsyncSession, subscriber_id: int, now: datetime) -> Subscriber:
+    """An editor blocks an address for good (a spam trap, an abusive address, a request that must
+    hold even against a later form): suppressed as "operator", which, unlike an unsubscribe, no
+    new subscription request lifts; the subscriber leaves every list."""
+    sub = await session.get(Subscriber, subscriber_id)
+    if sub is None or sub.status == "forgotten":
+        raise NotFound(f"no subscriber with id {subscriber_id}")
+    await suppression.suppress(session, sub.email, "operator")
+    if sub.status in TRANSITIONS["unsubscribe"][0]:
+        transition(sub, "unsubscribe", now)
+    return sub
+
+
+async def add_by_operator(
+    session: AsyncSession, settings: Settings, request: Request, *, confirmed: bool, now: datetime, notify: Notify
+) -> Subscriber:
+    """An editor adds someone in the console: ``confirmed`` when the editor vouches for their
+    consent (no mail), else pending with a confirmation link as from the form. A suppressed
+    address or one already subscribed is refused, with the reason."""
+    address = request.address
+    await serialise(session, suppression.address_hash(address.normalized))
+    reason = await suppression.reason_for(session, address.normalized)
+    if reason is not None:
+        raise Conflict(f"{address.normalized} is suppressed ({reason})",
+                       public_message="هذا العنوان محظور ولا يُضاف من جديد.")
+    if await store.by_address(session, address) is not None:
+        raise Conflict("already a subscriber", public_message=ADDRESS_TAKEN)
+    sub = await store.add(session, address, now=now, name=request.name, lists=request.lists,
+                          sections=request.sections, source="operator",
+                          status="confirmed" if confirmed else "pending")
+    if not confirmed:
+        await _confirmation(session, settings, sub, "subscribe", address, now=now, notify=notify)
     return sub
 
 

@@ -22,6 +22,16 @@ from subscribers.models import Subscriber
 COLUMNS = ("email", "name", "lists", "sections")  # ``frequency`` (the old one-list column) too
 EXPORT_COLUMNS = ("email", "name", "status", "lists", "sections", "source", "created_at", "confirmed_at")
 SECTION_SEPARATOR = "|"  # between section names, and between lists
+SAVE_AS_UTF8 = "ترميز الملف غير مقروء: احفظه بصيغة \"CSV UTF-8\"."
+BAD_CSV = "تعذّرت قراءة هذا السطر بصيغة CSV (علامة اقتباس غير مغلقة مثلاً)."
+CELL_MESSAGES = {
+    "encoding": SAVE_AS_UTF8,
+    "name": "الاسم غير صالح: طويل جداً أو فيه محارف تحكّم.",
+    "lists": "نشرة غير معروفة: استعمل مفاتيح النشرات أو أسماءها مفصولة بـ |.",
+    "frequency": "نشرة غير معروفة: استعمل مفاتيح النشرات أو أسماءها مفصولة بـ |.",
+    "sections": "قسم غير معروف: استعمل أسماء الأقسام كما في الموقع مفصولة بـ |.",
+    "email": "عنوان البريد الإلكتروني غير صالح.",
+}
 # a cell starting with one of these is a formula to Excel and LibreOffice: exports prefix "'"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -39,6 +49,8 @@ class Row:
 class Problem:
     line: int
     message: str  # names the column, e.g. "email: The email address is not valid."
+    field: str = ""  # the column (or "encoding", "header", "csv"), for the console's report
+    public: str = ""  # the same in Arabic, for the console's report
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -89,11 +101,11 @@ def parse(
             text = data.decode("utf-16")
         except UnicodeDecodeError as exc:
             out.problems.append(Problem(1, f"encoding: not valid UTF-16 ({exc.reason}); "
-                                           "save the file as \"CSV UTF-8\""))
+                                           "save the file as \"CSV UTF-8\"", "encoding", SAVE_AS_UTF8))
             return out
     elif b"\x00" in data[:200]:
         out.problems.append(Problem(1, "encoding: the file looks like UTF-16 without a byte-order mark; "
-                                       "save it as \"CSV UTF-8\""))
+                                       "save it as \"CSV UTF-8\"", "encoding", SAVE_AS_UTF8))
         return out
     else:
         text = data.decode("utf-8-sig", errors="surrogateescape")
@@ -101,33 +113,42 @@ def parse(
     header: dict[str, int] = {}
     for line, cells in records:
         if isinstance(cells, str):
-            out.problems.append(Problem(line, cells))
+            out.problems.append(Problem(line, cells, "csv", BAD_CSV))
             return out
         if not any(c.strip() for c in cells):
             continue
         header = {c.strip().lower(): i for i, c in enumerate(cells)}
         if "email" not in header:
-            out.problems.append(Problem(line, "header: no 'email' column (the first line names the columns)"))
+            out.problems.append(Problem(line, "header: no 'email' column (the first line names the columns)",
+                                        "header", "لا يوجد عمود email: يجب أن يسمّي السطر الأول الأعمدة."))
             return out
         break
     seen: dict[str, int] = {}
     for line, cells in records:
         if isinstance(cells, str):
-            out.problems.append(Problem(line, cells))
+            out.problems.append(Problem(line, cells, "csv", BAD_CSV))
             continue
         if not any(c.strip() for c in cells):
             continue
         try:
             row = _row(line, cells, header, lists, sections, smtputf8)
         except InvalidInput as exc:
-            out.problems.append(Problem(line, exc.message))
+            out.problems.append(Problem(line, exc.message, exc.field, _arabic(exc)))
             continue
         first = seen.setdefault(row.address.key, line)
         if first != line:
-            out.problems.append(Problem(line, f"email: duplicate of line {first}"))
+            out.problems.append(Problem(line, f"email: duplicate of line {first}", "email",
+                                        f"العنوان مكرر: ورد في السطر {first}."))
             continue
         out.rows.append(row)
     return out
+
+
+def _arabic(exc: InvalidInput) -> str:
+    """The Arabic of a refused cell: the error's own where it has one, else one per column."""
+    if exc.public_message != InvalidInput.public_message:
+        return exc.public_message
+    return CELL_MESSAGES.get(exc.field, exc.public_message)
 
 
 def _row(
@@ -184,7 +205,8 @@ async def apply(
         if row.address.key in existing:
             result.existing += 1
         elif email in blocked:
-            result.skipped.append(Problem(row.line, f"email: on the suppression list ({blocked[email]})"))
+            result.skipped.append(Problem(row.line, f"email: on the suppression list ({blocked[email]})", "email",
+                                          "العنوان محظور (في قائمة الحظر)، فلم يُضف."))
         else:
             fresh.append(row)
     status, source = ("confirmed", "import-confirmed") if confirmed else ("pending", "import")

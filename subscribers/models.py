@@ -10,9 +10,13 @@ from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from mailer.core.db import Base, UTCDateTime, utcnow
 from subscribers.addresses import mailbox_key
+from subscribers.search import email_search_key, name_search_key
 from subscribers.tokens import new_link_key
 
 STATUSES = ("pending", "confirmed", "paused", "unsubscribed", "bounced", "forgotten")
+# the console's prefix search compares bytes: PostgreSQL's "C" collation gives a B-tree index the
+# same order as SQLite's BINARY one, so ``key >= 'ab' AND key < 'ac'`` is one index range on both
+SearchKey = String(200).with_variant(String(200, collation="C"), "postgresql")
 PURPOSES = ("subscribe", "address")  # what a confirmation confirms
 
 
@@ -40,12 +44,26 @@ class Subscriber(Base):
     # mixed into every link token, so a link never acts on a later subscriber who gets the same
     # id (see subscribers/tokens.py); None only for subscribers from before link keys
     link_key: Mapped[str | None] = mapped_column(String(16), default=new_link_key)
+    # normalised forms for the console's prefix search (subscribers/search.py), kept in step
+    # with ``email`` and ``name`` below; indexed with the id for keyset pages
+    search_email: Mapped[str | None] = mapped_column(SearchKey)
+    search_name: Mapped[str | None] = mapped_column(SearchKey)
 
+    __table_args__ = (
+        Index("ix_subscribers_search_email", "search_email", "id"),
+        Index("ix_subscribers_search_name", "search_name", "id"),
+    )
 
     @validates("email")
     def _email_key(self, _key: str, email: str) -> str:
         self.email_key = mailbox_key(email)
+        self.search_email = email_search_key(email)
         return email
+
+    @validates("name")
+    def _name_key(self, _key: str, name: str | None) -> str | None:
+        self.search_name = name_search_key(name)
+        return name
 
 
 class SubscriberList(Base):
@@ -107,3 +125,41 @@ class Confirmation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who changed which subscriber from the console, and how. ``detail`` never holds an address
+    (an erased person must not live on here); ``subscriber_id`` stays after an erasure."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_subscriber_id_id", "subscriber_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))  # the editor's login name
+    action: Mapped[str] = mapped_column(String(32))  # see subscribers.audit.ACTIONS
+    subscriber_id: Mapped[int | None] = mapped_column(Integer)  # no foreign key: outlives erasure
+    detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class ImportJob(Base):
+    """A CSV import started in the console: its counts, updated as it runs, and its per-line
+    problems (JSON: line, field, Arabic message)."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    existing: Mapped[int] = mapped_column(Integer, default=0)
+    suppressed: Mapped[int] = mapped_column(Integer, default=0)
+    bad: Mapped[int] = mapped_column(Integer, default=0)
+    problems: Mapped[str] = mapped_column(Text, default="[]")
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

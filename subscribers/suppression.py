@@ -13,7 +13,8 @@ from subscribers.addresses import canonical
 from subscribers.models import Suppression
 
 # weakest first: a stronger reason replaces a weaker one, never the other way round
-REASONS = ("unsubscribe", "hard_bounce", "complaint", "forget")
+# "operator": an editor blocked the address in the console (see flows.suppress_by_operator)
+REASONS = ("unsubscribe", "operator", "hard_bounce", "complaint", "forget")
 # The one exception to "never again": someone who unsubscribed may come back by asking for it on
 # the subscribe form, so the confirmation mail of that request (and only it) may reach them; the
 # suppression is lifted when they confirm. Bounces, complaints and erasure block everything.

@@ -1,4 +1,4 @@
-"""``mailer editors``: accounts for the editor pages (add, list, passwd, remove)."""
+"""``mailer editors``: accounts for the editor pages (add, list, passwd, role, remove)."""
 
 from __future__ import annotations
 
@@ -39,15 +39,20 @@ def add(
     name: str = typer.Argument(..., help="Login name: 2-64 letters, digits, '.', '_' or '-'."),
     email: str = typer.Option(..., "--email", help="The editor's own address; test sends go there."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    role: str = typer.Option("editor", "--role", help="editor (preview, curate, send, test) or admin "
+                                                      "(also subscribers, editors and the settings view)."),
 ) -> None:
     """Add an editor; asks for the password twice (at least 10 characters)."""
 
+    if role not in accounts.ROLES:
+        err.print(f"[red]error:[/red] --role: {role!r} is not one of {', '.join(accounts.ROLES)}")
+        raise typer.Exit(2)
     settings = settings_of(ctx)
     password = _password(password_stdin)
 
     async def job(svc: Service) -> str:
         async with svc.db.transaction() as session:
-            return (await accounts.add(session, name, email, password, svc.clock())).name
+            return (await accounts.add(session, name, email, password, svc.clock(), role=role)).name
 
     added = run(settings, job)
     console.print(f"editor {added!r} added; sign in at {settings.base_url}/editor/login")
@@ -75,25 +80,46 @@ def passwd(
     console.print(f"password of {name!r} changed; all their sessions were ended")
 
 
+@app.command("role")
+def set_role(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The editor's login name."),
+    role: str = typer.Argument(..., help="editor or admin."),
+) -> None:
+    """Change an editor's role; it applies from their next page."""
+
+    if role not in accounts.ROLES:
+        err.print(f"[red]error:[/red] ROLE: {role!r} is not one of {', '.join(accounts.ROLES)}")
+        raise typer.Exit(2)
+    settings = settings_of(ctx)
+
+    async def job(svc: Service) -> None:
+        async with svc.db.transaction() as session:
+            await accounts.set_role(session, name, role)
+
+    run(settings, job)
+    console.print(f"{name!r} is now {role}")
+
+
 @app.command("list")
 def list_editors(ctx: typer.Context) -> None:
     """Editors with their address and how many live sessions they have."""
 
     settings = settings_of(ctx)
 
-    async def job(svc: Service) -> list[tuple[str, str, int]]:
+    async def job(svc: Service) -> list[tuple[str, str, str, int]]:
         live = (
             select(func.count())
             .where(EditorSession.editor_id == Editor.id, EditorSession.expires_at > svc.clock())
             .scalar_subquery()
         )
         async with svc.db.transaction() as session:
-            rows = await session.execute(select(Editor.name, Editor.email, live).order_by(Editor.name))
-            return [(n, e, int(c)) for n, e, c in rows]
+            rows = await session.execute(select(Editor.name, Editor.email, Editor.role, live).order_by(Editor.name))
+            return [(n, e, r, int(c)) for n, e, r, c in rows]
 
-    table = Table("name", "email", "sessions")
-    for name, email, count in run(settings, job):
-        table.add_row(name, email, str(count))
+    table = Table("name", "email", "role", "sessions")
+    for name, email, role, count in run(settings, job):
+        table.add_row(name, email, role, str(count))
     console.print(table)
 
 

@@ -177,6 +177,8 @@ class Editor(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # "editor": preview, curate, send, test; "admin": also subscribers, editors and settings
+    role: Mapped[str] = mapped_column(String(16), default="editor", server_default="editor")
 
 
 class EditorSession(Base):

@@ -14,7 +14,7 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -25,6 +25,8 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # Argon2 copes with more, but nobody types more, and hashing costs memory
 _NAME = re.compile(r"[\w.-]{2,64}")  # \w includes Arabic letters
 BAD_LOGIN = "اسم المستخدم أو كلمة المرور غير صحيحة."
+LAST_ADMIN = "هذا آخر مشرف: امنح محرراً آخر دور المشرف أولاً."
+ROLES = ("editor", "admin")  # editor: preview, curate, send, test; admin: also people and settings
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
 
@@ -44,6 +46,17 @@ class SignedIn:
     email: str
     session_id: str
     csrf_token: str
+    role: str = "editor"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def check_role(role: str, *, field: str = "role") -> str:
+    if role not in ROLES:
+        raise InvalidInput(field, f"{role!r} is not one of {', '.join(ROLES)}")
+    return role
 
 
 def normalise_name(name: str) -> str:
@@ -82,14 +95,16 @@ async def by_name(session: AsyncSession, name: str) -> Editor | None:
     return (await session.scalars(select(Editor).where(Editor.name == normalise_name(name)))).first()
 
 
-async def add(session: AsyncSession, name: str, email: str, password: str, now: datetime) -> Editor:
+async def add(session: AsyncSession, name: str, email: str, password: str, now: datetime,
+              *, role: str = "editor") -> Editor:
     """A new editor; the name must be free."""
     name = normalise_name(name)
+    role = check_role(role)
     address = check_address(email, field="email").normalized
     if (await session.scalars(select(Editor.id).where(Editor.name == name))).first() is not None:
         raise Conflict(f"an editor named {name!r} already exists")
     editor = Editor(name=name, email=address, password_hash=await hash_password(password),
-                    created_at=now, password_changed_at=now)
+                    created_at=now, password_changed_at=now, role=role)
     session.add(editor)
     await session.flush()
     return editor
@@ -103,6 +118,28 @@ async def set_password(session: AsyncSession, editor_id: int, password: str, now
     editor.password_hash = await hash_password(password)
     editor.password_changed_at = now
     await session.execute(delete(EditorSession).where(EditorSession.editor_id == editor_id))
+
+
+async def set_role(session: AsyncSession, name: str, role: str) -> Editor:
+    """A new role takes effect on the editor's next request (sessions read it each time). The
+    last admin stays one: nobody could give the role back from the browser."""
+    role = check_role(role)
+    editor = await by_name(session, name)
+    if editor is None:
+        raise NotFound(f"no editor named {name!r}")
+    if editor.role == "admin" and role != "admin":
+        admins = await session.scalar(select(func.count()).select_from(Editor).where(Editor.role == "admin"))
+        if admins == 1:
+            raise Conflict(f"{editor.name!r} is the last admin", public_message=LAST_ADMIN)
+    editor.role = role
+    return editor
+
+
+async def everyone(session: AsyncSession, now: datetime) -> list[tuple[Editor, int]]:
+    """Every editor with their number of live sessions, by name."""
+    live = (select(func.count()).where(EditorSession.editor_id == Editor.id, EditorSession.expires_at > now)
+            .scalar_subquery())
+    return [(editor, int(count)) for editor, count in await session.execute(select(Editor, live).order_by(Editor.name))]
 
 
 async def remove(session: AsyncSession, name: str) -> None:
@@ -151,7 +188,7 @@ async def signed_in(session: AsyncSession, token: str, now: datetime) -> SignedI
     if row is None:
         return None
     sess, editor = row
-    return SignedIn(editor.id, editor.name, editor.email, sess.id, sess.csrf_token)
+    return SignedIn(editor.id, editor.name, editor.email, sess.id, sess.csrf_token, editor.role)
 
 
 async def end_session(session: AsyncSession, session_id: str) -> None:

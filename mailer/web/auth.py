@@ -51,6 +51,17 @@ async def require_editor(request: Request) -> SignedIn:
 
 
 Editor = Annotated[SignedIn, Depends(require_editor)]
+ADMINS_ONLY = "هذه الصفحة للمشرفين وحدهم. اطلب من مشرف أن يمنحك هذا الدور إن كنت تحتاج إليها."
+
+
+async def require_admin(who: Editor) -> SignedIn:
+    """A signed-in admin (subscribers, editors, settings); an editor gets ``Forbidden`` (403)."""
+    if not who.is_admin:
+        raise Forbidden(f"editor {who.name!r} is not an admin", public_message=ADMINS_ONLY)
+    return who
+
+
+Admin = Annotated[SignedIn, Depends(require_admin)]
 
 
 def _login_cookie(request: Request) -> str | None:

@@ -17,6 +17,7 @@ FORM_BYTES = 64 * 1024  # every public and editor form is a few hundred bytes to
 LIMITS = (  # path prefix -> bytes; the first match wins
     ("/api/bounces", 10 * 1024 * 1024),  # a bounce quotes the whole original message
     ("/api/", 2 * 1024 * 1024),  # an article body is at most 500,000 characters
+    ("/editor/subscribers/import", 21 * 1024 * 1024),  # a CSV of subscribers (20 MB and the form)
 )
 
 

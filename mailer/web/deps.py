@@ -14,6 +14,7 @@ from mailer.core.errors import NotFound, Unauthorized
 from mailer.core.ratelimit import RateLimiter
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
+from mailer.editor.console import Imports
 from mailer.editor.previews import Previews
 from mailer.ops.metrics import Exposition
 from mailer.shares.desk import ShareDesk
@@ -35,13 +36,15 @@ class WebObjects:
     subscribe_limits: list[RateLimitItem]
     login_account_limits: list[RateLimitItem]  # failed sign-ins, see mailer.web.auth
     login_ip_limits: list[RateLimitItem]
+    imports: Imports  # the console's CSV imports, run off the request
 
     @classmethod
     def build(cls, service: Service, *, previews: Previews | None = None) -> WebObjects:
+        notifier = Notifier(service.settings, service.renderer)
         return cls(
             service=service,
             pages=Pages(service.settings),
-            notifier=Notifier(service.settings, service.renderer),
+            notifier=notifier,
             desk=ShareDesk(service),
             previews=previews or Previews(service.settings, service.renderer),
             exposition=Exposition(service.db),
@@ -50,6 +53,7 @@ class WebObjects:
             subscribe_limits=RateLimiter.parse(service.settings.subscribe_ip_limits),
             login_account_limits=RateLimiter.parse(service.settings.login_account_limits),
             login_ip_limits=RateLimiter.parse(service.settings.login_ip_limits),
+            imports=Imports(service.db, service.settings, notifier, service.clock, wake=service.wake.set),
         )
 
 

@@ -116,7 +116,8 @@ async def test_the_login_form_needs_its_csrf_token(seeded: Edition, live_app: st
 
 def editor_routes(service: Service) -> list[tuple[str, str]]:
     """(method, path) of every editor route, path parameters filled in."""
-    values = {"kind": "digest", "edition_id": "1", "article_id": "1", "action": "hold"}
+    values = {"kind": "digest", "edition_id": "1", "article_id": "1", "action": "hold", "subscriber_id": "1",
+              "job_id": "1", "name": "sara"}
     found = []  # (the API docs pages, on only with MAILER_API_DOCS, are tested with it on)
     probe = FastAPI()  # the app's own schema leaves the editor pages out: describe them apart
     probe.include_router(editor.router)

@@ -39,12 +39,13 @@ def add(
     name: str = typer.Argument(..., help="Login name: 2-64 letters, digits, '.', '_' or '-'."),
     email: str = typer.Option(..., "--email", help="The editor's own address; test sends go there."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
-    role: str = typer.Option("editor", "--role", help="editor (preview, curate, send, test) or admin "
-                                                      "(also subscribers, editors and the settings view)."),
+    role: str | None = typer.Option(None, "--role", help="editor (preview, curate, send, test) or admin "
+                                    "(also subscribers, editors and the settings view); default: admin "
+                                    "for the first account, editor after that."),
 ) -> None:
     """Add an editor; asks for the password twice (at least 10 characters)."""
 
-    if role not in accounts.ROLES:
+    if role is not None and role not in accounts.ROLES:
         err.print(f"[red]error:[/red] --role: {role!r} is not one of {', '.join(accounts.ROLES)}")
         raise typer.Exit(2)
     settings = settings_of(ctx)

@@ -96,9 +96,13 @@ async def by_name(session: AsyncSession, name: str) -> Editor | None:
 
 
 async def add(session: AsyncSession, name: str, email: str, password: str, now: datetime,
-              *, role: str = "editor") -> Editor:
-    """A new editor; the name must be free."""
+              *, role: str | None = None) -> Editor:
+    """A new editor; the name must be free. Without a role: ``admin`` while nobody is one (the
+    first account of an installation can then manage the rest), ``editor`` after that."""
     name = normalise_name(name)
+    if role is None:
+        has_admin = (await session.scalars(select(Editor.id).where(Editor.role == "admin"))).first()
+        role = "editor" if has_admin is not None else "admin"
     role = check_role(role)
     address = check_address(email, field="email").normalized
     if (await session.scalars(select(Editor.id).where(Editor.name == name))).first() is not None:

@@ -72,6 +72,6 @@ EDITOR_PASSWORD = "correct horse battery"
 
 
 async def editor(svc: Service, name: str = "sara", email: str = "sara@news.example.com",
-                 password: str = EDITOR_PASSWORD) -> Editor:
+                 password: str = EDITOR_PASSWORD, role: str = "editor") -> Editor:
     async with svc.db.transaction() as session:
-        return await accounts.add(session, name, email, password, svc.clock())
+        return await accounts.add(session, name, email, password, svc.clock(), role=role)

@@ -22,6 +22,21 @@ from tests.mailer.cli.test_editor_commands import config, mailer
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
+async def test_the_first_account_is_an_admin_unless_told_otherwise(service: Service) -> None:
+    async with service.db.transaction() as session:
+        first = await accounts.add(session, "hind", "hind@news.example.com", "correct horse battery", NOW)
+        second = await accounts.add(session, "sara", "sara@news.example.com", "correct horse battery", NOW)
+    assert (first.role, second.role) == ("admin", "editor")
+
+
+async def test_a_first_account_can_be_made_a_plain_editor(service: Service) -> None:
+    async with service.db.transaction() as session:
+        only = await accounts.add(session, "sara", "sara@news.example.com", "correct horse battery", NOW,
+                                  role="editor")
+        later = await accounts.add(session, "omar", "omar@news.example.com", "correct horse battery", NOW)
+    assert (only.role, later.role) == ("editor", "admin")  # still nobody to manage the others
+
+
 async def test_editors_get_a_role_from_the_command_line(service: Service, tmp_path: Path) -> None:
     cfg = config(tmp_path, service)
     added = await mailer(cfg, "editors", "add", "hind", "--email", "hind@news.example.com", "--role", "admin",

@@ -48,8 +48,8 @@ class Guide:
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least ``value`` (1 for 0 or less)."""
-    if not math.isfinite(value) or value <= 0:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least ``value`` (1 for nothing)."""
+    if not math.isfinite(value) or value <= 1e-12:  # nothing (or a float's dust): a unit scale
         return 1.0
     power = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
@@ -58,8 +58,11 @@ def nice_ceiling(value: float) -> float:
     return float(10 * power)  # pragma: no cover - the loop always returns
 
 
-def ticks(top: float, count: int = 4) -> list[float]:
-    """``count + 1`` evenly spaced values from 0 to ``top``."""
+def ticks(top: float) -> list[float]:
+    """Evenly spaced round values from 0 to ``top`` (a ``nice_ceiling``): quarters of 1 and 2,
+    fifths of 2.5 and 5 (never 1.25 or 0.375)."""
+    mantissa = round(top / 10 ** math.floor(math.log10(top)), 6) if top > 0 else 1.0
+    count = 4 if mantissa in (1.0, 2.0, 10.0) else 5
     return [top * i / count for i in range(count + 1)]
 
 
@@ -133,7 +136,8 @@ def _guides(frame: _Frame, guides: Sequence[Guide], fmt: Format) -> list[str]:
         out.append(f'<g class="guide"><line x1="{frame.x0}" y1="{y}" x2="{frame.x1}" y2="{y}" '
                    f'stroke={quoteattr(guide.colour)} stroke-width="1.5" stroke-dasharray="6 4"/>'
                    f'<text x="{frame.x0 + 4}" y="{_num(frame.y(guide.value) - 4)}" text-anchor="end" '
-                   f'fill={quoteattr(guide.colour)}>{escape(guide.label)} ({escape(fmt(guide.value))})</text></g>')
+                   f'fill={quoteattr(guide.colour)} stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+                   f'{escape(guide.label)} ({escape(fmt(guide.value))})</text></g>')
     return out
 
 
@@ -144,7 +148,7 @@ def _legend(series: Sequence[Series]) -> list[str]:
         colour = PALETTE[i % len(PALETTE)]
         out.append(f'<rect x="{x - 10}" y="10" width="10" height="10" fill="{colour}"/>'
                    f'<text x="{x - 14}" y="19" text-anchor="start" fill="#222222">{escape(one.label)}</text>')
-        x -= 24 + 7 * len(one.label)
+        x -= 28 + 10 * len(one.label)  # room for the label at the phone's larger font
     out.append("</g>")
     return out
 
@@ -211,7 +215,7 @@ def bar_chart(
     width = max(frame.slot * 0.7, 1.0)
     out.append(f'<g class="series" data-series={quoteattr(series.label)} fill="{PALETTE[0]}">')
     for index, value in enumerate(series.values):
-        if value is None:
+        if not value:  # unknown or none: no bar (the point's title and the table still say so)
             continue
         y = frame.y(value)
         out.append(f'<rect x="{_num(frame.x(index) - width / 2)}" y="{_num(y)}" width="{_num(width)}" '

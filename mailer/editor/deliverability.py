@@ -4,13 +4,13 @@ by keyset (``id < before``), and the suppression list with its reasons.
 The suppression list keeps addresses only as hashes (a forgotten reader must stay suppressed
 without being kept), so it cannot be searched by a prefix itself: a search finds the addresses
 that start with it among subscribers and in the bounce log, hashes them and looks those up; a
-whole address is also looked up as typed, which finds a forgotten one.
+whole address is also looked up as typed, which alone finds an erased ("forget") one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,7 @@ PAGE = 50
 SEARCH_CANDIDATES = 500  # addresses a prefix may match before the search says "narrow it"
 EVENT_KINDS = ("hard", "soft", "complaint", "refused")
 MAX_QUERY = 320
+_SLACK = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,36 @@ async def suppressions(session: AsyncSession, *, before: int | None = None, limi
     rows = list(await session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
-    return SuppressionPage([Suppressed(None, r.reason, r.created_at, r.id) for r in rows],
+    known = await _names(session, rows)
+    return SuppressionPage([Suppressed(known.get(r.address_hash), r.reason, r.created_at, r.id) for r in rows],
                            rows[-1].id if more and rows else None)
+
+
+async def _names(session: AsyncSession, rows: list[Suppression]) -> dict[str, str]:
+    """The addresses of ``rows`` that the database still holds: a suppression is written in the
+    same transaction as the bounce event or the subscriber's change that caused it, so the
+    addresses of those written within the page's time span are the candidates (hashed here)."""
+    if not rows:
+        return {}
+    first = min(r.created_at for r in rows) - _SLACK
+    last = max(r.created_at for r in rows) + _SLACK
+    candidates = set(await session.scalars(
+        select(BounceEvent.recipient).where(BounceEvent.created_at.between(first, last),
+                                            BounceEvent.kind.in_(("hard", "complaint")))
+        .distinct().limit(SEARCH_CANDIDATES * 4)
+    ))
+    candidates |= set(await session.scalars(
+        select(Subscriber.email).where(Subscriber.updated_at.between(first, last),
+                                       Subscriber.status.in_(("unsubscribed", "bounced")))
+        .limit(SEARCH_CANDIDATES * 4)
+    ))
+    wanted = {r.address_hash for r in rows if r.reason != "forget"}  # an erased person stays a hash
+    found: dict[str, str] = {}
+    for address in sorted(a for a in candidates if a):
+        key = address_hash(address)
+        if key in wanted:
+            found.setdefault(key, address)
+    return found
 
 
 def _like_prefix(text: str) -> str:
@@ -126,6 +155,8 @@ async def search(session: AsyncSession, query: str, *, limit: int = PAGE) -> Sup
     for start in range(0, len(hashes), 500):
         chunk = hashes[start:start + 500]
         rows += await session.scalars(select(Suppression).where(Suppression.address_hash.in_(chunk)))
+    # an erased person's address may linger in the bounce log: only their whole address, typed, finds them
+    rows = [r for r in rows if r.reason != "forget" or by_hash[r.address_hash] == query]
     rows.sort(key=lambda r: r.id, reverse=True)
     return SuppressionPage(
         [Suppressed(by_hash[r.address_hash], r.reason, r.created_at, r.id) for r in rows[:limit]], None,

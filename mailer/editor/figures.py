@@ -5,7 +5,8 @@ names (Babel). Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
@@ -44,3 +45,8 @@ class Figures:
     def long_day(self, day: date) -> str:
         """E.g. "الثلاثاء، 1 ديسمبر 2026", for tables and warnings."""
         return gregorian_date(day, locale=self.locale, style=self.style)
+
+    def moment(self, at: datetime, tz: ZoneInfo) -> str:
+        """E.g. "الثلاثاء، 1 ديسمبر 2026، 12:05", in the site's time zone (the page says which)."""
+        local = at.astimezone(tz)
+        return f"{self.long_day(local.date())}، {digits(local.strftime('%H:%M'), self.style)}"

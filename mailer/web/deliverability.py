@@ -14,7 +14,6 @@ from markupsafe import Markup
 from mailer.editor import charts, deliverability, stats
 from mailer.editor.figures import Figures
 from mailer.editor.localdays import last_days
-from mailer.editor.previews import local_time_text
 from mailer.web.auth import Editor
 from mailer.web.deps import pages_of, service_of
 from mailer.web.security import editor_page
@@ -91,7 +90,7 @@ async def deliverability_page(
     total = stats.totals(daily)
     return editor_page(
         pages_of(request), "deliverability", title="سلامة التسليم", editor=who, csrf=who.csrf_token,
-        warning=warning, level=verdict.level, days_count=figures.number(DAYS),
+        warning=warning, level=verdict.level, zone=settings.timezone, days_count=figures.number(DAYS),
         warn_limit=figures.percent(stats.WARN_ABOVE), chart=Markup(rates),  # noqa: S704  (charts escapes every text)
         days=[{"day": figures.long_day(d.day), "iso": d.day.isoformat(), "delivered": figures.number(d.delivered),
                "complaints": figures.number(d.complaints), "complaint_rate": figures.percent(d.complaint_rate),
@@ -101,7 +100,7 @@ async def deliverability_page(
         total={"delivered": figures.number(total.delivered), "complaints": figures.number(total.complaints),
                "complaint_rate": figures.percent(total.complaint_rate), "bounces": figures.number(total.bounces),
                "bounce_rate": figures.percent(total.bounce_rate)},
-        events=[{"id": e.id, "when": local_time_text(e.created_at, settings), "recipient": e.recipient,
+        events=[{"id": e.id, "when": figures.moment(e.created_at, settings.tz), "recipient": e.recipient,
                  "kind": e.kind, "kind_label": KIND_LABELS.get(e.kind, e.kind),
                  "source": SOURCE_LABELS.get(e.source, e.source), "detail": e.detail[:300],
                  "attributed": not e.detail.startswith(stats.UNATTRIBUTED)} for e in log.rows],
@@ -111,7 +110,7 @@ async def deliverability_page(
         reasons=[{"label": REASON_LABELS.get(r, r), "count": figures.number(n)} for r, n in sorted(reasons.items())],
         q=query,
         suppressed=[{"address": s.address, "reason": REASON_LABELS.get(s.reason, s.reason),
-                     "when": local_time_text(s.created_at, settings)} for s in suppressed.rows],
+                     "when": figures.moment(s.created_at, settings.tz)} for s in suppressed.rows],
         truncated=suppressed.truncated,
         s_newer=_query(before=before, kind=kind_filter) if sbefore and not query else None,
         s_older=(_query(before=before, kind=kind_filter, sbefore=suppressed.next_before)

@@ -31,6 +31,8 @@ def line(values: list[float | None], **kw: object) -> str:
 def test_nice_ceiling_and_ticks() -> None:
     assert [charts.nice_ceiling(v) for v in (0, -3, 0.7, 1, 3, 7, 11, 240, 0.0031)] == [1, 1, 1, 1, 5, 10, 20, 250, 0.005]
     assert charts.ticks(20) == [0, 5, 10, 15, 20]
+    assert charts.ticks(5) == [0, 1, 2, 3, 4, 5] and charts.ticks(0.005) == pytest.approx([0, 0.001, 0.002, 0.003, 0.004, 0.005])
+    assert charts.ticks(250) == [0, 50, 100, 150, 200, 250] and charts.ticks(1) == [0, 0.25, 0.5, 0.75, 1]
 
 
 def test_a_line_chart_is_valid_svg_with_title_desc_and_a_point_per_known_day() -> None:

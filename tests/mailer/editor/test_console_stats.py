@@ -225,3 +225,25 @@ async def test_list_counts_are_recorded_once_a_day_and_read_back(service: Servic
     assert rows == "2026-11-25"
     assert recorded == {(day, "daily"): 2, (day, "weekly"): 2, (day, "empty"): 0,
                         (day + timedelta(days=1), "daily"): 2, (day + timedelta(days=1), "weekly"): 1}
+
+
+async def test_the_suppression_list_names_the_addresses_still_known_but_never_an_erased_one(
+    service: Service, clock: Clock
+) -> None:
+    clock.now = datetime.now(UTC)  # suppressions are stamped by the database's default, in real time
+    complainer = await factories.subscriber(service, "loud@example.org")
+    leaver = await factories.subscriber(service, "leaver@example.org")
+    erased = await factories.subscriber(service, "erased@example.org")
+    await complain(service, clock, clock.now, complainer)
+    await complain(service, clock, clock.now, erased, "hard", "dsn", "550 5.1.1 user unknown")
+    async with service.db.transaction() as session:
+        await flows.unsubscribe(session, leaver.id, clock.now)
+        await flows.forget(session, erased.email, erase=outbox.erase)
+    async with service.db.transaction() as session:
+        listed = await deliverability.suppressions(session)
+        prefix = await deliverability.search(session, "e")
+        typed = await deliverability.search(session, "erased@example.org")
+    assert {(s.address, s.reason) for s in listed.rows} == {
+        ("loud@example.org", "complaint"), ("leaver@example.org", "unsubscribe"), (None, "forget")}
+    assert prefix.rows == []  # erased@... is still in the bounce log, but a prefix does not find it
+    assert [(s.address, s.reason) for s in typed.rows] == [("erased@example.org", "forget")]

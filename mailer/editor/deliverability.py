@@ -113,9 +113,8 @@ async def _names(session: AsyncSession, rows: list[Suppression]) -> dict[str, st
                                             BounceEvent.kind.in_(("hard", "complaint")))
         .distinct().limit(SEARCH_CANDIDATES * 4)
     ))
-    candidates |= set(await session.scalars(
-        select(Subscriber.email).where(Subscriber.updated_at.between(first, last),
-                                       Subscriber.status.in_(("unsubscribed", "bounced")))
+    candidates |= set(await session.scalars(  # bounces and complaints are in the log; leavers here
+        select(Subscriber.email).where(Subscriber.unsubscribed_at.between(first, last))
         .limit(SEARCH_CANDIDATES * 4)
     ))
     wanted = {r.address_hash for r in rows if r.reason != "forget"}  # an erased person stays a hash

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -104,6 +104,8 @@ async def daily(session: AsyncSession, tz: ZoneInfo, days: Sequence[date]) -> li
     rows = await session.execute(
         select(BounceEvent.day, BounceEvent.kind, BounceEvent.source, func.count())
         .where(BounceEvent.day >= days[0].isoformat(), BounceEvent.day <= days[-1].isoformat(),
+               # the indexed time, a day wider than the local days (no zone is 24 hours off UTC)
+               BounceEvent.created_at >= start - timedelta(days=1), BounceEvent.created_at < end + timedelta(days=1),
                BounceEvent.kind.in_(("hard", "soft", "complaint")), ~BounceEvent.detail.startswith(UNATTRIBUTED))
         .group_by(BounceEvent.day, BounceEvent.kind, BounceEvent.source)
     )

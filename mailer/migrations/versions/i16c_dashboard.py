@@ -26,11 +26,11 @@ def upgrade() -> None:
         sa.Column("taken_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("day", "list_name", name=op.f("pk_list_counts")),
     )
-    op.create_index(op.f("ix_outbox_sent_at"), "outbox", ["sent_at"], unique=False)
+    op.create_index("ix_outbox_sent_at", "outbox", ["sent_at", "status", "kind"], unique=False)
     op.create_index(op.f("ix_subscribers_unsubscribed_at"), "subscribers", ["unsubscribed_at"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_subscribers_unsubscribed_at"), table_name="subscribers")
-    op.drop_index(op.f("ix_outbox_sent_at"), table_name="outbox")
+    op.drop_index("ix_outbox_sent_at", table_name="outbox")
     op.drop_table("list_counts")

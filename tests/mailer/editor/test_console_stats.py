@@ -247,3 +247,16 @@ async def test_the_suppression_list_names_the_addresses_still_known_but_never_an
         ("loud@example.org", "complaint"), ("leaver@example.org", "unsubscribe"), (None, "forget")}
     assert prefix.rows == []  # erased@... is still in the bounce log, but a prefix does not find it
     assert [(s.address, s.reason) for s in typed.rows] == [("erased@example.org", "forget")]
+
+
+async def test_the_schedulers_chore_records_todays_counts(service: Service, clock: Clock) -> None:
+    from mailer.cli.serve import LIST_COUNTS_CRON, _count_lists
+    from mailer.editions.schedule import parse_cron
+
+    parse_cron(LIST_COUNTS_CRON, service.settings.timezone)  # a valid line
+    await factories.subscriber(service, "a@example.org", lists=("daily", "weekly"))
+    clock.now = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)  # 00:30 on 2 December in Baghdad
+    await _count_lists(service)
+    async with service.db.transaction() as session:
+        recorded = await history.between(session, date(2026, 12, 1), date(2026, 12, 2))
+    assert recorded == {(date(2026, 12, 2), name): 1 for name in ("daily", "weekly")}

@@ -119,8 +119,9 @@ def _axes(frame: _Frame, days: Sequence[date], fmt: Format, day_label: DayLabel)
     out += labels
     out.append('<g class="days" fill="#555555">')
     step = max(1, math.ceil(len(days) / 6))
-    for index in range(len(days) - 1, -1, -step):  # always label the latest day
-        out.append(f'<text x="{_num(frame.x(index))}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
+    for k, index in enumerate(range(len(days) - 1, -1, -step)):  # always label the latest day
+        alt = ' class="alt"' if k % 2 else ""  # every other one: a phone's page hides them (larger type)
+        out.append(f'<text{alt} x="{_num(frame.x(index))}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">'
                    f"{escape(day_label(days[index]))}</text>")
     out.append("</g>")
     out.append(f'<line x1="{frame.x0}" y1="{frame.y0}" x2="{frame.x1}" y2="{frame.y0}" stroke="#888888"/>')

@@ -71,9 +71,10 @@ async def dashboard_page(
     settings = svc.settings
     figures = Figures(settings.digits, settings.date_locale)
     period = check_days(days)
-    span = last_days(svc.clock(), settings.tz, period)
+    now = svc.clock()
+    span = last_days(now, settings.tz, period)
     async with svc.db.transaction() as session:
-        daily = await stats.daily(session, settings.tz, span)
+        daily = await stats.daily(session, settings.tz, span, now)
         recorded = await history.between(session, span[0], span[-1] - timedelta(days=1))
         today = await history.live(session)
     count, percent = figures.number, figures.percent

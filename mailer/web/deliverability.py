@@ -63,9 +63,10 @@ async def deliverability_page(
     figures = Figures(settings.digits, settings.date_locale)
     kind_filter = deliverability.check_kind(kind)
     query = deliverability.check_query(q)
-    days = last_days(svc.clock(), settings.tz, DAYS)
+    now = svc.clock()
+    days = last_days(now, settings.tz, DAYS)
     async with svc.db.transaction() as session:
-        daily = await stats.daily(session, settings.tz, days)
+        daily = await stats.daily(session, settings.tz, days, now)
         log = await deliverability.events(session, before=before, kind=kind_filter)
         reasons = await deliverability.reason_counts(session)
         suppressed = (await deliverability.search(session, query) if query

@@ -1,5 +1,5 @@
-"""list_counts: confirmed subscribers per list and local day (the console's dashboard); indexes
-for counting sends and unsubscribes per day
+"""list_counts: confirmed subscribers per list and local day (the console's dashboard);
+daily_totals: the counts of closed days; indexes for counting sends and unsubscribes per day
 
 Revision ID: i16c_dashboard
 Revises: i13_hostile_input
@@ -26,6 +26,14 @@ def upgrade() -> None:
         sa.Column("taken_at", mailer.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("day", "list_name", name=op.f("pk_list_counts")),
     )
+    op.create_table(
+        "daily_totals",
+        sa.Column("zone", sa.String(length=64), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("name", sa.String(length=16), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("zone", "day", "name", name=op.f("pk_daily_totals")),
+    )
     op.create_index("ix_outbox_sent_at", "outbox", ["sent_at", "status", "kind"], unique=False)
     op.create_index(op.f("ix_subscribers_unsubscribed_at"), "subscribers", ["unsubscribed_at"], unique=False)
 
@@ -33,4 +41,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_subscribers_unsubscribed_at"), table_name="subscribers")
     op.drop_index("ix_outbox_sent_at", table_name="outbox")
+    op.drop_table("daily_totals")
     op.drop_table("list_counts")

@@ -87,7 +87,7 @@ async def test_messages_and_events_fall_on_the_sites_local_day(
     days = localdays.last_days(clock.now, BAGHDAD, 30)
     assert days[-1] == date(2026, 12, 2) and len(days) == 30
     async with service.db.transaction() as session:
-        counted = by_day(await stats.daily(session, BAGHDAD, days))
+        counted = by_day(await stats.daily(session, BAGHDAD, days, clock.now))
     first, second = counted[date(2026, 12, 1)], counted[date(2026, 12, 2)]
     # a complaint unsubscribes its reader too: the day's leavers are the complainer and the one who asked
     assert (first.delivered, first.complaints, first.unsubscribes, first.shares) == (2, 1, 2, 0)
@@ -99,7 +99,7 @@ async def test_messages_and_events_fall_on_the_sites_local_day(
     assert sum(d.delivered for d in counted.values()) == 3  # nothing outside the two days
     # in UTC the same rows fall on one day: the zone decides
     async with service.db.transaction() as session:
-        utc = by_day(await stats.daily(session, ZoneInfo("UTC"), localdays.last_days(clock.now, ZoneInfo("UTC"), 3)))
+        utc = by_day(await stats.daily(session, ZoneInfo("UTC"), localdays.last_days(clock.now, ZoneInfo("UTC"), 3), clock.now))
     assert utc[date(2026, 12, 1)].delivered == 3
 
 
@@ -117,7 +117,7 @@ async def test_days_across_a_daylight_saving_change(service: Service, clock: Clo
         await bulk_sent(service, at, n)
     days = [date(2026, 10, 24), date(2026, 10, 25), date(2026, 10, 26)]
     async with service.db.transaction() as session:
-        counted = by_day(await stats.daily(session, BERLIN, days))
+        counted = by_day(await stats.daily(session, BERLIN, days, clock.now))
     expected: dict[date, int] = {}
     for n, day in enumerate(stamps.values(), start=1):
         expected[day] = expected.get(day, 0) + n
@@ -149,7 +149,7 @@ async def test_complaint_rate_and_its_warning_thresholds(service: Service, clock
     clock.now = noon + timedelta(days=1, hours=1)
     days = localdays.last_days(clock.now, BAGHDAD, 30)
     async with service.db.transaction() as session:
-        daily = await stats.daily(session, BAGHDAD, days)
+        daily = await stats.daily(session, BAGHDAD, days, clock.now)
     rated = by_day(daily)
     assert rated[date(2026, 11, 28)].complaint_rate == 0.001
     assert stats.verdict(daily[:-1]).level == "ok"  # up to 28 Nov: exactly 0.1 % is not above it
@@ -159,13 +159,13 @@ async def test_complaint_rate_and_its_warning_thresholds(service: Service, clock
         await complain(service, clock, noon + timedelta(days=2), sub)  # 30 Nov: 4 / 1000
     clock.now = noon + timedelta(days=2, hours=1)
     async with service.db.transaction() as session:
-        daily = await stats.daily(session, BAGHDAD, localdays.last_days(clock.now, BAGHDAD, 30))
+        daily = await stats.daily(session, BAGHDAD, localdays.last_days(clock.now, BAGHDAD, 30), clock.now)
     verdict = stats.verdict(daily)
     assert (verdict.level, verdict.worst and verdict.worst.complaint_rate) == ("over", 0.004)
     # a bad day more than a week ago no longer warns
     clock.now = noon + timedelta(days=10)
     async with service.db.transaction() as session:
-        later = await stats.daily(session, BAGHDAD, localdays.last_days(clock.now, BAGHDAD, 30))
+        later = await stats.daily(session, BAGHDAD, localdays.last_days(clock.now, BAGHDAD, 30), clock.now)
     assert stats.verdict(later).level == "ok"
     assert stats.totals(later).complaints == 7 and stats.totals(later).delivered == 3000
 
@@ -260,3 +260,33 @@ async def test_the_schedulers_chore_records_todays_counts(service: Service, cloc
     async with service.db.transaction() as session:
         recorded = await history.between(session, date(2026, 12, 1), date(2026, 12, 2))
     assert recorded == {(date(2026, 12, 2), name): 1 for name in ("daily", "weekly")}
+
+
+async def test_a_closed_days_counts_are_stored_once_and_outlive_the_outbox_rows(service: Service, clock: Clock) -> None:
+    from sqlalchemy import delete, func
+
+    from mailer.core.models import DailyTotal
+
+    yesterday, today = datetime(2026, 11, 30, 9, 0, tzinfo=UTC), datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    await bulk_sent(service, yesterday, 5)
+    await bulk_sent(service, today, 3)
+    clock.now = today + timedelta(hours=1)
+    days = localdays.last_days(clock.now, BAGHDAD, 2)
+
+    async def delivered() -> list[int]:
+        async with service.db.transaction() as session:
+            return [d.delivered for d in await stats.daily(session, BAGHDAD, days, clock.now)]
+
+    assert await delivered() == [5, 3]
+    async with service.db.transaction() as session:
+        stored = (await session.execute(select(DailyTotal.day, DailyTotal.name, DailyTotal.count)
+                                        .where(DailyTotal.zone == "Asia/Baghdad"))).all()
+        assert sorted(stored) == [("2026-11-30", "delivered", 5), ("2026-11-30", "shares", 0),
+                                  ("2026-11-30", "unsubscribes", 0)]  # today is not closed: not stored
+        await session.execute(delete(OutboxMessage))  # as `mailer prune` does to old rows
+    await bulk_sent(service, today, 1)
+    assert await delivered() == [5, 1]  # the closed day from the store, today live
+    async with service.db.transaction() as session:  # another zone's days are its own
+        utc = await stats.daily(session, ZoneInfo("UTC"), localdays.last_days(clock.now, ZoneInfo("UTC"), 2), clock.now)
+        rows = await session.scalar(select(func.count()).select_from(DailyTotal))
+    assert [d.delivered for d in utc] == [0, 1] and rows == 6

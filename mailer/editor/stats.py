@@ -128,8 +128,8 @@ async def _counted(
         rows = await session.execute(select(DailyTotal.day, DailyTotal.name, DailyTotal.count).where(
             DailyTotal.zone == tz.key, DailyTotal.day >= first, DailyTotal.day <= last))
         stored: dict[str, dict[str, int]] = {}
-        for day, name, count in rows.all():
-            stored.setdefault(day, {})[name] = int(count)
+        for stored_day, name, count in rows.all():
+            stored.setdefault(stored_day, {})[name] = int(count)
         missing = [d for d in closed if set(stored.get(d.isoformat(), {})) != set(TOTALS)]
         if missing:
             span = [missing[0] + timedelta(days=i) for i in range((missing[-1] - missing[0]).days + 1)]

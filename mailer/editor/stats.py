@@ -102,8 +102,10 @@ async def _live(session: AsyncSession, tz: ZoneInfo, days: Sequence[date]) -> di
         return local_day(column, dialect, tz, start, end)
 
     return {
+        # ``status || ''``: SQLite would otherwise walk the claim index over every sent row ever
+        # (status = 'sent') instead of the day's range of (sent_at, status, kind)
         "delivered": await _by_day(session, day_of(OutboxMessage.sent_at), *in_window(OutboxMessage.sent_at),
-                                   OutboxMessage.status == "sent", OutboxMessage.kind != "test"),
+                                   OutboxMessage.status.concat("") == "sent", OutboxMessage.kind != "test"),
         "unsubscribes": await _by_day(session, day_of(Subscriber.unsubscribed_at),
                                       *in_window(Subscriber.unsubscribed_at)),
         "shares": await _by_day(session, day_of(ShareRecord.created_at), *in_window(ShareRecord.created_at),

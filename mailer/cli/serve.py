@@ -116,12 +116,16 @@ async def _prune(svc: Service) -> None:
 
 
 async def _count_lists(svc: Service) -> None:
-    """Today's confirmed subscribers per list, for the console's dashboard (``subscribers.history``)."""
+    """Today's confirmed subscribers per list, for the console's dashboard (``subscribers.history``);
+    and the counts of the days that closed since, so that no page view pays for counting them."""
+    from mailer.editor import localdays, stats
     from subscribers import history
 
-    now = svc.clock()
+    now, tz = svc.clock(), svc.settings.tz
     async with svc.db.transaction() as session:
-        await history.record(session, svc.settings.lists, now.astimezone(svc.settings.tz).date(), now)
+        await history.record(session, svc.settings.lists, now.astimezone(tz).date(), now)
+    async with svc.db.transaction() as session:
+        await stats.daily(session, tz, localdays.last_days(now, tz, max(stats.PERIODS)), now)
 
 
 async def _announce_demo(svc: Service) -> None:

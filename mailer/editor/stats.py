@@ -32,6 +32,7 @@ GMAIL_LIMIT = 0.003  # Gmail's and Yahoo's bulk-sender rule: keep complaints und
 WARN_ABOVE = 0.001  # both advise staying under 0.1 %; above it the console warns
 RECENT_DAYS = 7  # "recent" for the warning
 UNATTRIBUTED = "unattributed: "  # subscribers.bounces.record_unattributed's mark
+PERIODS = (30, 90)  # the dashboard's choices of days
 TOTALS = ("delivered", "unsubscribes", "shares")  # counted from big tables: stored once a day is closed
 SETTLED = timedelta(minutes=15)  # a day this long over is closed (a batch sent at 23:59 is recorded by then)
 

@@ -23,7 +23,7 @@ from subscribers import history
 
 router = APIRouter()  # mounted under /editor by mailer.web.editor
 
-PERIODS = (30, 90)
+PERIODS = stats.PERIODS
 
 
 def check_days(value: str) -> int:

@@ -260,6 +260,12 @@ async def test_the_schedulers_chore_records_todays_counts(service: Service, cloc
     async with service.db.transaction() as session:
         recorded = await history.between(session, date(2026, 12, 1), date(2026, 12, 2))
     assert recorded == {(date(2026, 12, 2), name): 1 for name in ("daily", "weekly")}
+    async with service.db.transaction() as session:  # and the 90 days before today are counted and kept
+        from sqlalchemy import func
+
+        from mailer.core.models import DailyTotal
+        kept = await session.scalar(select(func.count(func.distinct(DailyTotal.day))))
+    assert kept == 89  # today is still open
 
 
 async def test_a_closed_days_counts_are_stored_once_and_outlive_the_outbox_rows(service: Service, clock: Clock) -> None:

@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import serialise
 from mailer.core.errors import Conflict, InvalidInput, InvalidToken, NotFound
+from mailer.core.models import BounceEvent
 from mailer.core.settings import Settings
 from subscribers import store, suppression, tokens
 from subscribers.addresses import Address, check, mailbox_key
@@ -436,9 +437,10 @@ Erase = Callable[[AsyncSession, frozenset[str], int | None], Awaitable[int]]
 
 
 async def forget(session: AsyncSession, address: str, *, erase: Erase) -> Forgotten:
-    """Erase a person: their subscriber row, choices and pending links go, and ``erase`` clears
-    the address from the mailer side (the outbox) before the row goes; only the hash of the
-    address stays, on the suppression list, so they are never mailed again."""
+    """Erase a person: their subscriber row, choices and pending links go, ``erase`` clears the
+    address from the mailer side (the outbox) before the row goes, and their bounce events keep
+    only their kind and day; only the hash of the address stays, on the suppression list, so they
+    are never mailed again."""
     parsed = check(address)
     await suppression.suppress(session, parsed.normalized, "forget")
     forms = {parsed.normalized, parsed.smtp}
@@ -448,6 +450,12 @@ async def forget(session: AsyncSession, address: str, *, erase: Erase) -> Forgot
         subscriber_id = sub.id
         forms |= {sub.email, sub.email_ascii or sub.email}
     erased = await erase(session, frozenset(forms), subscriber_id)
+    # bounce and complaint events stay for the daily counts, without whom they were about
+    about = func.lower(BounceEvent.recipient).in_(sorted({f.lower() for f in forms}))
+    if subscriber_id is not None:
+        about = or_(about, BounceEvent.subscriber_id == subscriber_id)
+    await session.execute(update(BounceEvent).where(about).values(recipient="", detail="", subscriber_id=None)
+                          .execution_options(synchronize_session=False))
     if sub is not None:
         await session.execute(delete(Confirmation).where(Confirmation.subscriber_id == sub.id))
         await session.delete(sub)

@@ -35,7 +35,7 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)  # console: per day
     bounce_score: Mapped[int] = mapped_column(Integer, default=0)
     last_bounce_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     no_shares: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -163,3 +163,16 @@ class ImportJob(Base):
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ListCount(Base):
+    """How many confirmed subscribers a list had on a local day (``YYYY-MM-DD`` in the site's time
+    zone): a snapshot the scheduler takes through the day (``subscribers.history``), since
+    ``subscriber_lists`` keeps no dates. The console's dashboard draws it."""
+
+    __tablename__ = "list_counts"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    list_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subscribers: Mapped[int] = mapped_column(Integer, default=0)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -18,6 +18,8 @@ from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
 
+LIST_COUNTS_CRON = "55 * * * *"  # hourly: the day's last count stands for it, whenever the process stops
+
 
 def register(root: typer.Typer) -> None:
     root.command("serve")(serve_command)
@@ -64,6 +66,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
                 poll=svc.poll_feeds if settings.feeds else None, poll_minutes=settings.feed_poll_minutes,
             )
             digest_scheduler.also("prune", settings.prune_cron, lambda: _prune(svc))
+            digest_scheduler.also("list counts", LIST_COUNTS_CRON, lambda: _count_lists(svc))
             digest_scheduler.start()
             await digest_scheduler.catch_up(svc.clock())
         if demo_data:
@@ -110,6 +113,19 @@ async def _prune(svc: Service) -> None:
     from mailer.ops.prune import prune
 
     logging.getLogger(__name__).info("pruned: %s", (await prune(svc.db, svc.settings, svc.clock())).describe())
+
+
+async def _count_lists(svc: Service) -> None:
+    """Today's confirmed subscribers per list, for the console's dashboard (``subscribers.history``);
+    and the counts of the days that closed since, so that no page view pays for counting them."""
+    from mailer.editor import localdays, stats
+    from subscribers import history
+
+    now, tz = svc.clock(), svc.settings.tz
+    async with svc.db.transaction() as session:
+        await history.record(session, svc.settings.lists, now.astimezone(tz).date(), now)
+    async with svc.db.transaction() as session:
+        await stats.daily(session, tz, localdays.last_days(now, tz, max(stats.PERIODS)), now)
 
 
 async def _announce_demo(svc: Service) -> None:

@@ -201,6 +201,7 @@ class OutboxMessage(Base):
         UniqueConstraint("edition_id", "subscriber_id"),
         Index("ix_outbox_claim", "status", "priority", "id", "next_attempt_at"),  # the claim's order
         Index("ix_outbox_edition_status", "edition_id", "status"),
+        Index("ix_outbox_sent_at", "sent_at", "status", "kind"),  # the console's sends per day, from the index alone
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -315,3 +316,16 @@ class SendPace(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     next_at: Mapped[float] = mapped_column(Double)
+
+
+class DailyTotal(Base):
+    """A closed local day's count for the console (``mailer/editor/stats.py``): messages delivered,
+    readers who left, shares sent. A day that is over does not change, so it is counted once, by
+    the same grouped query, and read back from here; it also outlives the pruning of the outbox."""
+
+    __tablename__ = "daily_totals"
+
+    zone: Mapped[str] = mapped_column(String(64), primary_key=True)  # the time zone the day is in
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)  # delivered | unsubscribes | shares
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -27,7 +27,7 @@ from mailer.editions import curation
 from mailer.editions.planning import PlanResult, period_key
 from mailer.editor.checks import part_text
 from mailer.editor.previews import Preview, Previews, local_time_text
-from mailer.web import auth, console
+from mailer.web import auth, console, dashboard, deliverability
 from mailer.web.auth import Editor
 from mailer.web.deps import objects_of, pages_of, service_of
 from mailer.web.security import editor_page, email_frame, harden, local_path
@@ -291,3 +291,5 @@ async def change_edition(
 
 router.include_router(auth.router)
 router.include_router(console.router)
+router.include_router(dashboard.router)
+router.include_router(deliverability.router)

@@ -6,8 +6,9 @@ import httpx
 from sqlalchemy import MetaData, String, Text, func, select
 from typer.testing import CliRunner
 
+from mailer.core.models import BounceEvent
 from mailer.delivery.service import Service
-from subscribers import suppression
+from subscribers import bounces, suppression
 from subscribers.models import Suppression
 from tests.conftest import Clock
 from tests.subscribers.helpers import link, status_of, subscriber_row
@@ -67,3 +68,18 @@ async def test_forget_erases_the_person_and_keeps_them_suppressed(
     assert len(smtp_server.received) == before
     assert await subscriber_row(service, "someone@example.org") is None
     assert await status_of(service, "someone@example.org") is None
+
+
+async def test_forget_leaves_bounce_events_counted_but_about_nobody(
+    service: Service, clock: Clock, cli_env: CliRunner
+) -> None:
+    sub = await factories.subscriber(service, "bouncy@example.org", name="كثير الارتداد")
+    async with service.db.transaction() as session:
+        await bounces.record(session, service.settings, bounces.Target("bouncy@example.org", sub.id), "soft",
+                             clock.now, source="dsn", detail="452 4.2.2 bouncy@example.org: mailbox full")
+    code, _, err = await mailer(cli_env, "subscribers", "forget", "--yes", "bouncy@example.org")
+    assert code == 0, err
+    assert await occurrences(service, ["bouncy", "كثير الارتداد"]) == []
+    async with service.db.transaction() as session:
+        kept = (await session.execute(select(BounceEvent.kind, BounceEvent.day))).all()
+    assert [kind for kind, _ in kept] == ["soft"]  # the deliverability counts keep the event

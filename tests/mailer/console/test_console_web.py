@@ -27,7 +27,7 @@ from tests.support.smtpd import SMTPServer
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 ADMIN_PAGES = ["/editor/subscribers", "/editor/subscribers/1", "/editor/subscribers/1/forget", "/editor/audit",
                "/editor/settings", "/editor/subscribers/import", "/editor/subscribers/import/1",
-               "/editor/subscribers/export.csv", "/editor/editors"]
+               "/editor/subscribers/export.csv", "/editor/editors", "/editor/deliverability"]
 ADMIN_POSTS = ["/editor/subscribers", "/editor/subscribers/1/unsubscribe", "/editor/subscribers/1/suppress",
                "/editor/subscribers/1/forget", "/editor/subscribers/import", "/editor/editors/sara/role"]
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import serialise
@@ -451,7 +451,7 @@ async def forget(session: AsyncSession, address: str, *, erase: Erase) -> Forgot
         forms |= {sub.email, sub.email_ascii or sub.email}
     erased = await erase(session, frozenset(forms), subscriber_id)
     # bounce and complaint events stay for the daily counts, without whom they were about
-    about = func.lower(BounceEvent.recipient).in_(sorted({f.lower() for f in forms}))
+    about: ColumnElement[bool] = func.lower(BounceEvent.recipient).in_(sorted({f.lower() for f in forms}))
     if subscriber_id is not None:
         about = or_(about, BounceEvent.subscriber_id == subscriber_id)
     await session.execute(update(BounceEvent).where(about).values(recipient="", detail="", subscriber_id=None)

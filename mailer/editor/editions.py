@@ -96,9 +96,12 @@ async def report(session: AsyncSession, edition_id: int) -> Report:
         out.machine_clicks += n if machine else 0
         pair = per_article.setdefault(article_id, [0, 0])
         pair[1 if machine else 0] += n
-    titles = dict((await session.execute(
-        select(Article.id, Article.title).where(Article.id.in_([a for a in per_article if a]))
-    )).tuples().all()) if per_article else {}
+    titles: dict[int, str] = {}
+    if per_article:
+        for aid, title in await session.execute(
+            select(Article.id, Article.title).where(Article.id.in_([a for a in per_article if a]))
+        ):
+            titles[aid] = title
     ranked = sorted(per_article.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:TOP_ARTICLES]
     out.top = [ArticleClicks(a, titles.get(a), r, m) for a, (r, m) in ranked]
     return out

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from babel.dates import format_date
+from babel.dates import format_date, get_timezone, get_timezone_location
 
 from mailer.core import arabic
 from mailer.core.models import ALERT
@@ -99,6 +99,11 @@ def clock_text(moment: datetime, settings: Settings) -> str:
 
 def moment(at: datetime, settings: Settings) -> str:
     return f"{day_name(at, settings)}، الساعة {clock_text(at, settings)}"
+
+
+def zone_name(settings: Settings) -> str:
+    """The site's time zone as Babel names it in Arabic, e.g. "توقيت العراق" (never "Asia/Baghdad")."""
+    return str(get_timezone_location(get_timezone(settings.timezone), locale=settings.date_locale))
 
 
 def period_name(list_label: str, kind: str, period_key: str, scheduled_at: datetime, settings: Settings) -> str:

@@ -27,7 +27,7 @@ from mailer.editions import curation
 from mailer.editions.planning import PlanResult, period_key
 from mailer.editor import labels
 from mailer.editor.checks import part_text
-from mailer.editor.previews import Preview, Previews, local_time_text
+from mailer.editor.previews import Preview, Previews
 from mailer.web import auth
 from mailer.web.auth import Editor
 from mailer.web.deps import objects_of, pages_of, service_of
@@ -109,7 +109,7 @@ async def home(request: Request, who: Editor, changed: int = 0, alerted: str = "
             )
             upcoming.append({
                 "list": list_name, "label": settings.lists[list_name].name,
-                "when": local_time_text(fire, settings),
+                "when": f"{labels.moment(fire, settings)} ({labels.zone_name(settings)})",
                 "status": labels.status(status) if status else "لم يُحضَّر بعد",
             })
         recent = list(await session.scalars(select(Edition).order_by(Edition.id.desc()).limit(30)))

@@ -172,6 +172,8 @@ async def test_the_editions_list_pages_by_keyset_with_human_names(
     assert "النشرة اليومية — الأربعاء 25 نوفمبر" in home
     held = await page.inner_text("#upcoming")
     assert "waiting for an editor" not in held and "فات موعده" in held
+    assert not LATIN.search(home) and not LATIN.search(held), (home, held)  # "(توقيت العراق)", not "Asia/Baghdad"
+    assert "توقيت العراق" in held
     await page.context.close()
 
 

@@ -40,6 +40,7 @@ SLOTS = {
     "pref": "mailerslotprefzq",
     "name_html": "mailerslotnamehtmlzq",
     "name_text": "mailerslotnametextzq",
+    "reader": "mailerslotreaderzq",  # per-reader tracked links (compose/tracking.py); else empty
 }
 _BODY_MARKERS = {"text": "mailerslotbodytextzq", "html": "mailerslotbodyhtmlzq"}
 # A subject that holds a personal part (a name) is encoded per recipient, as a whole: a marker
@@ -78,6 +79,7 @@ class Personal:
     token: str = ""  # unsubscribe token (URL-safe)
     pref_token: str = ""  # preferences token (URL-safe)
     name: str | None = None
+    reader: str = ""  # the reader token of tracked links, with MAILER_TRACKING=per_reader
 
     def values(self) -> dict[str, str]:
         name = strip_controls(self.name or "").strip()
@@ -88,6 +90,7 @@ class Personal:
             "pref": self.pref_token,
             "name_html": f" {isolate_html(name)}" if name else "",
             "name_text": f" {name}" if name else "",
+            "reader": self.reader,
         }
 
 
@@ -123,7 +126,7 @@ def build_message(
     the display names and the Subject are encoded by ``encode_words`` (the ``email`` package's
     folder can lose the space between an Arabic and a Latin word) and set raw."""
     values = personal.values()
-    for field in ("to", "msgid", "token", "pref"):
+    for field in ("to", "msgid", "token", "pref", "reader"):
         guard(field, values[field])
     msg = EmailMessage(policy=SMTP_POLICY)
     from_name = guard("from_name", identity.from_name)
@@ -276,7 +279,7 @@ class MessageTemplate:
     def personalise(self, personal: Personal) -> bytes:
         values = personal.values()
         guard_ascii_address("to", values["to"])
-        for field in ("msgid", "token", "pref"):
+        for field in ("msgid", "token", "pref", "reader"):
             guard(field, values[field])
         encoded = {k: v.encode() for k, v in values.items()}
         if self.subject is not None:

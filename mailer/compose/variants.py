@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailer.articles.site import home_url
 from mailer.compose.message import MessageTemplate, Rendered
 from mailer.compose.render import ArticleView, DigestView, Renderer
+from mailer.compose.tracking import Tracker, track
 from mailer.core.db import insert
 from mailer.core.headers import Identity
 from mailer.core.memo import Memo
@@ -62,6 +63,18 @@ async def rendered_variant(
     return stored
 
 
+async def edition_tracker(session: AsyncSession, settings: Settings, edition: Edition) -> Tracker | None:
+    """How one edition's links are rewritten, by ``MAILER_TRACKING`` and ``MAILER_TRACK_OPENS``."""
+    if settings.tracking == "off":
+        return None
+    articles = {a.url: a.id for a, _ in await article_rows(session, edition.id)}
+    since = edition.started_at or edition.scheduled_at
+    return Tracker(
+        settings.keyring, settings.base_url, edition.id, int(since.timestamp()), articles,
+        per_reader=settings.tracking == "per_reader", opens=settings.track_opens,
+    )
+
+
 async def stored_variant(session: AsyncSession, edition_id: int, key: str) -> Rendered | None:
     row = (
         await session.execute(
@@ -82,6 +95,7 @@ class TemplateCache:
         self.renderer = renderer
         self._templates: Memo[tuple[int, str], MessageTemplate] = Memo(size)
         self._sections: LRUCache[int, frozenset[int | None]] = LRUCache(size)
+        self._trackers: LRUCache[int, Tracker | None] = LRUCache(size)
 
     async def sections(self, session: AsyncSession, edition_id: int) -> frozenset[int | None]:
         """The sections of an edition's articles, which decide each subscriber's variant; read
@@ -99,8 +113,24 @@ class TemplateCache:
     async def get(self, session: AsyncSession, edition: Edition, key: str) -> MessageTemplate:
         return await self._templates.get((edition.id, key), lambda: self._build(session, edition, key))
 
+    async def tracker(self, session: AsyncSession, edition: Edition) -> Tracker | None:
+        """How the edition's links are tracked (``None``: ``MAILER_TRACKING=off``); its articles'
+        URLs read once per edition."""
+        if self.settings.tracking == "off":
+            return None
+        if edition.id not in self._trackers:
+            self._trackers[edition.id] = await edition_tracker(session, self.settings, edition)
+        return self._trackers[edition.id]
+
+    async def content(self, session: AsyncSession, edition: Edition, key: str) -> Rendered:
+        """The variant as sent: the stored content with its links tracked (once per variant and
+        process; the stored content and the archive keep the plain links)."""
+        rendered = await rendered_variant(session, self.settings, self.renderer, edition, key)
+        tracker = await self.tracker(session, edition)
+        return rendered if tracker is None else await off_loop(track, rendered, tracker)
+
     async def _build(self, session: AsyncSession, edition: Edition, key: str) -> MessageTemplate:
-        content = await rendered_variant(session, self.settings, self.renderer, edition, key)
+        content = await self.content(session, edition, key)
         identity = Identity.for_list(self.settings, edition.list_name)
         return await off_loop(
             MessageTemplate.build, content, identity, edition.started_at or edition.scheduled_at, kind=edition.kind

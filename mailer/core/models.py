@@ -329,3 +329,34 @@ class DailyTotal(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
     name: Mapped[str] = mapped_column(String(16), primary_key=True)  # delivered | unsubscribes | shares
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TrackingCount(Base):
+    """Clicks and opens of an edition, counted per article (0: a link that is no article, or an
+    open) and per audience: ``reader`` or ``machine`` (privacy proxies, link scanners, prefetch).
+    Never who: one row per (edition, article, kind, audience), bumped by one upsert a hit."""
+
+    __tablename__ = "tracking_counts"
+
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"), primary_key=True)
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # no foreign key: 0 is "none"
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # click | open
+    audience: Mapped[str] = mapped_column(String(8), primary_key=True)  # reader | machine
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReaderEvent(Base):
+    """Who clicked or opened what: written only with ``MAILER_TRACKING=per_reader``, which an
+    admin turns on and the preferences page states. Goes with the subscriber (forget deletes it)."""
+
+    __tablename__ = "reader_events"
+    __table_args__ = (Index("ix_reader_events_edition", "edition_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    article_id: Mapped[int] = mapped_column(Integer)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # click | open
+    audience: Mapped[str] = mapped_column(String(8))  # reader | machine
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

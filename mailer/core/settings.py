@@ -262,6 +262,11 @@ class Settings(BaseSettings):
     share_captcha_secret: SecretStr | None = None
     share_captcha_verify_url: str | None = None
 
+    # analytics (mailer/compose/tracking.py): links in digests and alerts go through /r/...;
+    # "aggregate" keeps counts per edition and article only, "per_reader" also who clicked
+    tracking: Literal["off", "aggregate", "per_reader"] = "aggregate"
+    track_opens: bool = False  # a 1x1 image (/o/...) in digests and alerts; off: no pixel at all
+
     @field_validator("share_ip_limits", "share_sender_limits", "subscribe_ip_limits", "login_account_limits",
                      "login_ip_limits")
     @classmethod

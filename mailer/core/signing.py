@@ -47,7 +47,8 @@ from mailer.core.errors import InvalidToken
 
 # Every kind of token the service signs; a typo is a type error, and a new kind is added here.
 TokenPurpose = Literal[
-    "unsubscribe", "preferences", "verp", "share-form", "share-stop", "login-csrf", "message-id"
+    "unsubscribe", "preferences", "verp", "share-form", "share-stop", "login-csrf", "message-id",
+    "click", "open", "reader",
 ]
 PseudonymPurpose = Literal["share-client"]
 TOKEN_PURPOSES: frozenset[str] = frozenset(get_args(TokenPurpose))

@@ -84,3 +84,20 @@ async def resume(session: AsyncSession, edition_id: int, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(due.rowcount or 0)
+
+
+async def pause(session: AsyncSession, edition_id: int, editor: str) -> None:
+    """An editor's stop for an edition being sent: no worker claims its rows until it is
+    resumed (``resume``); messages already handed to a worker finish."""
+    edition = await session.get(Edition, edition_id)
+    if edition is None:
+        raise NotFound(f"no edition {edition_id}", public_message="هذا العدد غير موجود.")
+    moved: Any = await session.execute(
+        update(Edition)
+        .where(Edition.id == edition_id, Edition.status == "sending")
+        .values(status="paused", status_reason=f"paused by editor {editor}"[:300])
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:
+        raise Conflict(f"edition {edition_id} is {edition.status}, not sending: nothing to pause",
+                       public_message="هذا العدد لا يُرسل الآن، فلا شيء لإيقافه.")

@@ -21,9 +21,10 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.compose import tracking
 from mailer.compose.message import Personal, build_message, to_bytes
 from mailer.compose.render import Renderer
-from mailer.compose.variants import TemplateCache, rendered_variant
+from mailer.compose.variants import TemplateCache
 from mailer.core import message_ids, metrics
 from mailer.core.db import Database, utcnow
 from mailer.core.headers import Identity
@@ -447,13 +448,15 @@ class Sender:
             token=tokens.unsubscribe_token(keyring, recipient.id, edition.list_name, recipient.link_key),
             pref_token=tokens.preferences_token(keyring, recipient.id, recipient.link_key),
             name=recipient.name,
+            reader=(tracking.reader_token(keyring, edition.id, recipient.id)
+                    if self.settings.tracking == "per_reader" else ""),
         )
         if row.recipient.isascii():
             template = await self.templates.get(session, edition, key)
             return Prepared(row, data=template.personalise(personal), canonical=True)
         # an internationalised address needs SMTPUTF8 headers: the reference path, a few
         # milliseconds of MIME encoding for a large digest, so in a render thread too
-        content = await rendered_variant(session, self.settings, self.renderer, edition, key)
+        content = await self.templates.content(session, edition, key)
         identity = Identity.for_list(self.settings, edition.list_name)
         date = edition.started_at or edition.scheduled_at
         return Prepared(row, data=await off_loop(

@@ -10,7 +10,21 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from mailer.delivery.service import Service
 from mailer.editor.previews import Previews
-from mailer.web import api, archive, bounces, docs, editor, embeds, errors, ops, public, share, subscription
+from mailer.web import (
+    api,
+    archive,
+    bounces,
+    docs,
+    editions,
+    editor,
+    embeds,
+    errors,
+    ops,
+    public,
+    share,
+    subscription,
+    tracking,
+)
 from mailer.web.bodies import BodyLimit
 from mailer.web.deps import WebObjects
 
@@ -27,7 +41,8 @@ def create_app(service: Service, *, previews: Previews | None = None) -> FastAPI
     if service.settings.trusted_proxies:  # see mailer.web.clients
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(service.settings.trusted_proxies))
     app.include_router(editor.router, include_in_schema=False)
-    for module in (public, api, share, subscription, bounces, embeds, ops, archive):
+    app.include_router(editions.router, include_in_schema=False)
+    for module in (public, api, share, subscription, bounces, embeds, ops, archive, tracking):
         app.include_router(module.router)
     if service.settings.api_docs:
         app.include_router(docs.router)

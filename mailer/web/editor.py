@@ -25,8 +25,9 @@ from mailer.core.offload import off_loop
 from mailer.delivery import outbox
 from mailer.editions import curation
 from mailer.editions.planning import PlanResult, period_key
+from mailer.editor import labels
 from mailer.editor.checks import part_text
-from mailer.editor.previews import Preview, Previews, local_time_text
+from mailer.editor.previews import Preview, Previews
 from mailer.web import auth, console, dashboard, deliverability
 from mailer.web.auth import Editor
 from mailer.web.deps import objects_of, pages_of, service_of
@@ -108,8 +109,8 @@ async def home(request: Request, who: Editor, changed: int = 0, alerted: str = "
             )
             upcoming.append({
                 "list": list_name, "label": settings.lists[list_name].name,
-                "when": local_time_text(fire, settings),
-                "status": curation.STATUS_LABELS.get(status, status) if status else "لم يُحضَّر بعد",
+                "when": f"{labels.moment(fire, settings)} ({labels.zone_name(settings)})",
+                "status": labels.status(status) if status else "لم يُحضَّر بعد",
             })
         recent = list(await session.scalars(select(Edition).order_by(Edition.id.desc()).limit(30)))
         counts = await outbox.counts(session, [e.id for e in recent])
@@ -122,9 +123,11 @@ async def home(request: Request, who: Editor, changed: int = 0, alerted: str = "
         for name, kind in registry.items() if name not in ("digest", "edition", "alert")
     ]
     editions = [
-        {"id": e.id, "list": Identity.for_list(settings, e.list_name).list_label, "period": e.period_key,
-         "status": e.status, "status_label": curation.STATUS_LABELS.get(e.status, e.status),
-         "counts": outbox.shown_counts(counts.get(e.id, {})), "reason": e.status_reason}
+        {"id": e.id, "list": Identity.for_list(settings, e.list_name).list_label,
+         "period": labels.period_name(Identity.for_list(settings, e.list_name).list_label, e.kind, e.period_key,
+                                      e.scheduled_at, settings),
+         "status": e.status, "status_label": labels.status(e.status),
+         "counts": outbox.shown_counts(counts.get(e.id, {})), "reason": labels.reason(e.status_reason, settings)}
         for e in recent
     ]
     return editor_page(

@@ -230,7 +230,8 @@ async def _preferences(request: Request, link: tokens.Link, *, note: str | None 
         return _page(request, "message", title="تفضيلات النشرة", error=False,
                      message="أنت غير مشترك حالياً في النشرة. يمكنك الاشتراك من جديد من صفحة الاشتراك.")
     return _page(request, "preferences", title="تفضيلات النشرة", sub=sub, sections=sections,
-                 chosen=chosen, lists=list_choices(svc.settings), taken=taken, note=note)
+                 chosen=chosen, lists=list_choices(svc.settings), taken=taken, note=note,
+                 tracking=svc.settings.tracking, track_opens=svc.settings.track_opens)
 
 
 @router.get("/p/{token}", response_class=HTMLResponse)

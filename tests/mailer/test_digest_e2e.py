@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from html.parser import HTMLParser
+from urllib.parse import quote
 
 import httpx
 from sqlalchemy import select
@@ -78,7 +79,9 @@ async def test_digest_reaches_confirmed_subscribers_only(
         assert 'style="' in html and "text-align:right" in html
         for n in range(1, 5):
             assert f"عنوان الخبر رقم {n} عن العراق" in html
-            assert f'href="https://news.example.com/news/{n}"' in html
+            # tracked by default (MAILER_TRACKING=aggregate): a signed /r/ link naming the article
+            assert re.search(r'href="https://news\.example\.com/r/[^"?]+\?u='
+                             + re.escape(quote(f"https://news.example.com/news/{n}", safe="")) + '"', html)
             assert f"https://news.example.com/news/{n}" in text
 
         for header in ("From", "To", "Subject", "Date", "Message-ID", "List-Id",

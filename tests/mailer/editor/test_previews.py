@@ -3,6 +3,7 @@ stored), a past edition read back from what was stored, per-reader variants, plu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -16,6 +17,7 @@ from mailer.core import message_ids
 from mailer.core.errors import Conflict, InvalidAddress, NotFound
 from mailer.core.headers import Identity
 from mailer.core.models import Article, EditionVariant
+from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
 from mailer.editions import curation
@@ -25,6 +27,14 @@ from subscribers import tokens
 from tests.conftest import Clock
 from tests.support import factories
 from tests.support.smtpd import SMTPServer
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], database_url: str, smtp_server: SMTPServer) -> Settings:
+    """Previews show the links as written (a click in a preview or a test send is never counted);
+    the sent mail's links go through /r/ by default (tests/mailer/web/test_tracking.py). These
+    tests compare a preview with the mail byte for byte, so they send with tracking off."""
+    return make_settings(database_url=database_url, smtp_url=smtp_server.url, tracking="off")
 
 FIRE = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 BEFORE = FIRE - timedelta(hours=3)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mailer.core.settings import Settings, load_settings
@@ -30,6 +31,18 @@ CHROMIUM_ARGS = [  # as root, headless, and never reaching for Google's services
 ]
 SECRET = "test-secret-" + "x" * 40
 API_TOKEN = "test-api-token"
+
+# httpx gives up after 5 s by default: on a 2-core machine running the suite beside Chromium and
+# real worker processes a request that renders mail can take longer. Tests of timeouts pass their
+# own; every other client waits up to 60 s.
+_client_init = httpx.AsyncClient.__init__
+
+
+def _patient_client_init(self: httpx.AsyncClient, *args: Any, timeout: Any = 60.0, **kwargs: Any) -> None:
+    _client_init(self, *args, timeout=timeout, **kwargs)
+
+
+httpx.AsyncClient.__init__ = _patient_client_init  # type: ignore[method-assign]
 
 
 def _pg_reachable() -> bool:

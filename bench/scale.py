@@ -53,6 +53,7 @@ class Step:
     seconds: float
     rss_mb: float
     note: str = ""
+    cpu: float = float("nan")  # user + system seconds of the step's process: the load of others aside
 
 
 def env_for(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -80,7 +81,7 @@ def run_child(name: str, argv: list[str], env: dict[str, str], workdir: Path, pr
     if proc.returncode != 0:
         sys.exit(f"{name} failed ({proc.returncode}):\n{out.read_text()[-2000:]}\n{err.read_text()[-4000:]}")
     return Step(name, seconds, usage.ru_maxrss / 1024, out.read_text().strip().splitlines()[-1] if
-                out.stat().st_size else "")
+                out.stat().st_size else "", usage.ru_utime + usage.ru_stime)
 
 
 def write_csv(path: Path, count: int) -> None:
@@ -283,16 +284,17 @@ GOALS = {"import": 60.0, "export": 20.0, "plan": 30.0}
 
 
 def show(steps: list[Step], count: int) -> None:
-    print(f"\n{'step':18} {'seconds':>8} {'rows/s':>10} {'peak RSS':>9}  goal")
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows the wall times)")
+    print(f"{'step':18} {'seconds':>8} {'CPU s':>6} {'rows/s':>10} {'peak RSS':>9}  goal")
     for s in steps:
         kind = s.name.split("-")[1]
         if kind == "subscribe":
-            print(f"{s.name:18} {s.seconds:8.1f} {'':>10} {'':>9}  >= 500 req/s: {s.note}")
+            print(f"{s.name:18} {s.seconds:8.1f} {'':>6} {'':>10} {'':>9}  >= 500 req/s: {s.note}")
             continue
         # the goal is for a million rows: at a smaller --scale, the rate it needs
         need = 1_000_000 / GOALS[kind]
         verdict = "met" if count / s.seconds >= need else "MISSED"
-        print(f"{s.name:18} {s.seconds:8.1f} {count / s.seconds:10.0f} {s.rss_mb:7.0f}MB  "
+        print(f"{s.name:18} {s.seconds:8.1f} {s.cpu:6.1f} {count / s.seconds:10.0f} {s.rss_mb:7.0f}MB  "
               f"1M in < {GOALS[kind]:.0f} s ({need:.0f}/s) {verdict}" + (f"  ({s.note})" if s.note else ""))
 
 

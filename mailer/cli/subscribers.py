@@ -28,6 +28,7 @@ from subscribers.models import STATUSES, Confirmation, Subscriber
 app = typer.Typer(help="Subscribers: import, export, look up, remove and forget.", no_args_is_help=True)
 
 CHUNK = 500
+IMPORT_CHUNK = 5000  # rows per existence and suppression look-up and per multi-row INSERT
 STATUS_HELP = f"Only subscribers in this status: {', '.join(STATUSES)}."
 
 
@@ -64,15 +65,15 @@ def import_command(
         async with svc.db.transaction() as session:
             sections = {name: id_ for id_, name in (await store.section_names(session)).items()}
         data = await asyncio.to_thread(file.read_bytes)
-        parsed = importer.parse(data, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8)
+        parsed = await importer.read(data, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8)
         total = importer.Applied()
         notify = Notifier(settings, svc.renderer)
         columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err) as progress:
             task = progress.add_task("import", total=len(parsed.rows))
             async with svc.db.transaction() as session:
-                for start in range(0, len(parsed.rows), CHUNK):
-                    chunk = parsed.rows[start:start + CHUNK]
+                for start in range(0, len(parsed.rows), IMPORT_CHUNK):
+                    chunk = parsed.rows[start:start + IMPORT_CHUNK]
                     done = await importer.apply(session, settings, chunk, now=svc.clock(),
                                                 confirmed=confirmed, notify=notify)
                     total.added += done.added
@@ -117,17 +118,8 @@ def export_command(
                 out.write("\ufeff")
             writer = csv.writer(out, lineterminator="\r\n")
             writer.writerow(importer.EXPORT_COLUMNS)
-            count, after = 0, 0
             async with svc.db.transaction() as session:
-                names = await store.section_names(session)
-                while subs := await store.page(session, status=status, after_id=after, limit=CHUNK):
-                    chosen = await store.sections_of(session, [s.id for s in subs])
-                    taken = await store.lists_of(session, [s.id for s in subs])
-                    for sub in subs:
-                        sections = sorted(names[i] for i in chosen.get(sub.id, ()) if i in names)
-                        writer.writerow(importer.export_row(sub, sorted(taken.get(sub.id, ())), sections))
-                    count += len(subs)
-                    after = subs[-1].id
+                count = await importer.export(session, writer.writerows, status=status)
             return count
         finally:
             if file:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, String, any_, bindparam, event, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
@@ -61,6 +63,16 @@ def insert(session: AsyncSession, table: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(table)
     return sqlite_insert(table)
+
+
+def one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> Any:
+    """``column IN (values)`` with the values as one parameter, for thousands of them (an import's
+    chunk): ``IN`` with a bound parameter per value costs SQLAlchemy tens of microseconds each to
+    render. PostgreSQL: ``= ANY(array)``; SQLite: ``IN (SELECT value FROM json_each(...))``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    listed = func.json_each(bindparam(None, json.dumps(list(values)), type_=String)).table_valued("value")
+    return column.in_(select(listed.c.value))
 
 
 async def serialise(session: AsyncSession, key: str) -> None:

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, column, delete, insert, select, table
+from sqlalchemy import Table, column, delete, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from mailer.core.arabic import BIDI_CONTROLS
-from mailer.core.db import one_of
+from mailer.core.db import insert_rows, one_of
 from mailer.core.errors import InvalidInput
 from mailer.core.lists import NewsList
 from mailer.core.settings import Settings
@@ -152,33 +152,35 @@ async def add_many(
     await session.flush()
 
 
+SUBSCRIBER_COLUMNS = ("email", "email_key", "email_ascii", "name", "status", "source", "created_at", "updated_at",
+                      "confirmed_at", "bounce_score", "no_shares", "link_key")
+
+
 async def insert_many(
-    session: AsyncSession, rows: Sequence[Mapping[str, object]], lists: Sequence[Iterable[str]],
+    session: AsyncSession, rows: Sequence[Mapping[str, Any]], lists: Sequence[Iterable[str]],
     sections: Sequence[Iterable[int]],
 ) -> list[int]:
     """Insert subscribers known to be new, each with its lists and sections, without an ORM object
-    per row (a CSV import of a million): one executemany per table. ``rows``
-    hold the columns of ``subscribers`` (``email_key`` and ``link_key`` are filled in here, as the
-    model would). Returns the new ids."""
+    or SQLAlchemy's work per row (a CSV import of a million): COPY on PostgreSQL, executemany on
+    SQLite (``insert_rows``). ``rows`` hold the columns of ``SUBSCRIBER_COLUMNS`` but
+    ``email_key`` and ``link_key``, filled in here as the model would. Returns the new ids."""
     if not rows:
         return []
-    values = [{**row, "email_key": mailbox_key(str(row["email"])), "link_key": new_link_key()} for row in rows]
-    # one executemany, then the ids by the unique key: RETURNING in parameter order would send
-    # one INSERT per row to SQLite
-    await session.execute(insert(_table(Subscriber)), values)
-    keys = [str(v["email_key"]) for v in values]
+    keys = [mailbox_key(str(row["email"])) for row in rows]
+    values = [
+        tuple(key if c == "email_key" else new_link_key() if c == "link_key" else row.get(c)
+              for c in SUBSCRIBER_COLUMNS)
+        for row, key in zip(rows, keys, strict=True)
+    ]
+    await insert_rows(session, _table(Subscriber), SUBSCRIBER_COLUMNS, values)
     found: dict[str | None, int] = {key: sid for key, sid in await session.execute(
         select(Subscriber.email_key, Subscriber.id).where(one_of(session, Subscriber.email_key, keys))
     )}
     ids = [found[key] for key in keys]
-    taken = [{"subscriber_id": sid, "list_name": key}
-             for sid, chosen in zip(ids, lists, strict=True) for key in set(chosen)]
-    if taken:
-        await session.execute(insert(_table(SubscriberList)), taken)
-    chosen_sections = [{"subscriber_id": sid, "section_id": section_id}
-                       for sid, chosen in zip(ids, sections, strict=True) for section_id in set(chosen)]
-    if chosen_sections:
-        await session.execute(insert(_table(SubscriberSection)), chosen_sections)
+    await insert_rows(session, _table(SubscriberList), ("subscriber_id", "list_name"),
+                      [(sid, key) for sid, chosen in zip(ids, lists, strict=True) for key in set(chosen)])
+    await insert_rows(session, _table(SubscriberSection), ("subscriber_id", "section_id"),
+                      [(sid, section) for sid, chosen in zip(ids, sections, strict=True) for section in set(chosen)])
     return ids
 
 

@@ -61,7 +61,7 @@ def import_command(
         fail(f"FILE: {str(file)!r} does not exist")
     settings = settings_of(ctx)
 
-    async def job(svc: Service) -> tuple[importer.Parsed, importer.Applied]:
+    async def job(svc: Service) -> tuple[list[importer.Problem], importer.Applied]:
         async with svc.db.transaction() as session:
             sections = {name: id_ for id_, name in (await store.section_names(session)).items()}
         data = await asyncio.to_thread(file.read_bytes)
@@ -80,19 +80,21 @@ def import_command(
                     total.existing += done.existing
                     total.skipped += done.skipped
                     progress.advance(task, len(chunk))
-        return parsed, total
+        # not the parsed rows: Python 3.11's asyncio.run makes the repr of the job's result on
+        # the way out (of the SIGINT handler, which holds the task), and a million rows take seconds
+        return parsed.problems, total
 
-    parsed, applied = run(settings, job)
-    for problem in sorted(parsed.problems + applied.skipped, key=lambda p: p.line):
+    problems, applied = run(settings, job)
+    for problem in sorted(problems + applied.skipped, key=lambda p: p.line):
         err.print(f"[yellow]{problem}[/yellow]", highlight=False, soft_wrap=True)
     console.print(
         f"{applied.added} added, {applied.existing} already there, {len(applied.skipped)} suppressed, "
-        f"{len(parsed.problems)} bad rows", soft_wrap=True,
+        f"{len(problems)} bad rows", soft_wrap=True,
     )
     if applied.added:
         console.print("the new subscribers are confirmed" if confirmed else
                       "the new subscribers are pending: each has a confirmation mail queued", soft_wrap=True)
-    if parsed.problems:
+    if problems:
         raise typer.Exit(1)
 
 

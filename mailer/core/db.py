@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, String, any_, bindparam, event, func, select, text
+from sqlalchemy import DateTime, MetaData, String, Table, any_, bindparam, event, func, select, text
+from sqlalchemy import insert as insert_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -73,6 +74,43 @@ def one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> Any:
         return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
     listed = func.json_each(bindparam(None, json.dumps(list(values)), type_=String)).table_valued("value")
     return column.in_(select(listed.c.value))
+
+
+async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str],
+                      rows: Sequence[Sequence[Any]]) -> None:
+    """Many plain rows into one table within the session's transaction, past SQLAlchemy's
+    per-row work (a CSV import of a million): PostgreSQL's COPY (asyncpg), SQLite's
+    executemany. Values go to the driver as they are: each column's bind processing (our
+    ``UTCDateTime``) is applied here."""
+    if not rows:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect
+    # what SQLAlchemy itself would send (the dialect's form: SQLite's datetime text has its
+    # microseconds always); a column's rows mostly share a few values (``now``), done once each
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+    if any(p is not None for p in processors):
+        done: list[dict[Any, Any]] = [{} for _ in columns]
+        rows = [tuple(v if p is None else _processed(p, memo, v)
+                      for p, memo, v in zip(processors, done, row, strict=True)) for row in rows]
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if dialect.name == "postgresql":
+        await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
+    else:
+        compiled = insert_(table).values({name: bindparam(name) for name in columns}).compile(dialect=dialect)
+        order = [list(columns).index(name) for name in compiled.positiontup or ()]  # the table's column order
+        if order != list(range(len(columns))):
+            rows = [tuple(row[i] for i in order) for row in rows]
+        await driver.executemany(str(compiled), rows)
+
+
+def _processed(process: Callable[[Any], Any], memo: dict[Any, Any], value: Any) -> Any:
+    try:
+        return memo[value]
+    except KeyError:
+        memo[value] = found = process(value)
+        return found
 
 
 async def serialise(session: AsyncSession, key: str) -> None:

@@ -166,3 +166,43 @@ def test_utf16_files_are_read_or_named_for_what_they_are() -> None:
     for encoding in ("utf-16-le", "utf-16-be"):
         [problem] = importer.parse(text.encode(encoding), sections={}, lists=LISTS).problems
         assert "UTF-16" in problem.message and "CSV UTF-8" in problem.message
+
+
+async def test_a_confirmed_import_stores_each_row_as_the_model_would(service: Service, clock: Clock) -> None:
+    """The bulk path (COPY / executemany, no ORM object) writes what ``store.add`` writes: the
+    mailbox key, a link key, the times in the database's own form, lists and sections."""
+    await factories.ingest_items(service, 1, clock.now, section="سياسة")
+    existing = await factories.subscriber(service, "kept@example.com")
+    async with service.db.transaction() as session:
+        sections = {name: id_ for id_, name in (await store.section_names(session)).items()}
+    data = ("email,name,lists,sections\r\nOne.Reader@Example.COM,أحمد علي,daily|weekly,سياسة\r\n"
+            "two@مثال.عراق,,weekly,\r\nKEPT@example.com,x,daily,\r\n").encode()
+    parsed = importer.parse(data, lists=LISTS, sections=sections)
+    assert not parsed.problems
+
+    async def no_mail(_session: object, _notice: object) -> None:
+        raise AssertionError("a confirmed import sends nothing")
+
+    async with service.db.transaction() as session:
+        applied = await importer.apply(session, service.settings, parsed.rows, now=clock.now, confirmed=True,
+                                       notify=no_mail)
+    assert (applied.added, applied.existing) == (2, 1)
+    async with service.db.transaction() as session:
+        one = await store.by_email(session, "one.reader@example.com")  # found without regard to case
+        two = await store.by_email(session, "two@xn--mgbh0fb.xn--mgbtx2b")
+        assert one is not None and two is not None
+        assert (one.email, one.email_ascii, one.email_key) == (
+            "One.Reader@example.com", "One.Reader@example.com", "one.reader@example.com")
+        assert (two.email, two.email_ascii) == ("two@مثال.عراق", "two@xn--mgbh0fb.xn--mgbtx2b")
+        assert one.name == "أحمد علي" and two.name is None
+        assert one.status == two.status == "confirmed" and one.source == "import-confirmed"
+        assert one.created_at == one.updated_at == one.confirmed_at == clock.now
+        assert one.link_key and two.link_key and one.link_key != two.link_key
+        assert (one.bounce_score, one.no_shares) == (0, False)
+        # the times compare in SQL with those written by the ORM (SQLite keeps them as text)
+        same_time = select(func.count()).select_from(Subscriber).where(Subscriber.created_at == clock.now)
+        assert await session.scalar(same_time) == 3
+        lists = await store.lists_of(session, [one.id, two.id, existing.id])
+        assert lists == {one.id: {"daily", "weekly"}, two.id: {"weekly"}, existing.id: lists[existing.id]}
+        chosen = await store.sections_of(session, [one.id, two.id])
+        assert chosen == {one.id: {sections["سياسة"]}}

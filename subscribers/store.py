@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Table, column, delete, select, table
+from sqlalchemy import Table, column, delete, select, table, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import NullType
 
 from mailer.core.arabic import BIDI_CONTROLS
 from mailer.core.db import insert_rows, one_of
@@ -231,7 +232,17 @@ async def existing_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
     return set(await session.scalars(select(Subscriber.email_key).where(one_of(session, Subscriber.email_key, keys))))
 
 
-ExportPage = tuple[list[Any], dict[int, set[str]], dict[int, set[int]]]
+class ExportRow(NamedTuple):
+    id: int
+    email: str
+    name: str | None
+    status: str
+    source: str | None
+    created_at: datetime
+    confirmed_at: datetime | None
+
+
+ExportPage = tuple[list[ExportRow], dict[int, set[str]], dict[int, set[int]]]
 
 
 async def export_pages(session: AsyncSession, *, status: str | None = None, size: int = 10_000
@@ -240,18 +251,37 @@ async def export_pages(session: AsyncSession, *, status: str | None = None, size
     lists and sections of its id range, read by one query apiece."""
     if status is not None and status not in STATUSES:
         raise InvalidInput("status", f"{status!r} is not one of {', '.join(STATUSES)}")
+    dialect = (await session.connection()).dialect
+    as_datetime = Subscriber.created_at.type.dialect_impl(dialect).result_processor(dialect, None)
+    known: dict[Any, datetime] = {}
+
+    def times(value: Any) -> datetime:
+        try:
+            return known[value]
+        except KeyError:
+            found: datetime = as_datetime(value) if as_datetime else value
+            known[value] = found
+            if len(known) > 100_000:
+                known.clear()
+            return found
+
     after = 0
     while True:
+        # the times as the driver gives them (SQLite: text), made datetimes by ``times`` below,
+        # once per distinct value: an import's rows share theirs, and parsing each is most of a page
         stmt = (
             select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.status, Subscriber.source,
-                   Subscriber.created_at, Subscriber.confirmed_at)
+                   type_coerce(Subscriber.created_at, NullType()).label("created_at"),
+                   type_coerce(Subscriber.confirmed_at, NullType()).label("confirmed_at"))
             .where(Subscriber.id > after).order_by(Subscriber.id).limit(size)
         )
         if status is not None:
             stmt = stmt.where(Subscriber.status == status)
-        subs = list((await session.execute(stmt)).all())
-        if not subs:
+        raw = (await session.execute(stmt)).all()
+        if not raw:
             return
+        subs = [ExportRow(i, email, name, status_, source, times(created), times(confirmed) if confirmed else None)
+                for i, email, name, status_, source, created, confirmed in raw]
         first, last = subs[0].id, subs[-1].id
         taken: dict[int, set[str]] = {}
         for sid, key in await session.execute(

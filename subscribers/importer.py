@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -296,11 +296,27 @@ async def export(
     each, and each page's lists and sections by one id-range query apiece: a million in seconds,
     in the memory of one page."""
     names = await store.section_names(session)
+    by_sections: dict[frozenset[int], list[str]] = {}  # a handful of distinct choices: sorted once each
+    by_lists: dict[frozenset[str], list[str]] = {}
+
+    def sorted_names(ids: frozenset[int]) -> list[str]:
+        found = by_sections.get(ids)
+        if found is None:
+            found = by_sections[ids] = sorted(names[i] for i in ids if i in names)
+        return found
+
+    def sorted_lists(keys: frozenset[str]) -> list[str]:
+        found = by_lists.get(keys)
+        if found is None:
+            found = by_lists[keys] = sorted(keys)
+        return found
+
+    nothing: frozenset[Any] = frozenset()
     count = 0
     async for subs, taken, chosen in store.export_pages(session, status=status, size=page):
         write([
-            export_row(sub, sorted(taken.get(sub.id, ())),
-                       sorted(names[i] for i in chosen.get(sub.id, ()) if i in names))
+            export_row(sub, sorted_lists(frozenset(taken.get(sub.id, nothing))),
+                       sorted_names(frozenset(chosen.get(sub.id, nothing))))
             for sub in subs
         ])
         count += len(subs)

@@ -14,7 +14,7 @@ from mailer.core.lists import default_lists
 from mailer.core.models import OutboxMessage
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
-from subscribers import flows, importer, store
+from subscribers import flows, importer, store, suppression
 from subscribers.models import Subscriber
 from tests.conftest import Clock
 from tests.subscribers.helpers import status_of, subscriber_row
@@ -206,3 +206,19 @@ async def test_a_confirmed_import_stores_each_row_as_the_model_would(service: Se
         assert lists == {one.id: {"daily", "weekly"}, two.id: {"weekly"}, existing.id: lists[existing.id]}
         chosen = await store.sections_of(session, [one.id, two.id])
         assert chosen == {one.id: {sections["سياسة"]}}
+
+
+async def test_look_ups_of_thousands_of_keys_are_one_parameter_and_exact(service: Service, clock: Clock) -> None:
+    """``existing_keys`` and ``suppression.reasons`` with a whole import chunk: past SQLite's
+    old limit of 999 parameters, every key found, nothing else."""
+    rows = [{"email": f"r{i}@example.org", "status": "confirmed", "created_at": clock.now, "updated_at": clock.now,
+             "confirmed_at": clock.now, "bounce_score": 0, "no_shares": False} for i in range(0, 6000, 2)]
+    async with service.db.transaction() as session:
+        ids = await store.insert_many(session, rows, [("daily",)] * len(rows), [()] * len(rows))
+        await suppression.suppress(session, "R3@example.org", "hard_bounce")
+    assert len(set(ids)) == 3000
+    wanted = [f"r{i}@example.org" for i in range(6000)]
+    async with service.db.transaction() as session:
+        assert await store.existing_keys(session, wanted) == {f"r{i}@example.org" for i in range(0, 6000, 2)}
+        assert await suppression.reasons(session, wanted) == {"r3@example.org": "hard_bounce"}
+        assert (await store.lists_of(session, ids[:2])) == {ids[0]: {"daily"}, ids[1]: {"daily"}}

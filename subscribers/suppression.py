@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.db import insert
+from mailer.core.db import insert, one_of
 from subscribers.addresses import canonical
 from subscribers.models import Suppression
 
@@ -57,7 +57,7 @@ async def reasons(session: AsyncSession, addresses: Iterable[str]) -> dict[str, 
         return {}
     rows = await session.execute(
         select(Suppression.address_hash, Suppression.reason).where(
-            Suppression.address_hash.in_(list(by_hash))
+            one_of(session, Suppression.address_hash, list(by_hash))
         )
     )
     return {a: reason for h, reason in rows for a in by_hash[h]}

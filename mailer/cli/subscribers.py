@@ -28,6 +28,7 @@ from subscribers.models import STATUSES, Confirmation, Subscriber
 app = typer.Typer(help="Subscribers: import, export, look up, remove and forget.", no_args_is_help=True)
 
 CHUNK = 500
+IMPORT_CHUNK = 5000  # rows per existence and suppression look-up and per multi-row INSERT
 STATUS_HELP = f"Only subscribers in this status: {', '.join(STATUSES)}."
 
 
@@ -60,38 +61,40 @@ def import_command(
         fail(f"FILE: {str(file)!r} does not exist")
     settings = settings_of(ctx)
 
-    async def job(svc: Service) -> tuple[importer.Parsed, importer.Applied]:
+    async def job(svc: Service) -> tuple[list[importer.Problem], importer.Applied]:
         async with svc.db.transaction() as session:
             sections = {name: id_ for id_, name in (await store.section_names(session)).items()}
         data = await asyncio.to_thread(file.read_bytes)
-        parsed = importer.parse(data, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8)
+        parsed = await importer.read(data, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8)
         total = importer.Applied()
         notify = Notifier(settings, svc.renderer)
         columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=err) as progress:
             task = progress.add_task("import", total=len(parsed.rows))
             async with svc.db.transaction() as session:
-                for start in range(0, len(parsed.rows), CHUNK):
-                    chunk = parsed.rows[start:start + CHUNK]
+                for start in range(0, len(parsed.rows), IMPORT_CHUNK):
+                    chunk = parsed.rows[start:start + IMPORT_CHUNK]
                     done = await importer.apply(session, settings, chunk, now=svc.clock(),
                                                 confirmed=confirmed, notify=notify)
                     total.added += done.added
                     total.existing += done.existing
                     total.skipped += done.skipped
                     progress.advance(task, len(chunk))
-        return parsed, total
+        # not the parsed rows: Python 3.11's asyncio.run makes the repr of the job's result on
+        # the way out (of the SIGINT handler, which holds the task), and a million rows take seconds
+        return parsed.problems, total
 
-    parsed, applied = run(settings, job)
-    for problem in sorted(parsed.problems + applied.skipped, key=lambda p: p.line):
+    problems, applied = run(settings, job)
+    for problem in sorted(problems + applied.skipped, key=lambda p: p.line):
         err.print(f"[yellow]{problem}[/yellow]", highlight=False, soft_wrap=True)
     console.print(
         f"{applied.added} added, {applied.existing} already there, {len(applied.skipped)} suppressed, "
-        f"{len(parsed.problems)} bad rows", soft_wrap=True,
+        f"{len(problems)} bad rows", soft_wrap=True,
     )
     if applied.added:
         console.print("the new subscribers are confirmed" if confirmed else
                       "the new subscribers are pending: each has a confirmation mail queued", soft_wrap=True)
-    if parsed.problems:
+    if problems:
         raise typer.Exit(1)
 
 
@@ -117,17 +120,8 @@ def export_command(
                 out.write("\ufeff")
             writer = csv.writer(out, lineterminator="\r\n")
             writer.writerow(importer.EXPORT_COLUMNS)
-            count, after = 0, 0
             async with svc.db.transaction() as session:
-                names = await store.section_names(session)
-                while subs := await store.page(session, status=status, after_id=after, limit=CHUNK):
-                    chosen = await store.sections_of(session, [s.id for s in subs])
-                    taken = await store.lists_of(session, [s.id for s in subs])
-                    for sub in subs:
-                        sections = sorted(names[i] for i in chosen.get(sub.id, ()) if i in names)
-                        writer.writerow(importer.export_row(sub, sorted(taken.get(sub.id, ())), sections))
-                    count += len(subs)
-                    after = subs[-1].id
+                count = await importer.export(session, writer.writerows, status=status)
             return count
         finally:
             if file:

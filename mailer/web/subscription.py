@@ -181,7 +181,7 @@ async def _admit(request: Request, session: AsyncSession, now: datetime) -> None
 async def _subscribe(svc: Service, notify: Notifier, wish: flows.Request) -> None:
     for attempt in (1, 2):
         try:
-            async with svc.db.transaction() as session:
+            async with svc.db.writing() as session:
                 outcome = await flows.subscribe(session, svc.settings, wish, now=svc.clock(), notify=notify)
             break
         except IntegrityError:  # a request for the same mailbox (another worker's) added it first

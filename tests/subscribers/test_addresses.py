@@ -8,7 +8,7 @@ from hypothesis import given
 
 from mailer.core.arabic import BIDI_CONTROLS
 from mailer.core.errors import InvalidAddress
-from subscribers.addresses import NO_SMTPUTF8, canonical, check
+from subscribers.addresses import NO_SMTPUTF8, Address, BatchChecker, canonical, check
 
 IDN = "user@مثال.عراق"
 IDN_ASCII = "user@xn--mgbh0fb.xn--mgbtx2b"
@@ -110,3 +110,49 @@ def test_the_shortcut_for_plain_addresses_agrees_with_email_validator(local: str
 @pytest.mark.parametrize("address", [IDN, IDN_ASCII, "User@XN--MGBH0FB.xn--mgbtx2b", "Reader@Example.ORG "])
 def test_canonical_forms_of_known_addresses(address: str) -> None:
     assert canonical(address) == _validated_canonical(address)
+
+
+# BatchChecker: check's result and check's error for every address, each domain validated once -----
+
+_DOMAINS = ["example.com", "Example.COM", "مثال.عراق", "xn--mgbh0fb.xn--mgbtx2b", "ｅｘａｍｐｌｅ.com", "localhost",
+            "x.test", "a..b.com", "-a.com", "a-.com", "ab--c.com", "1.2.3.4", "[1.2.3.4]", "exam ple.com",
+            "example.com ", "example.com\n", "ex\u202eample.com", "b" * 63 + ".com", "b" * 64 + ".com",
+            ".".join(["c" * 63] * 3) + ".com", "", "x@example.com", "mail.example.org", "أ.com", "e.x"]
+_LOCALS = st.one_of(
+    st.from_regex(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,70}", fullmatch=True),
+    st.text(min_size=0, max_size=12),
+    st.sampled_from(["a", "أحمد", "ｕｓｅｒ", '"q"', " a", "a ", "a..b", ".a", "a.", "a" * 64, "a" * 65]),
+)
+
+
+def _outcome(fn: object, address: str) -> object:
+    try:
+        return fn(address)  # type: ignore[operator]
+    except InvalidAddress as exc:
+        return (exc.field, exc.message, exc.public_message)
+
+
+@given(local=_LOCALS, domain=st.one_of(st.sampled_from(_DOMAINS), st.text(max_size=20)), smtputf8=st.booleans())
+def test_the_batch_checker_answers_exactly_as_check(local: str, domain: str, smtputf8: bool) -> None:
+    batch = BatchChecker(smtputf8=smtputf8)
+    address = f"{local}@{domain}"
+    expected = _outcome(lambda a: check(a, smtputf8=smtputf8), address)
+    assert _outcome(batch, address) == expected
+    assert _outcome(batch, address) == expected  # and again, from its cache of the domain
+
+
+def test_the_batch_checker_validates_each_domain_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from subscribers import addresses
+
+    calls: list[str] = []
+    real = addresses.check
+
+    def counting(address: str, **kwargs: object) -> Address:
+        calls.append(address)
+        return real(address, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(addresses, "check", counting)
+    batch = BatchChecker()
+    found = [batch(f"reader{i}@example{i % 3}.org") for i in range(30)]
+    assert [a.normalized for a in found] == [f"reader{i}@example{i % 3}.org" for i in range(30)]
+    assert sorted(calls) == ["x@example0.org", "x@example1.org", "x@example2.org"]

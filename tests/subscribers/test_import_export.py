@@ -14,8 +14,9 @@ from mailer.core.lists import default_lists
 from mailer.core.models import OutboxMessage
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
-from subscribers import flows, importer, store
+from subscribers import flows, importer, store, suppression
 from subscribers.models import Subscriber
+from subscribers.search import email_search_key, name_search_key
 from tests.conftest import Clock
 from tests.subscribers.helpers import status_of, subscriber_row
 from tests.support import factories
@@ -166,3 +167,62 @@ def test_utf16_files_are_read_or_named_for_what_they_are() -> None:
     for encoding in ("utf-16-le", "utf-16-be"):
         [problem] = importer.parse(text.encode(encoding), sections={}, lists=LISTS).problems
         assert "UTF-16" in problem.message and "CSV UTF-8" in problem.message
+
+
+async def test_a_confirmed_import_stores_each_row_as_the_model_would(service: Service, clock: Clock) -> None:
+    """The bulk path (COPY / executemany, no ORM object) writes what ``store.add`` writes: the
+    mailbox key, a link key, the times in the database's own form, lists and sections."""
+    await factories.ingest_items(service, 1, clock.now, section="سياسة")
+    existing = await factories.subscriber(service, "kept@example.com")
+    async with service.db.transaction() as session:
+        sections = {name: id_ for id_, name in (await store.section_names(session)).items()}
+    data = ("email,name,lists,sections\r\nOne.Reader@Example.COM,أحمد علي,daily|weekly,سياسة\r\n"
+            "two@مثال.عراق,,weekly,\r\nKEPT@example.com,x,daily,\r\n").encode()
+    parsed = importer.parse(data, lists=LISTS, sections=sections)
+    assert not parsed.problems
+
+    async def no_mail(_session: object, _notice: object) -> None:
+        raise AssertionError("a confirmed import sends nothing")
+
+    async with service.db.transaction() as session:
+        applied = await importer.apply(session, service.settings, parsed.rows, now=clock.now, confirmed=True,
+                                       notify=no_mail)
+    assert (applied.added, applied.existing) == (2, 1)
+    async with service.db.transaction() as session:
+        one = await store.by_email(session, "one.reader@example.com")  # found without regard to case
+        two = await store.by_email(session, "two@xn--mgbh0fb.xn--mgbtx2b")
+        assert one is not None and two is not None
+        assert (one.email, one.email_ascii, one.email_key) == (
+            "One.Reader@example.com", "One.Reader@example.com", "one.reader@example.com")
+        assert (two.email, two.email_ascii) == ("two@مثال.عراق", "two@xn--mgbh0fb.xn--mgbtx2b")
+        assert one.name == "أحمد علي" and two.name is None
+        assert one.status == two.status == "confirmed" and one.source == "import-confirmed"
+        assert one.created_at == one.updated_at == one.confirmed_at == clock.now
+        assert one.link_key and two.link_key and one.link_key != two.link_key
+        assert (one.bounce_score, one.no_shares) == (0, False)
+        # the console's search keys, as the model's validators make them
+        assert (one.search_email, one.search_name) == (email_search_key(one.email), name_search_key(one.name))
+        assert (two.search_email, two.search_name) == (email_search_key(two.email), None)
+        # the times compare in SQL with those written by the ORM (SQLite keeps them as text)
+        same_time = select(func.count()).select_from(Subscriber).where(Subscriber.created_at == clock.now)
+        assert await session.scalar(same_time) == 3
+        lists = await store.lists_of(session, [one.id, two.id, existing.id])
+        assert lists == {one.id: {"daily", "weekly"}, two.id: {"weekly"}, existing.id: lists[existing.id]}
+        chosen = await store.sections_of(session, [one.id, two.id])
+        assert chosen == {one.id: {sections["سياسة"]}}
+
+
+async def test_look_ups_of_thousands_of_keys_are_one_parameter_and_exact(service: Service, clock: Clock) -> None:
+    """``existing_keys`` and ``suppression.reasons`` with a whole import chunk: past SQLite's
+    old limit of 999 parameters, every key found, nothing else."""
+    rows = [{"email": f"r{i}@example.org", "status": "confirmed", "created_at": clock.now, "updated_at": clock.now,
+             "confirmed_at": clock.now, "bounce_score": 0, "no_shares": False} for i in range(0, 6000, 2)]
+    async with service.db.transaction() as session:
+        ids = await store.insert_many(session, rows, [("daily",)] * len(rows), [()] * len(rows))
+        await suppression.suppress(session, "R3@example.org", "hard_bounce")
+    assert len(set(ids)) == 3000
+    wanted = [f"r{i}@example.org" for i in range(6000)]
+    async with service.db.transaction() as session:
+        assert await store.existing_keys(session, wanted) == {f"r{i}@example.org" for i in range(0, 6000, 2)}
+        assert await suppression.reasons(session, wanted) == {"r3@example.org": "hard_bounce"}
+        assert (await store.lists_of(session, ids[:2])) == {ids[0]: {"daily"}, ids[1]: {"daily"}}

@@ -1,0 +1,365 @@
+"""The subscriber side at scale, in one run: import N confirmed rows from CSV, export them,
+plan an edition for all of them, and load ``POST /subscribe`` on a real uvicorn.
+
+    .venv/bin/python bench/scale.py [--scale 1000000] [--pg postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
+
+Each step runs in a fresh process through the project's real path, and its wall time and peak
+RSS (``wait4``) are printed:
+
+* import: ``mailer subscribers import --confirmed FILE`` (a CSV of N valid rows with Arabic
+  names, a list and a section each);
+* export: ``mailer subscribers export FILE`` (the file is checked to hold N + 1 lines);
+* plan: ``Service.send_now`` (what ``mailer digest send --now`` calls before it sends), which
+  creates the edition and its N outbox rows; nothing is sent;
+* ``/subscribe``: ``mailer serve --no-scheduler`` on SQLite, pinned to one core with
+  ``taskset``, relaying to Postfix's ``smtp-sink`` when installed, with the per-client limit
+  and the global breaker lifted; an httpx client on the
+  other core sends ``--requests`` JSON subscriptions (distinct addresses) with ``--concurrency``
+  in flight, after a warm-up. It prints requests/second answered, and how long the work after
+  the answers (a pending subscriber and a confirmation mail each) took to drain.
+
+SQLite always (a file in a temporary directory); PostgreSQL too with ``--pg`` (a database is
+created on that server for the run). ``--profile DIR`` runs every step under cProfile too and
+prints the top entries (the files stay in DIR); the server under load is better seen with
+``py-spy record -p PID`` (cProfile slows it to a crawl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pstats
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+SECRET = "bench-secret-" + "x" * 40
+ROOT = Path(__file__).resolve().parent.parent
+MAILER = Path(sys.executable).parent / "mailer"
+SECTION = "سياسة"  # a section of the demo feed: every imported row chooses it
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    rss_mb: float
+    note: str = ""
+    cpu: float = float("nan")  # user + system seconds of the step's process: the load of others aside
+
+
+def env_for(url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILER_")}
+    env.update(
+        MAILER_DATABASE_URL=url, MAILER_SECRET_KEY=SECRET, MAILER_DATA_DIR=str(data_dir),
+        MAILER_BASE_URL="https://news.example.com/mailer", MAILER_SENDER_ADDRESS="news@example.com",
+        MAILER_LOG_LEVEL="WARNING", COLUMNS="200", **extra,
+    )
+    return env
+
+
+def run_child(name: str, argv: list[str], env: dict[str, str], workdir: Path, profile: Path | None) -> Step:
+    """Run one step in a fresh process; wall time and that process's own peak RSS."""
+    if profile is not None:
+        script = argv[1:] if argv[0] == sys.executable else argv
+        argv = [sys.executable, "-m", "cProfile", "-o", str(profile / f"{name}.prof"), *script]
+    out, err = workdir / f"{name}.out", workdir / f"{name}.err"
+    started = time.perf_counter()
+    with out.open("wb") as o, err.open("wb") as e:
+        proc = subprocess.Popen(argv, env=env, stdout=o, stderr=e, cwd=workdir)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"{name} failed ({proc.returncode}):\n{out.read_text()[-2000:]}\n{err.read_text()[-4000:]}")
+    return Step(name, seconds, usage.ru_maxrss / 1024, out.read_text().strip().splitlines()[-1] if
+                out.stat().st_size else "", usage.ru_utime + usage.ru_stime)
+
+
+def write_csv(path: Path, count: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("email,name,lists,sections\r\n")
+        for start in range(0, count, 10000):
+            f.write("".join(
+                f"reader{i}@example{i % 97}.org,قارئ رقم {i},daily,{SECTION}\r\n"
+                for i in range(start, min(start + 10000, count))
+            ))
+
+
+async def pg_database(base: str) -> str:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    name = f"bench_scale_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return str(url.set(database=name).render_as_string(hide_password=False))
+
+
+async def drop_pg(base: str, url: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    server, name = make_url(base), make_url(url).database
+    conn = await asyncpg.connect(host=server.host, port=server.port or 5432, user=server.username,
+                                 database=server.database)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+# the children ----------------------------------------------------------------------------------
+
+
+async def prepare_child() -> None:
+    """Migrate and seed the demo articles (their sections) before the import, untimed."""
+    from mailer.cli.demo import seed_demo
+    from mailer.core.settings import Settings
+    from mailer.delivery.service import Service
+
+    svc = await Service(Settings()).start()  # type: ignore[call-arg]
+    try:
+        await seed_demo(svc)
+    finally:
+        await svc.close()
+
+
+async def plan_child() -> None:
+    """Plan an edition of the first list on demand and print how many rows it enqueued."""
+    from mailer.core.settings import Settings
+    from mailer.delivery.service import Service
+
+    svc = await Service(Settings()).start(migrate=False)  # type: ignore[call-arg]
+    try:
+        started = time.perf_counter()
+        result = await svc.send_now(svc.settings.scheduled_lists[0])
+        print(json.dumps({"enqueued": result.enqueued, "action": result.action,
+                          "seconds": time.perf_counter() - started}))
+    finally:
+        await svc.close()
+
+
+# the subscriber side ---------------------------------------------------------------------------
+
+
+def subscriber_side(backend: str, url: str, count: int, workdir: Path, profile: Path | None) -> list[Step]:
+    data_dir = workdir / "data"
+    env = env_for(url, data_dir)
+    script = str(Path(__file__).resolve())
+    run_child("prepare", [sys.executable, script, "--child", "prepare"], env, workdir, None)
+    csv_file = workdir / "subscribers.csv"
+    write_csv(csv_file, count)
+    steps = []
+    step = run_child(f"{backend}-import", [str(MAILER), "subscribers", "import", "--confirmed", str(csv_file)],
+                     env, workdir, profile)
+    expected = f"{count} added, 0 already there, 0 suppressed, 0 bad rows"
+    if expected not in (workdir / f"{backend}-import.out").read_text():
+        sys.exit(f"import: expected {expected!r}, got {step.note!r}")
+    steps.append(step)
+    out = workdir / "export.csv"
+    step = run_child(f"{backend}-export", [str(MAILER), "subscribers", "export", str(out)], env, workdir, profile)
+    with out.open("rb") as f:
+        lines = sum(1 for _ in f)
+    if lines != count + 2:  # the header, the demo reader and the imported rows
+        sys.exit(f"export: {lines} lines for {count} subscribers")
+    steps.append(step)
+    out.unlink()
+    step = run_child(f"{backend}-plan", [sys.executable, script, "--child", "plan"], env, workdir, profile)
+    planned = json.loads(step.note)
+    if planned["enqueued"] != count + 1:
+        sys.exit(f"plan: {planned}")
+    step.note = f"{planned['enqueued']} outbox rows, {planned['seconds']:.1f} s inside the process"
+    steps.append(step)
+    return steps
+
+
+# /subscribe under load -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def load(port: int, requests: int, concurrency: int, offset: int) -> tuple[float, list[int]]:
+    import httpx
+
+    codes: list[int] = []
+    limit = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
+        async def one(i: int) -> None:
+            async with limit:
+                body = {"email": f"load{offset + i}@example{i % 89}.org", "name": f"زائر {i}"}
+                codes.append((await client.post("/subscribe", json=body)).status_code)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(requests)))
+        return time.perf_counter() - started, codes
+
+
+def subscribe_load(workdir: Path, requests: int, concurrency: int) -> list[Step]:
+    folder = workdir / "web"
+    folder.mkdir()
+    db_file = folder / "web.db"
+    env = env_for(f"sqlite+aiosqlite:///{db_file}", folder / "data",
+                  MAILER_SUBSCRIBE_IP_LIMITS="100000000/minute", MAILER_SUBSCRIBE_GLOBAL_PER_HOUR="100000000")
+    sink = None
+    if shutil.which("smtp-sink"):  # a relay, as in production; else the development mailbox (it fsyncs each mail)
+        sys.path.insert(0, str(Path(__file__).parent))
+        from throughput import Sink
+
+        sink = Sink(str(shutil.which("smtp-sink")))
+        env["MAILER_SMTP_URL"] = f"smtp://127.0.0.1:{sink.port}"
+    port = free_port()
+    argv = [str(MAILER), "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    taskset = shutil.which("taskset")
+    cores = sorted(os.sched_getaffinity(0))
+    if taskset and len(cores) > 1:
+        argv = [taskset, "-c", str(cores[0]), *argv]
+        os.sched_setaffinity(0, set(cores[1:]))  # the load generator stays off the server's core
+    log = (folder / "serve.log").open("wb")
+    server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"serve did not start:\n{(folder / 'serve.log').read_text()[-3000:]}")
+                time.sleep(0.2)
+        warm = min(500, requests)
+        asyncio.run(load(port, warm, concurrency, offset=10_000_000))
+        _wait_drained(db_file, warm, 120)
+        cpu_before = _cpu_seconds(server.pid)
+        seconds, codes = asyncio.run(load(port, requests, concurrency, offset=0))
+        answered = time.perf_counter()
+        bad = [c for c in codes if c != 200]
+        if bad:
+            sys.exit(f"/subscribe: {len(bad)} answers were not 200 (e.g. {bad[:5]})")
+        drained = _wait_drained(db_file, warm + requests, 600)
+        after = time.perf_counter() - answered if drained else float("nan")
+        cpu = _cpu_seconds(server.pid) - cpu_before
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        os.sched_setaffinity(0, set(cores))
+        if sink is not None:
+            sink.stop()
+    note = (f"{requests} requests, {concurrency} in flight: {requests / seconds:.0f} req/s answered, the work "
+            f"after the answers drained {after:.1f} s later; the server's CPU for all of it (answers, subscribers, "
+            f"confirmation mails made and sent): {cpu:.1f} s, {requests / cpu:.0f} req/s per core")
+    return [Step("sqlite-subscribe", seconds, float("nan"), note, cpu)]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system time of a running process (``/proc``), e.g. the server's under load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_drained(db_file: Path, expected: int, timeout: float) -> bool:
+    """Until every request's subscriber and its confirmation mail are stored."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(db_file, timeout=5) as conn:
+                mails = conn.execute("SELECT count(*) FROM outbox WHERE kind = 'confirm'").fetchone()[0]
+        except sqlite3.OperationalError:
+            mails = 0
+        if mails >= expected:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+# report ----------------------------------------------------------------------------------------
+
+
+GOALS = {"import": 60.0, "export": 20.0, "plan": 30.0}
+
+
+def show(steps: list[Step], count: int) -> None:
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows the wall times)")
+    print(f"{'step':18} {'seconds':>8} {'CPU s':>6} {'rows/s':>10} {'peak RSS':>9}  goal")
+    for s in steps:
+        kind = s.name.split("-")[1]
+        if kind == "subscribe":
+            print(f"{s.name:18} {s.seconds:8.1f} {s.cpu:6.1f} {'':>10} {'':>9}  >= 500 req/s on one core: {s.note}")
+            continue
+        # the goal is for a million rows: at a smaller --scale, the rate it needs
+        need = 1_000_000 / GOALS[kind]
+        verdict = "met" if count / s.seconds >= need else "MISSED"
+        print(f"{s.name:18} {s.seconds:8.1f} {s.cpu:6.1f} {count / s.seconds:10.0f} {s.rss_mb:7.0f}MB  "
+              f"1M in < {GOALS[kind]:.0f} s ({need:.0f}/s) {verdict}" + (f"  ({s.note})" if s.note else ""))
+
+
+def show_profiles(profile: Path) -> None:
+    for prof in sorted(profile.glob("*.prof")):
+        print(f"\n--- {prof.stem}: top 12 by own time ---")
+        stats = pstats.Stats(str(prof))
+        stats.sort_stats("tottime").print_stats(12)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, default=1_000_000, help="subscribers to import, export and plan for")
+    parser.add_argument("--pg", help="a PostgreSQL server URL to measure on too (a database is created)")
+    parser.add_argument("--requests", type=int, default=5000, help="POST /subscribe requests (bounded)")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--only", choices=("subscribers", "subscribe"), help="run one half only")
+    parser.add_argument("--profile", type=Path, help="also write cProfile files here and print their top")
+    parser.add_argument("--child", choices=("prepare", "plan"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        asyncio.run(prepare_child() if args.child == "prepare" else plan_child())
+        return
+    if args.profile:
+        args.profile = args.profile.resolve()
+        args.profile.mkdir(parents=True, exist_ok=True)
+    steps: list[Step] = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        if args.only != "subscribe":
+            work = Path(tmp) / "sqlite"
+            work.mkdir()
+            steps += subscriber_side("sqlite", f"sqlite+aiosqlite:///{work / 'bench.db'}", args.scale, work,
+                                     args.profile)
+            if args.pg:
+                work = Path(tmp) / "pg"
+                work.mkdir()
+                url = asyncio.run(pg_database(args.pg))
+                try:
+                    steps += subscriber_side("postgresql", url, args.scale, work, args.profile)
+                finally:
+                    asyncio.run(drop_pg(args.pg, url))
+        if args.only != "subscribers":
+            steps += subscribe_load(Path(tmp), args.requests, args.concurrency)
+    show(steps, args.scale)
+    if args.profile:
+        show_profiles(args.profile)
+
+
+if __name__ == "__main__":
+    main()

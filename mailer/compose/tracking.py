@@ -12,7 +12,8 @@ variant, so rewriting happens once per variant with the rest of the compose-once
 ``per_reader`` each link also carries the ``reader`` slot (``/r/{token}/{reader}``), which the
 per-recipient substitution fills with a token naming the subscriber (purpose ``reader``), one
 HMAC per recipient. Links that are never rewritten: the unsubscribe and preferences links (they
-hold a slot marker or lead to ``/u/`` and ``/p/``), ``mailto:`` and anything not http(s).
+hold a slot marker), any link to this service's own pages (the web version, the archive: a
+redirect through ourselves to ourselves would only add a hop), ``mailto:`` and anything not http(s).
 
 Only the HTML part is rewritten: the plain-text part keeps the article links as readers can
 read and type them.
@@ -36,6 +37,7 @@ from mailer.core.signing import Keyring
 
 Mode = Literal["off", "aggregate", "per_reader"]
 MAX_TARGET = 2000  # characters of a target URL; longer links are left as they are
+OWN_PAGES = ("/u/", "/p/", "/r/", "/o/", "/archive/")  # never tracked: personal, or the web version
 _DIGEST_CHARS = 16
 _LINK = re.compile(r"([1-9][0-9]{0,17})\.(0|[1-9][0-9]{0,17})\.([0-9]{1,12})\.([A-Za-z0-9_-]{16})")
 _OPEN = re.compile(r"([1-9][0-9]{0,17})\.([0-9]{1,12})")
@@ -121,7 +123,8 @@ def _untracked(url: str, base_url: str) -> bool:
         return True  # mailto:, tel:, fragments, and anything we do not understand
     if any(marker in url for marker in SLOTS.values()):
         return True  # the personal links (unsubscribe, preferences) hold a slot marker
-    return url.startswith((f"{base_url}/u/", f"{base_url}/p/", f"{base_url}/r/", f"{base_url}/o/"))
+    # this service's own pages (it may share a host with the site's articles, so by path)
+    return url.startswith(tuple(f"{base_url}{path}" for path in OWN_PAGES))
 
 
 def rewrite_html(text: str, tracker: Tracker) -> str:

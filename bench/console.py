@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from scratch import scratch_pg  # bench/scratch.py
 from sqlalchemy import insert, literal, select, text
-from sqlalchemy.engine import make_url
 
 SECRET = "bench-secret-" + "x" * 40
 PASSWORD = "bench-password-long-enough"  # noqa: S105  (a throwaway account in a throwaway database)
@@ -180,18 +180,8 @@ async def main() -> None:
     parser.add_argument("--keep", help="SQLite: use (and keep) this file; an existing one is reused")
     args = parser.parse_args()
     if args.pg:
-        import asyncpg
-
-        base = make_url(args.pg)
-        name = f"bench_console_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(host=base.host or "127.0.0.1", port=base.port or 5432,
-                                      user=base.username or "postgres", database=base.database or "postgres")
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            await run(base.set(database=name).render_as_string(hide_password=False), args.subscribers, args.repeat)
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            await admin.close()
+        async with scratch_pg(args.pg, "bench_console") as url:
+            await run(url, args.subscribers, args.repeat)
     else:
         path = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-console-")) / "console.db"
         await run(f"sqlite+aiosqlite:///{path}", args.subscribers, args.repeat)

@@ -17,11 +17,11 @@ import asyncio
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from scratch import create_pg, drop_pg  # bench/scratch.py
 from sqlalchemy import insert, text
 
 CHUNK = 20000
@@ -123,18 +123,10 @@ async def main() -> None:
     targets = []
     with tempfile.TemporaryDirectory() as tmp:
         targets.append(("SQLite", f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"))
-        pg_name = None
+        pg_url = None
         if args.pg:
-            import asyncpg
-            from sqlalchemy.engine import make_url
-
-            base = make_url(args.pg)
-            pg_name = f"bench_console_{uuid.uuid4().hex[:8]}"
-            conn = await asyncpg.connect(host=base.host, port=base.port or 5432, user=base.username,
-                                         password=base.password, database=base.database or "postgres")
-            await conn.execute(f'CREATE DATABASE "{pg_name}"')
-            await conn.close()
-            targets.append(("PostgreSQL", base.set(database=pg_name).render_as_string(hide_password=False)))
+            pg_url = await create_pg(args.pg, "bench_insights")
+            targets.append(("PostgreSQL", pg_url))
         try:
             for name, url in targets:
                 began = time.perf_counter()
@@ -144,12 +136,8 @@ async def main() -> None:
                 for label, ms in results:
                     print(f"  {label:<36} {ms:8.1f} ms")
         finally:
-            if pg_name:
-                conn = await asyncpg.connect(host=base.host, port=base.port or 5432, user=base.username,
-                                             password=base.password, database=base.database or "postgres")
-                await conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-                await conn.close()
-
+            if pg_url:
+                await drop_pg(args.pg, pg_url)
 
 if __name__ == "__main__":
     asyncio.run(main())

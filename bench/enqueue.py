@@ -19,10 +19,10 @@ import asyncio
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from scratch import scratch_pg  # bench/scratch.py
 from sqlalchemy import delete, insert, literal, select, text
 
 SECRET = "bench-secret-" + "x" * 40
@@ -80,20 +80,6 @@ async def measure(url: str, count: int, repeat: int) -> dict[str, float]:
     return {kind: statistics.median(values) for kind, values in timings.items()}
 
 
-async def pg_database(base: str) -> str:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base)
-    name = f"bench_enqueue_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return str(url.set(database=name).render_as_string(hide_password=False))
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", default="10000,100000", help="two sizes, comma-separated")
@@ -108,9 +94,10 @@ async def main() -> None:
             if backend == "sqlite":
                 folder = tempfile.mkdtemp(prefix="bench-enqueue-")
                 url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+                results[size] = await measure(url, size, args.repeat)
             else:
-                url = await pg_database(args.pg)
-            results[size] = await measure(url, size, args.repeat)
+                async with scratch_pg(args.pg, "bench_enqueue") as url:
+                    results[size] = await measure(url, size, args.repeat)
         for size, timing in results.items():
             print(f"{backend:10} {size:>7} subscribers: alert/digest {timing['alert'] / timing['digest']:.2f}x "
                   f"(digest {timing['digest'] * 1000:.0f} ms, alert {timing['alert'] * 1000:.0f} ms)")

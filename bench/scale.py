@@ -38,9 +38,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from scratch import create_pg, drop_pg  # bench/scratch.py
 
 SECRET = "bench-secret-" + "x" * 40
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,33 +94,6 @@ def write_csv(path: Path, count: int) -> None:
                 f"reader{i}@example{i % 97}.org,قارئ رقم {i},daily,{SECTION}\r\n"
                 for i in range(start, min(start + 10000, count))
             ))
-
-
-async def pg_database(base: str) -> str:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base)
-    name = f"bench_scale_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return str(url.set(database=name).render_as_string(hide_password=False))
-
-
-async def drop_pg(base: str, url: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    server, name = make_url(base), make_url(url).database
-    conn = await asyncpg.connect(host=server.host, port=server.port or 5432, user=server.username,
-                                 database=server.database)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 # the children ----------------------------------------------------------------------------------
@@ -349,7 +323,7 @@ def main() -> None:
             if args.pg:
                 work = Path(tmp) / "pg"
                 work.mkdir()
-                url = asyncio.run(pg_database(args.pg))
+                url = asyncio.run(create_pg(args.pg, "bench_scale"))
                 try:
                     steps += subscriber_side("postgresql", url, args.scale, work, args.profile)
                 finally:

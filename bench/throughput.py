@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scratch import create_pg, drop_pg  # bench/scratch.py
+
 ROOT = Path(__file__).resolve().parents[1]
 FROM = "newsletter@news.example.com"
 SECRET = "bench-secret-" + "x" * 40
@@ -424,9 +426,8 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
                  dkim_key: Path | None, fig: Figure, *, count: int | None = None) -> float:
     workdir.mkdir(parents=True, exist_ok=True)
     db = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-    scratch = None
     if pg:
-        scratch, db = _pg_scratch(pg)
+        db = asyncio.run(create_pg(pg, "mailer_bench"))
     settings = json.loads(args.settings)
     if dkim_key is not None:
         settings.update({"dkim_key_file": str(dkim_key), "dkim_selector": "bench",
@@ -437,42 +438,12 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
                                             "--db", db, "--workdir", str(workdir),
                                             "--settings", json.dumps(settings)])
     finally:
-        if scratch:
-            _pg_drop(pg, scratch)
+        if pg:
+            asyncio.run(drop_pg(pg, db))
     if result["sent"] != count:
         raise RuntimeError(f"project sent {result['sent']} of {count}")
     fig.rss_mb.append(rss)
     return float(result["seconds"])
-
-
-def _pg_scratch(url: str) -> tuple[str, str]:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    name = f"mailer_bench_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username, database=u.database)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-
-    asyncio.run(create())
-    return name, u.set(database=name).render_as_string(hide_password=False)
-
-
-def _pg_drop(url: str, name: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username, database=u.database)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
-
-    asyncio.run(drop())
 
 
 def _ratio_line(project: Figure, naive: Figure, ceiling_fig: Figure | None) -> None:

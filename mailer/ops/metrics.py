@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mailer.core.db import Database
 from mailer.core.metrics import PROCESS
 from mailer.core.models import BounceEvent, Edition, EventTotal, OutboxMessage, OutboxTotal, ShareRecord
+from mailer.delivery.outbox import FINAL
 from mailer.shares.records import QUEUED
 
 CACHE_SECONDS = 5.0
-FINAL = ("sent", "failed", "unknown", "skipped", "dead")
 
 
 async def families(session: AsyncSession) -> list[Metric]:

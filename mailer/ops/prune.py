@@ -37,10 +37,10 @@ from mailer.core.models import (
     ShareRecord,
 )
 from mailer.core.settings import Settings
+from mailer.delivery.outbox import FINAL
 from subscribers.models import Confirmation
 
 CHUNK = 5000
-FINAL = ("sent", "failed", "unknown", "skipped", "dead")
 FINISHED_EDITION = ("sent", "empty")
 
 

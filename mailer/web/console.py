@@ -7,6 +7,7 @@ audit log in the same transaction. No script: the import's page refreshes itself
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -21,6 +22,7 @@ from mailer.core.errors import Conflict, InvalidInput, MailerError, NotFound
 from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.editor import accounts, console
+from mailer.editor.accounts import SignedIn
 from mailer.web.auth import Admin
 from mailer.web.deps import objects_of, pages_of, service_of
 from mailer.web.security import editor_page
@@ -215,28 +217,28 @@ async def subscriber_page(request: Request, subscriber_id: int, who: Admin,
 
 @router.post("/subscribers/{subscriber_id}/unsubscribe")
 async def unsubscribe(request: Request, subscriber_id: int, who: Admin) -> Response:
-    svc = service_of(request)
-    now = svc.clock()
-    async with svc.db.transaction() as session:
-        sub = await _subscriber(session, subscriber_id)
-        before = sub.status
-        await flows.unsubscribe(session, subscriber_id, now)
-        await audit.record(session, actor=who.name, action="unsubscribe", subscriber_id=subscriber_id, now=now,
-                           detail=console.status_change(before, sub.status))
-    return RedirectResponse(f"/editor/subscribers/{subscriber_id}?done=unsubscribed", status_code=303)
+    return await _act(request, subscriber_id, who, flows.unsubscribe, "unsubscribe", "unsubscribed")
 
 
 @router.post("/subscribers/{subscriber_id}/suppress")
 async def suppress(request: Request, subscriber_id: int, who: Admin) -> Response:
+    return await _act(request, subscriber_id, who, flows.suppress_by_operator, "suppress", "suppressed",
+                      more="؛ حُظر العنوان")
+
+
+async def _act(request: Request, subscriber_id: int, who: SignedIn,
+               flow: Callable[[AsyncSession, int, datetime], Awaitable[object]], action: str, done: str,
+               *, more: str = "") -> Response:
+    """A flow on one subscriber, with its audit entry (the status change) in the same transaction."""
     svc = service_of(request)
     now = svc.clock()
     async with svc.db.transaction() as session:
         sub = await _subscriber(session, subscriber_id)
         before = sub.status
-        await flows.suppress_by_operator(session, subscriber_id, now)
-        await audit.record(session, actor=who.name, action="suppress", subscriber_id=subscriber_id, now=now,
-                           detail=f"{console.status_change(before, sub.status)}؛ حُظر العنوان")
-    return RedirectResponse(f"/editor/subscribers/{subscriber_id}?done=suppressed", status_code=303)
+        await flow(session, subscriber_id, now)
+        await audit.record(session, actor=who.name, action=action, subscriber_id=subscriber_id, now=now,
+                           detail=console.status_change(before, sub.status) + more)
+    return RedirectResponse(f"/editor/subscribers/{subscriber_id}?done={done}", status_code=303)
 
 
 @router.get("/subscribers/{subscriber_id}/forget", response_class=HTMLResponse)

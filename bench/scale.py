@@ -32,6 +32,7 @@ import json
 import os
 import pstats
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -187,7 +188,7 @@ async def load(port: int, requests: int, concurrency: int, offset: int) -> tuple
         return time.perf_counter() - started, codes
 
 
-def subscribe_load(workdir: Path, requests: int, concurrency: int) -> list[Step]:
+def subscribe_load(workdir: Path, requests: int, concurrency: int, spy: Path | None = None) -> list[Step]:
     folder = workdir / "web"
     folder.mkdir()
     db_file = folder / "web.db"
@@ -222,6 +223,7 @@ def subscribe_load(workdir: Path, requests: int, concurrency: int) -> list[Step]
         warm = min(500, requests)
         asyncio.run(load(port, warm, concurrency, offset=10_000_000))
         _wait_drained(db_file, warm, 120)
+        recorder = _spy(spy, server.pid) if spy is not None else None
         cpu_before = _cpu_seconds(server.pid)
         seconds, codes = asyncio.run(load(port, requests, concurrency, offset=0))
         answered = time.perf_counter()
@@ -231,6 +233,9 @@ def subscribe_load(workdir: Path, requests: int, concurrency: int) -> list[Step]
         drained = _wait_drained(db_file, warm + requests, 600)
         after = time.perf_counter() - answered if drained else float("nan")
         cpu = _cpu_seconds(server.pid) - cpu_before
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            recorder.wait(60)
     finally:
         server.terminate()
         try:
@@ -246,6 +251,34 @@ def subscribe_load(workdir: Path, requests: int, concurrency: int) -> list[Step]
             f"after the answers drained {after:.1f} s later; the server's CPU for all of it (answers, subscribers, "
             f"confirmation mails made and sent): {cpu:.1f} s, {requests / cpu:.0f} req/s per core")
     return [Step("sqlite-subscribe", seconds, float("nan"), note, cpu)]
+
+
+def _spy(folder: Path, pid: int) -> subprocess.Popen[bytes]:
+    """py-spy (``pip install py-spy``) on the server for the measured load, as collapsed stacks."""
+    tool = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [tool, "record", "-p", str(pid), "-r", "200", "-f", "raw", "--gil", "--function", "--nonblocking",
+            "-o", str(folder / "subscribe.txt")]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def show_spy(folder: Path, top: int = 40) -> None:
+    """Where the server's samples went: by own frame, and by every frame on the stack."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in (folder / "subscribe.txt").read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        n = int(count)
+        total += n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+    for title, table in (("own", own), ("inclusive", inclusive)):
+        print(f"\n--- /subscribe server, py-spy, {total} samples: top {top} by {title} ---")
+        for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{100 * n / total:6.1f}%  {frame}")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -305,6 +338,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--only", choices=("subscribers", "subscribe"), help="run one half only")
     parser.add_argument("--profile", type=Path, help="also write cProfile files here and print their top")
+    parser.add_argument("--spy", type=Path, help="record the /subscribe server with py-spy into this folder")
     parser.add_argument("--child", choices=("prepare", "plan"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -329,10 +363,12 @@ def main() -> None:
                 finally:
                     asyncio.run(drop_pg(args.pg, url))
         if args.only != "subscribers":
-            steps += subscribe_load(Path(tmp), args.requests, args.concurrency)
+            steps += subscribe_load(Path(tmp), args.requests, args.concurrency, args.spy)
     show(steps, args.scale)
     if args.profile:
         show_profiles(args.profile)
+    if args.spy:
+        show_spy(args.spy)
 
 
 if __name__ == "__main__":

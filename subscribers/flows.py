@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.db import serialise
+from mailer.core.db import one_of, serialise
 from mailer.core.errors import Conflict, InvalidInput, InvalidToken, NotFound
 from mailer.core.models import BounceEvent
 from mailer.core.settings import Settings
@@ -119,25 +119,62 @@ async def subscribe(
     * confirmed or paused: nothing changes (a stranger must not edit someone's choices);
     * bounced, complained about or forgotten: nothing at all.
     """
-    address = request.address
-    await serialise(session, suppression.address_hash(address.normalized))  # one request per mailbox at a time
-    reason = await suppression.reason_for(session, address.normalized)
-    if reason is not None and suppression.blocks(reason, "confirm"):
-        return f"suppressed ({reason})"
-    sub = await store.by_address(session, address)
-    if sub is None:
-        sub = await store.add(
-            session, address, now=now, name=request.name, lists=request.lists,
-            sections=request.sections, source=request.source,
-        )
-    elif sub.status in ("pending", "unsubscribed"):
-        if sub.status == "unsubscribed":
+    return (await subscribe_many(session, settings, [request], now=now, notify=notify))[0]
+
+
+async def subscribe_many(
+    session: AsyncSession, settings: Settings, requests: Sequence[Request], *, now: datetime, notify: Notify,
+    links: int | None = None,
+) -> list[str]:
+    """``subscribe`` for many requests in one transaction, with the outcome of each as if they had
+    come one after the other in this order (a second request for a mailbox finds the first's
+    subscriber, and its link within the interval), in a few statements for all of them.
+    ``links``: at most that many confirmation links (the global breaker's room); the rest are
+    withheld."""
+    hashes = [suppression.address_hash(r.address.normalized) for r in requests]
+    await _serialise_all(session, hashes)  # one request per mailbox at a time, across workers
+    reasons = await suppression.reasons(session, [r.address.normalized for r in requests])
+    found = {sub.email_key: sub for sub in await session.scalars(
+        select(Subscriber).where(one_of(session, Subscriber.email_key, sorted({r.address.key for r in requests}))))}
+    outcomes: list[str] = []
+    asked: list[tuple[int, Subscriber]] = []  # (request, its subscriber): a link is due
+    new: list[tuple[Subscriber, Request]] = []
+    for i, request in enumerate(requests):
+        address = request.address
+        reason = reasons.get(address.normalized)
+        if reason is not None and suppression.blocks(reason, "confirm"):
+            outcomes.append(f"suppressed ({reason})")
+            continue
+        sub = found.get(address.key)
+        if sub is None:
+            sub = found[address.key] = Subscriber(
+                email=address.normalized, email_ascii=address.ascii, name=request.name, status="pending",
+                created_at=now, updated_at=now, source=request.source,
+            )
+            new.append((sub, request))
+        elif sub.status == "unsubscribed":
             transition(sub, "resubscribe", now)
-    else:
-        return f"unchanged ({sub.status})"
-    sent = await _confirmation(session, settings, sub, "subscribe", address, now=now, notify=notify,
-                               choices=request)
-    return "confirmation sent" if sent else "confirmation withheld (one per interval)"
+        elif sub.status != "pending":
+            outcomes.append(f"unchanged ({sub.status})")
+            continue
+        outcomes.append("")
+        asked.append((i, sub))
+    if new:
+        await store.add_many(session, [sub for sub, _ in new], [r.lists for _, r in new], [r.sections for _, r in new])
+    made = await _confirmations(session, settings, [(sub, requests[i].address, requests[i]) for i, sub in asked],
+                                "subscribe", now=now, notify=notify, most=links)
+    for (i, _), sent in zip(asked, made, strict=True):
+        outcomes[i] = "confirmation sent" if sent else f"confirmation withheld ({sent.reason})"
+    return outcomes
+
+
+async def _serialise_all(session: AsyncSession, keys: Iterable[str]) -> None:
+    """``serialise`` on each key, in order (two transactions never wait for each other's); SQLite
+    has one write lock for the whole file, so the first one takes it for all."""
+    for key in sorted(set(keys)):
+        await serialise(session, key)
+        if session.get_bind().dialect.name != "postgresql":
+            break
 
 
 async def _confirmation(
@@ -168,18 +205,50 @@ async def confirmations(
     """Store a new single-use token for each (subscriber, address) and ask for its mail, except
     for addresses that had one within the interval; returns how many were sent. ``choices``
     (one target only) go with the link and apply when it is used."""
-    hashes = [suppression.address_hash(target.normalized) for _, target in targets]
+    made = await _confirmations(session, settings, [(sub, target, choices) for sub, target in targets], purpose,
+                                now=now, notify=notify)
+    return sum(1 for sent in made if sent)
+
+
+@dataclass(frozen=True)
+class _Made:
+    """Whether a target got its link, and why not (for the logs)."""
+
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return not self.reason
+
+
+async def _confirmations(
+    session: AsyncSession,
+    settings: Settings,
+    targets: Sequence[tuple[Subscriber, Address, Request | None]],
+    purpose: str,
+    *,
+    now: datetime,
+    notify: Notify,
+    most: int | None = None,
+) -> list[_Made]:
+    """``confirmations`` with the choices of each target's own request, and at most ``most`` links."""
+    hashes = [suppression.address_hash(target.normalized) for _, target, _ in targets]
     interval = timedelta(hours=settings.confirm_interval_hours)
     recent = set(await session.scalars(
         select(Confirmation.address_hash)
-        .where(Confirmation.address_hash.in_(hashes), Confirmation.created_at > now - interval)
+        .where(one_of(session, Confirmation.address_hash, sorted(set(hashes))),
+               Confirmation.created_at > now - interval)
     )) if hashes else set()
     expires = now + timedelta(hours=settings.confirm_expiry_hours)
     kind = "confirm" if purpose == "subscribe" else "confirm_address"
-    taken = await store.lists_of(session, [sub.id for sub, _ in targets])
-    notices = []
-    for (sub, target), target_hash in zip(targets, hashes, strict=True):
+    taken = await store.lists_of(session, [sub.id for sub, _, choices in targets if choices is None])
+    notices: list[Notice] = []
+    made: list[_Made] = []
+    for (sub, target, choices), target_hash in zip(targets, hashes, strict=True):
         if target_hash in recent:
+            made.append(_Made("one per interval"))
+            continue
+        if most is not None and len(notices) >= most:
+            made.append(_Made("global breaker"))
             continue
         recent.add(target_hash)
         token = tokens.new_confirmation()
@@ -195,10 +264,11 @@ async def confirmations(
         asked = choices.lists if choices is not None else taken.get(sub.id, ())  # the lists asked for
         list_name = store.main_list(settings, asked)
         notices.append(Notice(kind, sub.id, target.smtp, None, list_name, now, token, expires, sub.link_key))
+        made.append(_Made())
     await session.flush()
     for notice in notices:
         await notify(session, notice)
-    return len(notices)
+    return made
 
 
 def _choices_columns(choices: Request | None) -> dict[str, str | None]:

@@ -12,7 +12,7 @@ building run in a render thread (``core.offload``), never on the event loop.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from mailer.compose.message import SLOTS, MessageTemplate, Personal, Rendered, build_message, to_bytes
@@ -91,6 +91,27 @@ class NoticeComposer:
     async def message(self, notice: Notice, site_url: str | None = None, *, installation: str) -> tuple[bytes, str]:
         """The message bytes and the Message-ID of one notice; ``site_url`` is the site's home page,
         ``installation`` this installation's id (see ``mailer.core.message_ids``)."""
+        return (await self.messages([notice], site_url, installation=installation))[0]
+
+    async def messages(self, notices: Sequence[Notice], site_url: str | None = None, *,
+                       installation: str) -> list[tuple[bytes, str]]:
+        """``message`` for many notices (a batch of subscriptions): each kind's template is found
+        once, and the per-recipient work (two HMACs, the slots filled) runs in the render thread."""
+        templates: dict[tuple[str, str, datetime], MessageTemplate] = {}
+        rendered: dict[tuple[str, str], Rendered] = {}
+        for notice in notices:
+            if notice.recipient.isascii():
+                key = (notice.kind, notice.list_name, notice.at)
+                if key not in templates:
+                    templates[key] = await self._template(notice.kind, notice.list_name, site_url, notice.at)
+            elif (notice.kind, notice.list_name) not in rendered:
+                rendered[notice.kind, notice.list_name] = await self.rendered(notice.kind, notice.list_name, site_url)
+        work = [(notice, templates.get((notice.kind, notice.list_name, notice.at)),
+                 rendered.get((notice.kind, notice.list_name))) for notice in notices]
+        return await off_loop(lambda: [self._one(n, t, r, installation) for n, t, r in work])
+
+    def _one(self, notice: Notice, template: MessageTemplate | None, rendered: Rendered | None,
+             installation: str) -> tuple[bytes, str]:
         keyring = self.settings.keyring
         if notice.kind == "welcome":
             token = tokens.unsubscribe_token(keyring, notice.subscriber_id, notice.list_name, notice.link_key)
@@ -103,11 +124,10 @@ class NoticeComposer:
             pref_token=tokens.preferences_token(keyring, notice.subscriber_id, notice.link_key), name=notice.name,
         )
         identity = Identity.for_list(self.settings, notice.list_name)
-        if notice.recipient.isascii():
-            template = await self._template(notice.kind, notice.list_name, site_url, notice.at)
+        if template is not None:
             data = template.personalise(personal)
         else:
-            rendered = await self.rendered(notice.kind, notice.list_name, site_url)
+            assert rendered is not None
             data = to_bytes(build_message(rendered, identity, notice.at, personal, kind=notice.kind,
                                           list_headers=LIST_HEADERS[notice.kind]))
         return data, identity.message_id(local)

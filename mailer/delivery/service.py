@@ -96,7 +96,7 @@ class Service:
                 self.signing = SigningPool(signer, (os.cpu_count() or 1) if processes is None else processes)
             self._sender = Sender(
                 self.db, self.settings, self.transport, self.renderer, clock=self.clock,
-                owner=self.worker_name, signing=self.signing, answered=self.later.settle,
+                owner=self.worker_name, signing=self.signing, answered=self.later.caught_up,
             )
         return self._sender
 

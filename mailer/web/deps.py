@@ -19,6 +19,7 @@ from mailer.editor.previews import Previews
 from mailer.ops.metrics import Exposition
 from mailer.shares.desk import ShareDesk
 from mailer.web.pages import Pages
+from mailer.web.subscribing import Subscriptions
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class WebObjects:
     login_account_limits: list[RateLimitItem]  # failed sign-ins, see mailer.web.auth
     login_ip_limits: list[RateLimitItem]
     imports: Imports  # the console's CSV imports, run off the request
+    subscriptions: Subscriptions  # POST /subscribe's work after the answer, a batch at a time
 
     @classmethod
     def build(cls, service: Service, *, previews: Previews | None = None) -> WebObjects:
@@ -54,6 +56,7 @@ class WebObjects:
             login_account_limits=RateLimiter.parse(service.settings.login_account_limits),
             login_ip_limits=RateLimiter.parse(service.settings.login_ip_limits),
             imports=Imports(service.db, service.settings, notifier, service.clock, wake=service.wake.set),
+            subscriptions=Subscriptions(service, notifier),
         )
 
 

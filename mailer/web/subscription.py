@@ -4,20 +4,16 @@ and the only thing that lets a form change anything."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.errors import InvalidInput, RateLimited
 from mailer.core.settings import Settings
 from mailer.delivery.notifier import Notifier
-from mailer.delivery.service import Service
 from mailer.web.bodies import TEXT, documented, object_schema
 from mailer.web.clients import client_of
 from mailer.web.deps import objects_of, pages_of, service_of
@@ -26,7 +22,6 @@ from mailer.web.security import embeddable
 from subscribers import flows, store, tokens
 from subscribers.addresses import check
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 SUBSCRIBE_REPLY = (
@@ -42,7 +37,6 @@ NOTES = {
 }
 TOO_MANY = "أرسلت عدداً كبيراً من طلبات الاشتراك في وقت قصير. حاول مجدداً بعد قليل."
 BUSY = "خدمة الاشتراك مشغولة الآن. حاول مجدداً بعد بضع دقائق."
-HOUR = timedelta(hours=1)
 # token pages must not leak their URL to other sites or stay in shared caches
 PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
@@ -144,28 +138,28 @@ async def subscribe(request: Request) -> Response:
     """The same answer, status, body and time, whether the address is new, pending, subscribed,
     unsubscribed or suppressed: the form must not tell who is on the list. So everything before
     the answer is the same for every address (the fields, the limits), and what is done with the
-    address happens after it (``Service.later``)."""
+    address happens after it, with other requests' (``mailer.web.subscribing``)."""
     svc = service_of(request)
     check_origin(request, svc.settings)
     fields = await read_fields(request)
     address = check(fields.values.get("email", ""), smtputf8=svc.settings.relay_smtputf8)
     name = store.check_name(fields.values.get("name"))
     lists = fields.chosen_lists(svc.settings, default=True)
-    now = svc.clock()
-    async with svc.db.transaction() as session:
-        sections = await store.check_sections(session, fields.sections)
-        await _admit(request, session, now)
-    wish = flows.Request(address, name, lists, sections, source="form")
-    svc.later.run(_subscribe(svc, notifier_of(request), wish), "subscribe request")
+    sections: frozenset[int] = frozenset()
+    if fields.sections:
+        async with svc.db.transaction() as session:
+            sections = await store.check_sections(session, fields.sections)
+    await _admit(request, svc.clock())
+    objects_of(request).subscriptions.add(flows.Request(address, name, lists, sections, source="form"))
     if fields.is_json:
         return JSONResponse({"status": "ok", "message": SUBSCRIBE_REPLY})
     page = _page(request, "message", title="الاشتراك في النشرة", message=SUBSCRIBE_REPLY, error=False)
     return embeddable(page, svc.settings)
 
 
-async def _admit(request: Request, session: AsyncSession, now: datetime) -> None:
+async def _admit(request: Request, now: datetime) -> None:
     """The per-client limit (every request counts, whatever its address) and the global breaker
-    (confirmation links made in the last hour, by every worker)."""
+    (confirmation links made in the last hour, by every worker: ``mailer.web.subscribing``)."""
     svc = service_of(request)
     s = svc.settings
     objects = objects_of(request)
@@ -173,22 +167,9 @@ async def _admit(request: Request, session: AsyncSession, now: datetime) -> None
     if wait is not None:
         raise RateLimited(f"client {client_of(request)} is over {s.subscribe_ip_limits}", retry_after=wait,
                           public_message=TOO_MANY)
-    if await flows.confirmations_since(session, now - HOUR) >= s.subscribe_global_per_hour:
+    if await objects.subscriptions.links_in_hour(now) >= s.subscribe_global_per_hour:
         raise RateLimited(f"global breaker: {s.subscribe_global_per_hour} confirmation links in the last hour",
                           retry_after=300, public_message=BUSY)
-
-
-async def _subscribe(svc: Service, notify: Notifier, wish: flows.Request) -> None:
-    for attempt in (1, 2):
-        try:
-            async with svc.db.writing() as session:
-                outcome = await flows.subscribe(session, svc.settings, wish, now=svc.clock(), notify=notify)
-            break
-        except IntegrityError:  # a request for the same mailbox (another worker's) added it first
-            if attempt == 2:
-                raise
-    log.info("subscribe request: %s", outcome)
-    svc.wake.set()
 
 
 # confirm -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+import uvloop
 
 from mailer.cli.common import err, settings_of
 from mailer.cli.demo import demo_settings, point_at_mailbox, send_demo
@@ -38,7 +39,8 @@ def serve_command(
     if demo_data:
         settings = demo_settings(settings)
     try:
-        asyncio.run(_serve(settings, demo_data=demo_data, with_scheduler=scheduler))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn's choice too
+            runner.run(_serve(settings, demo_data=demo_data, with_scheduler=scheduler))
     except MailerError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

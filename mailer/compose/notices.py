@@ -82,6 +82,7 @@ class NoticeComposer:
         )
 
     async def _template(self, kind: str, list_name: str, site_url: str | None, at: datetime) -> MessageTemplate:
+        at = at.replace(microsecond=0)  # the Date header counts seconds: one build a second at most
         rendered = await self.rendered(kind, list_name, site_url)
         identity = Identity.for_list(self.settings, list_name)
         return await self._templates.get((kind, list_name, site_url, at), lambda: off_loop(
@@ -101,7 +102,7 @@ class NoticeComposer:
         rendered: dict[tuple[str, str], Rendered] = {}
         for notice in notices:
             if notice.recipient.isascii():
-                key = (notice.kind, notice.list_name, notice.at)
+                key = (notice.kind, notice.list_name, notice.at)  # one batch: one ``at``
                 if key not in templates:
                     templates[key] = await self._template(notice.kind, notice.list_name, site_url, notice.at)
             elif (notice.kind, notice.list_name) not in rendered:

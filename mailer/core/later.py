@@ -9,6 +9,7 @@ called, so that a drain of the outbox is not held up by requests that keep comin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
@@ -18,14 +19,18 @@ T = TypeVar("T")
 
 
 class Batches(Generic[T]):
-    """Items added one at a time (each request's), handled ``most`` at a time by one task: while
-    a batch is being handled, the items that arrive meanwhile wait and go together in the next
-    one (a group commit). The task runs only while there are items."""
+    """Items added one at a time (each request's), handled ``most`` at a time by one task: a batch
+    is taken ``linger`` seconds after its first item came (or at once when ``most`` are waiting),
+    and while it is being handled, the items that arrive meanwhile wait and go together in the
+    next one (a group commit). The task runs only while there are items."""
 
-    def __init__(self, handle: Callable[[list[T]], Awaitable[None]], what: str, most: int) -> None:
+    def __init__(self, handle: Callable[[list[T]], Awaitable[None]], what: str, most: int,
+                 linger: float = 0.0) -> None:
         self._handle = handle
         self._what = what
         self._most = most
+        self._linger = linger
+        self._full = asyncio.Event()
         self._queue: list[T] = []
         self._task: asyncio.Task[None] | None = None
         self.added = 0  # items added so far
@@ -35,12 +40,18 @@ class Batches(Generic[T]):
     def add(self, item: T) -> None:
         self._queue.append(item)
         self.added += 1
+        if len(self._queue) >= self._most:
+            self._full.set()
         if self._task is None:
             self._task = asyncio.create_task(self._drain())
 
     async def _drain(self) -> None:
         try:
             while self._queue:
+                if self._linger and len(self._queue) < self._most:
+                    self._full.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._full.wait(), self._linger)
                 items, self._queue = self._queue[: self._most], self._queue[self._most :]
                 try:
                     await self._handle(items)
@@ -70,10 +81,11 @@ class Later:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    def batches(self, handle: Callable[[list[T]], Awaitable[None]], what: str, *, most: int = 500) -> Batches[T]:
-        """A queue whose items are handled ``most`` at a time by ``handle``; ``settle`` and
-        ``caught_up`` wait for its items as for work started by ``run``."""
-        queue = Batches(handle, what, most)
+    def batches(self, handle: Callable[[list[T]], Awaitable[None]], what: str, *, most: int = 500,
+                linger: float = 0.0) -> Batches[T]:
+        """A queue whose items are handled ``most`` at a time by ``handle`` (see ``Batches``);
+        ``settle`` and ``caught_up`` wait for its items as for work started by ``run``."""
+        queue = Batches(handle, what, most, linger)
         self._batches.append(queue)
         return queue
 

@@ -64,6 +64,12 @@ class Batches(Generic[T]):
         finally:
             self._task = None
 
+    async def room(self, waiting: int) -> None:
+        """Wait while ``waiting`` items or more wait to be handled: what a caller that adds one
+        per request awaits first, so that a flood of requests slows down instead of piling up."""
+        while len(self._queue) >= waiting:
+            await self._progress.wait()
+
     async def handled(self, count: int) -> None:
         """Wait until the first ``count`` items added have been handled."""
         while self.done < count:

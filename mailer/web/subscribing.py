@@ -8,8 +8,9 @@ made in one trip to the render thread and enqueued in that same transaction. Whi
 being written, the next one gathers: under load a commit carries tens of subscriptions, alone it
 carries one. A batch that fails (another worker added one of its mailboxes first, or anything
 else) is done again one request at a time, so one bad request costs nobody else their mail.
-The queue is in memory like the tasks before it: ``Service.close`` (and so a stopping process)
-waits until it is empty; a killed process loses what was waiting, as it did.
+The queue is in memory like the tasks before it, and bounded (``BACKLOG``): ``Service.close``
+(and so a stopping process) waits until it is empty; a killed process loses what was waiting
+(at most ``LINGER`` plus one batch's time under normal load), as it did.
 
 The breaker counts the confirmation links made in the last hour by every worker. Counting them
 in the database for every request costs a scan of the hour's links; the count is read at most
@@ -39,6 +40,9 @@ BATCH = 200  # subscriptions in one transaction at most
 # how long the first request of a batch waits for others: a commit, a statement and a drain of
 # the outbox per batch, not per request (under load, tens a batch instead of one or two)
 LINGER = 0.05
+# requests answered but not yet done, at most: past that a request waits for room before its
+# answer (every request alike, whatever its address), so a flood slows down instead of piling up
+BACKLOG = 2000
 
 
 class Subscriptions:
@@ -51,8 +55,9 @@ class Subscriptions:
         self._links: tuple[int, datetime] | None = None  # links in the hour before, read at
         self._counting = asyncio.Lock()
 
-    def add(self, wish: flows.Request) -> None:
-        """Do ``wish`` after the answer, with whatever else is waiting."""
+    async def add(self, wish: flows.Request) -> None:
+        """Do ``wish`` after the answer, with whatever else is waiting (once there is room)."""
+        await self._queue.room(BACKLOG)
         self._queue.add(wish)
 
     async def links_in_hour(self, now: datetime, session: AsyncSession | None = None) -> int:

@@ -150,7 +150,7 @@ async def subscribe(request: Request) -> Response:
         async with svc.db.transaction() as session:
             sections = await store.check_sections(session, fields.sections)
     await _admit(request, svc.clock())
-    objects_of(request).subscriptions.add(flows.Request(address, name, lists, sections, source="form"))
+    await objects_of(request).subscriptions.add(flows.Request(address, name, lists, sections, source="form"))
     if fields.is_json:
         return JSONResponse({"status": "ok", "message": SUBSCRIBE_REPLY})
     page = _page(request, "message", title="الاشتراك في النشرة", message=SUBSCRIBE_REPLY, error=False)

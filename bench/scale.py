@@ -282,10 +282,25 @@ def _spy(folder: Path, pid: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def show_spy(folder: Path, top: int = 40) -> None:
-    """Where the server's samples went: by own frame, and by every frame on the stack."""
+# where a sample's CPU went: the first group whose marks are on its stack (SQLAlchemy's work
+# runs in greenlets whose stacks do not reach their callers, so the database is a group of its own)
+SPY_GROUPS = (
+    ("compose (render thread)", ("_worker (concurrent/futures/thread.py",)),
+    ("sender (claim, SMTP, record)", ("mailer/delivery/sender.py", "mailer/delivery/pipelining.py",
+                                      "mailer/delivery/transport.py", "mailer/delivery/outbox.py")),
+    ("database (SQLAlchemy, aiosqlite)", ("sqlalchemy/", "aiosqlite/")),
+    ("request checks (fields, address, limits)", ("subscribe (mailer/web/subscription.py", "limits/",
+                                                  "read_fields", "addresses.py")),
+    ("HTTP (uvicorn, starlette, fastapi)", ("uvicorn/", "h11/", "httptools", "starlette/", "fastapi/")),
+    ("after the answer, not database", ("mailer/web/subscribing.py", "mailer/core/later.py")),
+    ("event loop (asyncio's own)", ("EpollSelector", "_read_from_self", "_write_to_self", "_run_once")),
+)
+
+
+def show_spy(folder: Path, ms_a_request: float, top: int = 25) -> None:
+    """Where the server's samples went: by group, in milliseconds of CPU a request, and by frame."""
+    groups: dict[str, int] = {}
     own: dict[str, int] = {}
-    inclusive: dict[str, int] = {}
     total = 0
     for line in (folder / "subscribe.txt").read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -293,12 +308,14 @@ def show_spy(folder: Path, top: int = 40) -> None:
         n = int(count)
         total += n
         own[frames[-1]] = own.get(frames[-1], 0) + n
-        for frame in set(frames):
-            inclusive[frame] = inclusive.get(frame, 0) + n
-    for title, table in (("own", own), ("inclusive", inclusive)):
-        print(f"\n--- /subscribe server, py-spy, {total} samples: top {top} by {title} ---")
-        for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
-            print(f"{100 * n / total:6.1f}%  {frame}")
+        group = next((name for name, marks in SPY_GROUPS if any(m in f for f in frames for m in marks)), "other")
+        groups[group] = groups.get(group, 0) + n
+    print(f"\n--- /subscribe server, py-spy, {total} samples holding the GIL: CPU a request by group ---")
+    for name, n in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print(f"{100 * n / total:6.1f}%  {ms_a_request * n / total:5.2f} ms  {name}")
+    print(f"\n--- top {top} frames by own samples ---")
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"{100 * n / total:6.1f}%  {frame}")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -391,7 +408,9 @@ def main() -> None:
     if args.profile:
         show_profiles(args.profile)
     if args.spy:
-        show_spy(args.spy)
+        served = [s for s in steps if s.name.endswith("-subscribe")]
+        if served:
+            show_spy(args.spy, 1000 * served[0].cpu / args.requests)
 
 
 if __name__ == "__main__":

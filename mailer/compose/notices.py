@@ -61,6 +61,7 @@ RENDERERS: dict[str, Callable[[Renderer, Identity, str | None], Rendered]] = {
     "welcome": welcome_rendered,
 }
 LIST_HEADERS = {"confirm": False, "confirm_address": False, "welcome": True}
+OFF_LOOP_FROM = 8  # notices at once: from this many, their bytes are made in the render thread
 
 
 class NoticeComposer:
@@ -109,6 +110,8 @@ class NoticeComposer:
                 rendered[notice.kind, notice.list_name] = await self.rendered(notice.kind, notice.list_name, site_url)
         work = [(notice, templates.get((notice.kind, notice.list_name, notice.at)),
                  rendered.get((notice.kind, notice.list_name))) for notice in notices]
+        if len(work) < OFF_LOOP_FROM and not rendered:  # tens of microseconds: not worth a thread's trip
+            return [self._one(n, t, r, installation) for n, t, r in work]
         return await off_loop(lambda: [self._one(n, t, r, installation) for n, t, r in work])
 
     def _one(self, notice: Notice, template: MessageTemplate | None, rendered: Rendered | None,

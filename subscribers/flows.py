@@ -4,7 +4,7 @@ Flows never send mail themselves: a flow that needs one (confirmation, welcome) 
 ``Notice`` to the ``notify`` callable it was given, inside the caller's transaction, so the mail
 is enqueued if and only if the change is committed.
 
-Slightly over 400 lines on purpose: every flow that changes a subscriber's status is here, next
+Over 500 lines on purpose: every flow that changes a subscriber's status is here, next
 to the one table that allows it, so that no transition can hide in another module.
 """
 

@@ -64,6 +64,7 @@ def import_command(
     if not file.is_file():
         fail(f"FILE: {str(file)!r} does not exist")
     settings = settings_of(ctx)
+    size = file.stat().st_size
 
     async def job(svc: Service) -> tuple[list[importer.Problem], importer.Applied]:
         async with svc.db.transaction() as session:
@@ -74,24 +75,26 @@ def import_command(
         now = svc.clock()
         columns = (TextColumn("importing"), BarColumn(), TimeElapsedColumn())
         with file.open("rb") as f, Progress(*columns, console=err) as progress:
-            task = progress.add_task("import", total=file.stat().st_size)
+            task = progress.add_task("import", total=size)
             chunks = importer.stream(f, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8,
                                      size=IMPORT_CHUNK)
-            # one transaction, as when the whole file was read first; the next chunk is parsed
-            # (off the loop) while this one is written, and only one chunk is held at a time
-            def next_chunk() -> importer.Parsed | None:
-                return next(chunks, None)
+            # one transaction, as when the whole file was read first; the next chunk is parsed and
+            # prepared (off the loop) while this one is written: two chunks in memory at most
+            def next_chunk() -> tuple[importer.Parsed, importer.Prepared] | None:
+                parsed = next(chunks, None)
+                return None if parsed is None else (parsed, importer.prepare(parsed.rows, now=now, confirmed=confirmed))
 
             async with svc.db.transaction() as session:
                 seen = await importer.Seen.start(session)
                 ahead = asyncio.ensure_future(off_loop(next_chunk))
                 try:
-                    while (parsed := await ahead) is not None:
+                    while (chunk := await ahead) is not None:
                         ahead = asyncio.ensure_future(off_loop(next_chunk))
+                        parsed, prepared = chunk
                         rows = await seen.first(session, parsed)
                         problems += parsed.problems
                         done = await importer.apply(session, settings, rows, now=now, confirmed=confirmed,
-                                                    notify=notify)
+                                                    notify=notify, prepared=prepared)
                         total.added += done.added
                         total.existing += done.existing
                         total.skipped += done.skipped

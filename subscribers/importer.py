@@ -3,15 +3,12 @@ importing the same file again changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import csv
 import functools
 import io
-import multiprocessing
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Protocol, TextIO
@@ -334,49 +331,6 @@ async def apply(
                               "subscribe", now=now, notify=notify)
     result.added = len(subs)
     return result
-
-
-class Reading:
-    """A CSV file's chunks, parsed and ``prepare``d in a process of their own while the caller
-    writes the previous chunk: parsing is most of an import's Python time, and with a thread it
-    took turns with the writing for one core (the GIL) while the second core sat idle but for the
-    database. ``size``: rows a chunk. Use as a context manager; ``next`` (awaited) gives the next
-    chunk and how many bytes of the file are read, or None at the end."""
-
-    def __init__(self, path: str, *, lists: Mapping[str, NewsList], sections: Mapping[str, int], smtputf8: bool,
-                 size: int, now: datetime, confirmed: bool) -> None:
-        # spawn, not fork: the caller's process has an event loop and driver threads running
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_open, initargs=(path, dict(lists), dict(sections), smtputf8,
-                                                                      size, now, confirmed))
-
-    async def next(self) -> tuple[Parsed, Prepared, int] | None:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, _next)
-
-    def __enter__(self) -> Reading:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-_reading: tuple[IO[bytes], Iterator[Parsed], datetime, bool] | None = None  # in ``Reading``'s process
-
-
-def _open(path: str, lists: Mapping[str, NewsList], sections: Mapping[str, int], smtputf8: bool, size: int,
-          now: datetime, confirmed: bool) -> None:
-    global _reading
-    file = open(path, "rb")  # noqa: SIM115 (open for the process's life: it ends with the import)
-    _reading = file, stream(file, lists=lists, sections=sections, smtputf8=smtputf8, size=size), now, confirmed
-
-
-def _next() -> tuple[Parsed, Prepared, int] | None:
-    assert _reading is not None
-    file, chunks, now, confirmed = _reading
-    parsed = next(chunks, None)
-    if parsed is None:
-        return None
-    return parsed, prepare(parsed.rows, now=now, confirmed=confirmed), file.tell()
 
 
 _SEEN = Table("import_seen", MetaData(), Column("key", String), Column("line", Integer))

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from mailer.cli.common import console, err, fail, run, settings_of
 from mailer.core.errors import InvalidInput, NotFound
 from mailer.core.models import OutboxMessage
+from mailer.core.offload import off_loop
 from mailer.delivery import outbox
 from mailer.delivery.devmailbox import maildir_path
 from mailer.delivery.notifier import Notifier
@@ -73,19 +74,23 @@ def import_command(
         notify = Notifier(settings, svc.renderer)
         now = svc.clock()
         columns = (TextColumn("importing"), BarColumn(), TimeElapsedColumn())
-        reading = importer.Reading(str(file), lists=settings.lists, sections=sections,
-                                   smtputf8=settings.relay_smtputf8, size=IMPORT_CHUNK, now=now, confirmed=confirmed)
-        with reading, Progress(*columns, console=err) as progress:
+        with file.open("rb") as f, Progress(*columns, console=err) as progress:
             task = progress.add_task("import", total=size)
+            chunks = importer.stream(f, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8,
+                                     size=IMPORT_CHUNK)
             # one transaction, as when the whole file was read first; the next chunk is parsed and
-            # prepared in another process while this one is written: a chunk or two in memory
+            # prepared (off the loop) while this one is written: two chunks in memory at most
+            def next_chunk() -> tuple[importer.Parsed, importer.Prepared] | None:
+                parsed = next(chunks, None)
+                return None if parsed is None else (parsed, importer.prepare(parsed.rows, now=now, confirmed=confirmed))
+
             async with svc.db.transaction() as session:
                 seen = await importer.Seen.start(session)
-                ahead = asyncio.ensure_future(reading.next())
+                ahead = asyncio.ensure_future(off_loop(next_chunk))
                 try:
                     while (chunk := await ahead) is not None:
-                        ahead = asyncio.ensure_future(reading.next())
-                        parsed, prepared, position = chunk
+                        ahead = asyncio.ensure_future(off_loop(next_chunk))
+                        parsed, prepared = chunk
                         rows = await seen.first(session, parsed)
                         problems += parsed.problems
                         done = await importer.apply(session, settings, rows, now=now, confirmed=confirmed,
@@ -93,10 +98,10 @@ def import_command(
                         total.added += done.added
                         total.existing += done.existing
                         total.skipped += done.skipped
-                        progress.update(task, completed=position)
+                        progress.update(task, completed=f.tell())
                 finally:
                     with contextlib.suppress(Exception):
-                        await ahead
+                        await ahead  # the parsing thread is done with the file before it closes
                 await seen.close(session)
             if total.added >= ANALYZE_AFTER:
                 async with svc.db.transaction() as session:

@@ -7,6 +7,7 @@ import io
 import re
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -267,3 +268,38 @@ async def test_export_is_the_bytes_of_each_subscriber_as_the_model_reads_them(
         pages: list[list[str]] = []
         await importer.export(session, pages.extend, page=5)
     assert pages == list(csv.reader(io.StringIO(expected.getvalue(), newline="")))[1:]
+
+
+async def test_an_import_read_in_chunks_names_the_first_line_of_a_mailbox_across_chunks(
+    service: Service, clock: Clock, cli_env: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two rows a chunk: a mailbox seen again in a later chunk (new, already a subscriber, or
+    suppressed the first time) or in the same chunk is a duplicate of its first line, exactly as
+    when the whole file was parsed at once."""
+    from mailer.cli import subscribers as command
+
+    monkeypatch.setattr(command, "IMPORT_CHUNK", 2)
+    await factories.subscriber(service, "b@example.com")
+    async with service.db.transaction() as session:
+        await suppression.suppress(session, "gone@example.com", "complaint")
+    lines = ["email", "a@example.com", "b@example.com", "gone@example.com", "not-an-address",
+             "A@Example.com", "b@example.com", "gone@example.com", "c@example.com", "c@example.com"]
+    file = tmp_path / "chunks.csv"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert [str(p) for p in importer.parse(file.read_bytes(), lists=LISTS, sections={}).problems] == [
+        "line 5: email: An email address must have an @-sign.",
+        "line 6: email: duplicate of line 2", "line 7: email: duplicate of line 3",
+        "line 8: email: duplicate of line 4", "line 10: email: duplicate of line 9"]
+
+    code, out, err = await mailer(cli_env, "subscribers", "import", "--confirmed", str(file))
+    assert code == 1
+    assert "2 added, 1 already there, 1 suppressed, 5 bad rows" in out
+    reported = [line for line in err.splitlines() if line.startswith("line ")]
+    assert reported == [
+        "line 4: email: on the suppression list (complaint)",
+        "line 5: email: An email address must have an @-sign.",
+        "line 6: email: duplicate of line 2", "line 7: email: duplicate of line 3",
+        "line 8: email: duplicate of line 4", "line 10: email: duplicate of line 9"]
+    assert await status_of(service, "c@example.com") == "confirmed"
+    code, out, _ = await mailer(cli_env, "subscribers", "import", "--confirmed", str(file))
+    assert "0 added, 3 already there, 1 suppressed, 5 bad rows" in out  # the temporary table went with the import

@@ -317,16 +317,16 @@ async def export_pages(session: AsyncSession, *, status: str | None = None, size
                 for i, email, name, status_, source, created, confirmed in raw]
         first, last = subs[0].id, subs[-1].id
         taken: dict[int, set[str]] = {}
-        for sid, key in (await connection.execute(  # .all(): one fetch, not one a row
+        for sid, key in await connection.execute(
             select(SubscriberList.subscriber_id, SubscriberList.list_name)
             .where(SubscriberList.subscriber_id.between(first, last))
-        )).all():
+        ):
             taken.setdefault(sid, set()).add(key)
         chosen: dict[int, set[int]] = {}
-        for sid, section_id in (await connection.execute(
+        for sid, section_id in await connection.execute(
             select(SubscriberSection.subscriber_id, SubscriberSection.section_id)
             .where(SubscriberSection.subscriber_id.between(first, last))
-        )).all():
+        ):
             chosen.setdefault(sid, set()).add(section_id)
         yield subs, taken, chosen
         after = last

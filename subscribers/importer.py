@@ -11,13 +11,14 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import IO, Any, Protocol, TextIO
 
+from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.core.db import insert_rows, one_of
 from mailer.core.errors import InvalidInput
 from mailer.core.lists import NewsList
-from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from subscribers import flows, store, suppression
 from subscribers.addresses import Address, BatchChecker
@@ -75,9 +76,9 @@ def escape_cell(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
-def _records(text: str) -> Iterator[tuple[int, list[str] | str]]:
+def _records(text: TextIO) -> Iterator[tuple[int, list[str] | str]]:
     """(first line, cells) per CSV record, or (line, error) for a record csv cannot read."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(text, strict=True)
     while True:
         start = reader.line_num + 1
         try:
@@ -98,36 +99,88 @@ def parse(
     """Read a UTF-8 CSV file (UTF-16 with a byte-order mark too) whose first line names the
     columns (``email`` required; ``name``, ``lists`` (or the old ``frequency``) and ``sections``
     optional, other columns ignored); a row without lists takes the first of ``lists`` (the
-    settings'). Pure: no database."""
+    settings'). The second row of one mailbox is refused, naming the first. Pure: no database."""
     out = Parsed()
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode" export
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            out.problems.append(Problem(1, f"encoding: not valid UTF-16 ({exc.reason}); "
-                                           "save the file as \"CSV UTF-8\"", "encoding", SAVE_AS_UTF8))
-            return out
-    elif b"\x00" in data[:200]:
-        out.problems.append(Problem(1, "encoding: the file looks like UTF-16 without a byte-order mark; "
-                                       "save it as \"CSV UTF-8\"", "encoding", SAVE_AS_UTF8))
-        return out
+    seen: dict[str, int] = {}
+    for chunk in stream(io.BytesIO(data), lists=lists, sections=sections, smtputf8=smtputf8, size=len(data) + 1):
+        out.problems += chunk.problems
+        for row in chunk.rows:
+            first = seen.setdefault(row.address.key, row.line)
+            if first != row.line:
+                out.problems.append(duplicate(row.line, first))
+            else:
+                out.rows.append(row)
+    out.problems.sort(key=lambda p: p.line)  # one problem a record: the file's order
+    return out
+
+
+def duplicate(line: int, first: int) -> Problem:
+    return Problem(line, f"email: duplicate of line {first}", "email", f"العنوان مكرر: ورد في السطر {first}.")
+
+
+def stream(
+    file: IO[bytes], *, lists: Mapping[str, NewsList], sections: Mapping[str, int], smtputf8: bool = True,
+    size: int = 5000,
+) -> Iterator[Parsed]:
+    """``parse`` a block at a time: the file's rows and problems by ``size`` rows, in the memory
+    of one chunk however long the file (a million rows). Every check and message is ``parse``'s
+    but one: a second row of a mailbox in a later chunk is the caller's to find (``parse`` keeps
+    its first lines in memory, the import command in a temporary table). A file-wide problem
+    (encoding, header) is the only thing yielded."""
+    head = file.read(200)
+    file.seek(0)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode" export
+        bad = _not_utf16(file)  # read through once first: a bad byte anywhere imports nothing
+        if bad is not None:
+            yield Parsed(problems=[Problem(1, f"encoding: not valid UTF-16 ({bad}); save the file as \"CSV UTF-8\"",
+                                           "encoding", SAVE_AS_UTF8)])
+            return
+        file.seek(0)
+        text = io.TextIOWrapper(file, encoding="utf-16", newline="")
+    elif b"\x00" in head:
+        yield Parsed(problems=[Problem(1, "encoding: the file looks like UTF-16 without a byte-order mark; "
+                                          "save it as \"CSV UTF-8\"", "encoding", SAVE_AS_UTF8)])
+        return
     else:
-        text = data.decode("utf-8-sig", errors="surrogateescape")
-    records = _records(text)
+        text = io.TextIOWrapper(file, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        yield from _chunks(_records(text), lists, sections, smtputf8, size)
+    finally:
+        text.detach()  # the caller's file stays open: it closes it
+
+
+def _not_utf16(file: IO[bytes]) -> str | None:
+    """Why the file is not UTF-16 (``UnicodeDecodeError.reason``), or None; a block at a time."""
+    decoder = codecs.getincrementaldecoder("utf-16")()
+    try:
+        while block := file.read(1 << 20):
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return exc.reason
+    return None
+
+
+def _chunks(
+    records: Iterator[tuple[int, list[str] | str]], lists: Mapping[str, NewsList], sections: Mapping[str, int],
+    smtputf8: bool, size: int,
+) -> Iterator[Parsed]:
+    out = Parsed()
     header: dict[str, int] = {}
     for line, cells in records:
         if isinstance(cells, str):
             out.problems.append(Problem(line, cells, "csv", BAD_CSV))
-            return out
+            yield out
+            return
         if not any(c.strip() for c in cells):
             continue
         header = {c.strip().lower(): i for i, c in enumerate(cells)}
         if "email" not in header:
             out.problems.append(Problem(line, "header: no 'email' column (the first line names the columns)",
                                         "header", "لا يوجد عمود email: يجب أن يسمّي السطر الأول الأعمدة."))
-            return out
+            yield out
+            return
         break
-    seen: dict[str, int] = {}
     read = _RowReader(header, lists, sections, smtputf8)
     for line, cells in records:
         if isinstance(cells, str):
@@ -136,17 +189,14 @@ def parse(
         if not any(c.strip() for c in cells):
             continue
         try:
-            row = read(line, cells)
+            out.rows.append(read(line, cells))
         except InvalidInput as exc:
             out.problems.append(Problem(line, exc.message, exc.field, _arabic(exc)))
             continue
-        first = seen.setdefault(row.address.key, line)
-        if first != line:
-            out.problems.append(Problem(line, f"email: duplicate of line {first}", "email",
-                                        f"العنوان مكرر: ورد في السطر {first}."))
-            continue
-        out.rows.append(row)
-    return out
+        if len(out.rows) >= size:
+            yield out
+            out = Parsed()
+    yield out
 
 
 def _arabic(exc: InvalidInput) -> str:
@@ -207,19 +257,34 @@ class _RowReader:
         return frozenset(chosen)
 
 
-async def read(
-    data: bytes, *, lists: Mapping[str, NewsList], sections: Mapping[str, int], smtputf8: bool = True
-) -> Parsed:
-    """``parse`` off the event loop (a million rows take seconds of CPU): for a web request or
-    any caller whose loop has other work."""
-    return await off_loop(parse, data, lists=lists, sections=sections, smtputf8=smtputf8)
-
-
 @dataclass
 class Applied:
     added: int = 0
     existing: int = 0
     skipped: list[Problem] = field(default_factory=list)  # suppressed addresses, never re-added
+
+
+@dataclass
+class Prepared:
+    """A chunk's per-row work done ahead of writing it (``prepare``, off the loop, while the
+    previous chunk is written): ``apply`` is then mostly the database's."""
+
+    hashes: dict[str, str]  # address (normalised) -> ``suppression.address_hash``
+    values: dict[int, tuple[Any, ...]]  # line -> ``store.subscriber_values`` row (confirmed imports)
+
+
+def prepare(rows: Sequence[Row], *, now: datetime, confirmed: bool) -> Prepared:
+    """What ``apply`` computes per row, computed ahead. Pure."""
+    hashes = {r.address.normalized: suppression.address_hash(r.address.normalized) for r in rows}
+    values = dict(zip((r.line for r in rows), store.subscriber_values([_confirmed(r, now) for r in rows]),
+                      strict=True)) if confirmed else {}
+    return Prepared(hashes, values)
+
+
+def _confirmed(row: Row, now: datetime) -> dict[str, Any]:
+    return {"email": row.address.normalized, "email_ascii": row.address.ascii, "name": row.name,
+            "status": "confirmed", "source": "import-confirmed", "created_at": now, "updated_at": now,
+            "confirmed_at": now, "bounce_score": 0, "no_shares": False}
 
 
 async def apply(
@@ -230,14 +295,16 @@ async def apply(
     now: datetime,
     confirmed: bool,
     notify: flows.Notify,
+    prepared: Prepared | None = None,
 ) -> Applied:
     """Add the rows that are new. ``confirmed`` (the operator vouches for the list) adds them as
     confirmed with no mail; otherwise each gets a confirmation link like a form subscription.
-    Existing subscribers are left as they are; suppressed addresses are never added."""
+    Existing subscribers are left as they are; suppressed addresses are never added.
+    ``prepared``: ``prepare(rows, now=now, confirmed=confirmed)`` (or of more rows), made ahead."""
     result = Applied()
     emails = [r.address.normalized for r in rows]
     existing = await store.existing_keys(session, [r.address.key for r in rows])
-    blocked = await suppression.reasons(session, emails)
+    blocked = await suppression.reasons(session, emails, prepared.hashes if prepared else None)
     fresh: list[Row] = []
     for row in rows:
         email = row.address.normalized
@@ -248,27 +315,60 @@ async def apply(
                                           "العنوان محظور (في قائمة الحظر)، فلم يُضف."))
         else:
             fresh.append(row)
-    status, source = ("confirmed", "import-confirmed") if confirmed else ("pending", "import")
     if confirmed:  # no mail to make: plain rows, no ORM object each (a million rows in seconds)
-        await store.insert_many(session, [
-            {"email": r.address.normalized, "email_ascii": r.address.ascii, "name": r.name, "status": status,
-             "source": source, "created_at": now, "updated_at": now, "confirmed_at": now,
-             "bounce_score": 0, "no_shares": False}
-            for r in fresh
-        ], [r.lists for r in fresh], [r.sections for r in fresh])
+        values = ([prepared.values[r.line] for r in fresh] if prepared else
+                  store.subscriber_values([_confirmed(r, now) for r in fresh]))
+        await store.insert_values(session, values, [r.lists for r in fresh], [r.sections for r in fresh])
         result.added = len(fresh)
         return result
     subs = [
-        Subscriber(email=r.address.normalized, email_ascii=r.address.ascii, name=r.name, status=status,
-                   source=source, created_at=now, updated_at=now, confirmed_at=now if confirmed else None)
+        Subscriber(email=r.address.normalized, email_ascii=r.address.ascii, name=r.name, status="pending",
+                   source="import", created_at=now, updated_at=now, confirmed_at=None)
         for r in fresh
     ]
     await store.add_many(session, subs, [r.lists for r in fresh], [r.sections for r in fresh])
-    if not confirmed:
-        await flows.confirmations(session, settings, [(sub, r.address) for sub, r in zip(subs, fresh, strict=True)],
-                                  "subscribe", now=now, notify=notify)
+    await flows.confirmations(session, settings, [(sub, r.address) for sub, r in zip(subs, fresh, strict=True)],
+                              "subscribe", now=now, notify=notify)
     result.added = len(subs)
     return result
+
+
+_SEEN = Table("import_seen", MetaData(), Column("key", String), Column("line", Integer))
+
+
+class Seen:
+    """The first line of each mailbox in the file so far, for ``stream``'s chunks: kept in a
+    temporary table of the import's transaction rather than in memory (a million keys were about
+    150 MB of dict), one look-up and one bulk insert a chunk. Made by ``start``, dropped by
+    ``close`` (and with the transaction if it rolls back)."""
+
+    @classmethod
+    async def start(cls, session: AsyncSession) -> Seen:
+        await session.execute(text("DROP TABLE IF EXISTS import_seen"))  # SQLite keeps one on a pooled connection
+        await session.execute(text(
+            "CREATE TEMPORARY TABLE import_seen (key VARCHAR PRIMARY KEY, line INTEGER NOT NULL)"))
+        return cls()
+
+    async def first(self, session: AsyncSession, parsed: Parsed) -> list[Row]:
+        """``parsed``'s rows that are the first of their mailbox; the others become problems of
+        ``parsed`` ("duplicate of line N"), as ``parse`` makes them."""
+        keys = list({row.address.key for row in parsed.rows})
+        before: dict[str, int] = {key: line for key, line in await session.execute(
+            select(_SEEN.c.key, _SEEN.c.line).where(one_of(session, _SEEN.c.key, keys)))} if keys else {}
+        mine: dict[str, int] = {}
+        firsts = []
+        for row in parsed.rows:
+            key = row.address.key
+            first = before.get(key) or mine.setdefault(key, row.line)
+            if first != row.line:
+                parsed.problems.append(duplicate(row.line, first))
+            else:
+                firsts.append(row)
+        await insert_rows(session, _SEEN, ("key", "line"), list(mine.items()))
+        return firsts
+
+    async def close(self, session: AsyncSession) -> None:
+        await session.execute(text("DROP TABLE IF EXISTS import_seen"))
 
 
 class Exported(Protocol):
@@ -289,12 +389,13 @@ class Exported(Protocol):
 
 
 def export_row(sub: Exported, lists: Sequence[str], section_names: Sequence[str]) -> list[str]:
-    cells = [
-        sub.email, sub.name or "", sub.status, SECTION_SEPARATOR.join(lists), SECTION_SEPARATOR.join(section_names),
-        sub.source or "", _isoformat(sub.created_at),
-        _isoformat(sub.confirmed_at) if sub.confirmed_at else "",
-    ]
-    return [c if c[:1] not in _FORMULA_FIRST else "'" + c for c in cells]  # escape_cell, inlined
+    # escape_cell, inlined, for the cells people or settings write; the status is one of
+    # STATUSES and the times start with their year: never a formula
+    free = [sub.email, sub.name or "", SECTION_SEPARATOR.join(lists), SECTION_SEPARATOR.join(section_names),
+            sub.source or ""]
+    email, name, taken, chosen, source = (c if c[:1] not in _FORMULA_FIRST else "'" + c for c in free)
+    return [email, name, sub.status, taken, chosen, source, _isoformat(sub.created_at),
+            _isoformat(sub.confirmed_at) if sub.confirmed_at else ""]
 
 
 _FORMULA_FIRST = frozenset(_FORMULA_START)

@@ -108,7 +108,10 @@ class Confirmation(Base):
     (the new one for an address change), for the one-mail-per-interval limit."""
 
     __tablename__ = "confirmations"
-    __table_args__ = (Index("ix_confirmations_address_hash_created_at", "address_hash", "created_at"),)
+    __table_args__ = (
+        Index("ix_confirmations_address_hash_created_at", "address_hash", "created_at"),
+        Index("ix_confirmations_created_at", "created_at"),  # the subscribe breaker counts the last hour's
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Table, column, delete, select, table, type_coerce
+from sqlalchemy import Table, column, delete, select, table, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import NullType
@@ -20,7 +20,7 @@ from mailer.core.settings import Settings
 from subscribers.addresses import Address, check, mailbox_key
 from subscribers.models import STATUSES, Subscriber, SubscriberList, SubscriberSection
 from subscribers.search import email_search_key, name_search_key
-from subscribers.tokens import new_link_key
+from subscribers.tokens import new_link_keys
 
 T = TypeVar("T")
 NAME_MAX = 200
@@ -163,23 +163,40 @@ async def insert_many(
     sections: Sequence[Iterable[int]],
 ) -> list[int]:
     """Insert subscribers known to be new, each with its lists and sections, without an ORM object
-    or SQLAlchemy's work per row (a CSV import of a million): COPY on PostgreSQL, executemany on
-    SQLite (``insert_rows``). ``rows`` hold the columns of ``SUBSCRIBER_COLUMNS`` but the derived
-    ones (``email_key``, ``link_key``, the console's search keys), filled in here as the model's
-    validators would. Returns the new ids."""
-    if not rows:
-        return []
-    keys = [mailbox_key(str(row["email"])) for row in rows]
+    or SQLAlchemy's work per row (a CSV import of a million): ``insert_values`` of
+    ``subscriber_values``. Returns the new ids."""
+    return await insert_values(session, subscriber_values(rows), lists, sections)
 
-    def derived(row: Mapping[str, Any], key: str) -> dict[str, Any]:
-        return {**row, "email_key": key, "link_key": new_link_key(),
-                "search_email": email_search_key(str(row["email"])), "search_name": name_search_key(row.get("name"))}
 
-    values = [
+def subscriber_values(rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """Rows of the columns of ``SUBSCRIBER_COLUMNS`` but the derived ones (``email_key``,
+    ``link_key``, the console's search keys) as tuples in that order, the derived ones filled in
+    as the model's validators would. Pure: an import makes them off the loop, ahead of writing."""
+
+    def derived(row: Mapping[str, Any], link_key: str) -> dict[str, Any]:
+        email = str(row["email"])
+        return {**row, "email_key": mailbox_key(email), "link_key": link_key,
+                "search_email": email_search_key(email), "search_name": name_search_key(row.get("name"))}
+
+    return [
         tuple(full.get(c) for c in SUBSCRIBER_COLUMNS)
-        for full in (derived(row, key) for row, key in zip(rows, keys, strict=True))
+        for full in (derived(row, link) for row, link in zip(rows, new_link_keys(len(rows)), strict=True))
     ]
+
+
+_KEY = SUBSCRIBER_COLUMNS.index("email_key")
+
+
+async def insert_values(
+    session: AsyncSession, values: Sequence[tuple[Any, ...]], lists: Sequence[Iterable[str]],
+    sections: Sequence[Iterable[int]],
+) -> list[int]:
+    """Insert ``subscriber_values`` rows known to be new, each with its lists and sections: COPY on
+    PostgreSQL, executemany on SQLite (``insert_rows``). Returns the new ids."""
+    if not values:
+        return []
     await insert_rows(session, _table(Subscriber), SUBSCRIBER_COLUMNS, values)
+    keys = [row[_KEY] for row in values]
     found: dict[str | None, int] = {key: sid for key, sid in await session.execute(
         select(Subscriber.email_key, Subscriber.id).where(one_of(session, Subscriber.email_key, keys))
     )}
@@ -238,6 +255,15 @@ async def existing_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
     return set(await session.scalars(select(Subscriber.email_key).where(one_of(session, Subscriber.email_key, keys))))
 
 
+async def analyze(session: AsyncSession) -> None:
+    """Refresh the planner's statistics of the subscriber tables after a bulk import. PostgreSQL
+    plans the next edition's ``INSERT ... SELECT`` from them, and autovacuum may not have run yet
+    (a plan made for an empty table, on a million rows). SQLite: nothing (no statistics are kept
+    unless asked for, and its plans here do not need them)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("ANALYZE subscribers, subscriber_lists, subscriber_sections"))
+
+
 class ExportRow(NamedTuple):
     id: int
     email: str
@@ -257,7 +283,8 @@ async def export_pages(session: AsyncSession, *, status: str | None = None, size
     lists and sections of its id range, read by one query apiece."""
     if status is not None and status not in STATUSES:
         raise InvalidInput("status", f"{status!r} is not one of {', '.join(STATUSES)}")
-    dialect = (await session.connection()).dialect
+    connection = await session.connection()  # Core results: no ORM loading work per row
+    dialect = connection.dialect
     as_datetime = Subscriber.created_at.type.dialect_impl(dialect).result_processor(dialect, None)
     known: dict[Any, datetime] = {}
 
@@ -283,20 +310,20 @@ async def export_pages(session: AsyncSession, *, status: str | None = None, size
         )
         if status is not None:
             stmt = stmt.where(Subscriber.status == status)
-        raw = (await session.execute(stmt)).all()
+        raw = (await connection.execute(stmt)).all()
         if not raw:
             return
         subs = [ExportRow(i, email, name, status_, source, times(created), times(confirmed) if confirmed else None)
                 for i, email, name, status_, source, created, confirmed in raw]
         first, last = subs[0].id, subs[-1].id
         taken: dict[int, set[str]] = {}
-        for sid, key in await session.execute(
+        for sid, key in await connection.execute(
             select(SubscriberList.subscriber_id, SubscriberList.list_name)
             .where(SubscriberList.subscriber_id.between(first, last))
         ):
             taken.setdefault(sid, set()).add(key)
         chosen: dict[int, set[int]] = {}
-        for sid, section_id in await session.execute(
+        for sid, section_id in await connection.execute(
             select(SubscriberSection.subscriber_id, SubscriberSection.section_id)
             .where(SubscriberSection.subscriber_id.between(first, last))
         ):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,11 +48,15 @@ async def suppress(session: AsyncSession, address: str, reason: str) -> None:
         )
 
 
-async def reasons(session: AsyncSession, addresses: Iterable[str]) -> dict[str, str]:
-    """The reason for each of ``addresses`` that is on the list (one query for a whole batch)."""
+async def reasons(
+    session: AsyncSession, addresses: Iterable[str], hashes: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The reason for each of ``addresses`` that is on the list (one query for a whole batch).
+    ``hashes``: their ``address_hash`` where made already (an import makes them off the loop)."""
+    known = hashes or {}
     by_hash: dict[str, list[str]] = {}
     for a in addresses:
-        by_hash.setdefault(address_hash(a), []).append(a)
+        by_hash.setdefault(known.get(a) or address_hash(a), []).append(a)
     if not by_hash:
         return {}
     rows = await session.execute(

@@ -4,19 +4,21 @@ and read ``mailto:`` unsubscribes from a Maildir."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 
 from mailer.cli.common import console, err, fail, run, settings_of
 from mailer.core.errors import InvalidInput, NotFound
 from mailer.core.models import OutboxMessage
+from mailer.core.offload import off_loop
 from mailer.delivery import outbox
 from mailer.delivery.devmailbox import maildir_path
 from mailer.delivery.notifier import Notifier
@@ -28,7 +30,8 @@ from subscribers.models import STATUSES, Confirmation, Subscriber
 app = typer.Typer(help="Subscribers: import, export, look up, remove and forget.", no_args_is_help=True)
 
 CHUNK = 500
-IMPORT_CHUNK = 5000  # rows per existence and suppression look-up and per multi-row INSERT
+IMPORT_CHUNK = 5000  # rows parsed at a time, per existence and suppression look-up and per multi-row INSERT
+ANALYZE_AFTER = 10_000  # rows added by an import after which the planner's statistics are refreshed
 STATUS_HELP = f"Only subscribers in this status: {', '.join(STATUSES)}."
 
 
@@ -55,34 +58,55 @@ def import_command(
     """Import subscribers from a CSV file, with a progress bar.
 
     Bad rows are reported with their line number and skipped; the rest are imported in one
-    transaction. Importing the same file again changes nothing. Exits with 1 when any row was bad.
+    transaction; the file is read a chunk at a time, in the same memory whatever its size.
+    Importing the same file again changes nothing. Exits with 1 when any row was bad.
     """
     if not file.is_file():
         fail(f"FILE: {str(file)!r} does not exist")
     settings = settings_of(ctx)
+    size = file.stat().st_size
 
     async def job(svc: Service) -> tuple[list[importer.Problem], importer.Applied]:
         async with svc.db.transaction() as session:
             sections = {name: id_ for id_, name in (await store.section_names(session)).items()}
-        data = await asyncio.to_thread(file.read_bytes)
-        parsed = await importer.read(data, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8)
         total = importer.Applied()
+        problems: list[importer.Problem] = []
         notify = Notifier(settings, svc.renderer)
-        columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=err) as progress:
-            task = progress.add_task("import", total=len(parsed.rows))
+        now = svc.clock()
+        columns = (TextColumn("importing"), BarColumn(), TimeElapsedColumn())
+        with file.open("rb") as f, Progress(*columns, console=err) as progress:
+            task = progress.add_task("import", total=size)
+            chunks = importer.stream(f, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8,
+                                     size=IMPORT_CHUNK)
+            # one transaction, as when the whole file was read first; the next chunk is parsed and
+            # prepared (off the loop) while this one is written: two chunks in memory at most
+            def next_chunk() -> tuple[importer.Parsed, importer.Prepared] | None:
+                parsed = next(chunks, None)
+                return None if parsed is None else (parsed, importer.prepare(parsed.rows, now=now, confirmed=confirmed))
+
             async with svc.db.transaction() as session:
-                for start in range(0, len(parsed.rows), IMPORT_CHUNK):
-                    chunk = parsed.rows[start:start + IMPORT_CHUNK]
-                    done = await importer.apply(session, settings, chunk, now=svc.clock(),
-                                                confirmed=confirmed, notify=notify)
-                    total.added += done.added
-                    total.existing += done.existing
-                    total.skipped += done.skipped
-                    progress.advance(task, len(chunk))
-        # not the parsed rows: Python 3.11's asyncio.run makes the repr of the job's result on
-        # the way out (of the SIGINT handler, which holds the task), and a million rows take seconds
-        return parsed.problems, total
+                seen = await importer.Seen.start(session)
+                ahead = asyncio.ensure_future(off_loop(next_chunk))
+                try:
+                    while (chunk := await ahead) is not None:
+                        ahead = asyncio.ensure_future(off_loop(next_chunk))
+                        parsed, prepared = chunk
+                        rows = await seen.first(session, parsed)
+                        problems += parsed.problems
+                        done = await importer.apply(session, settings, rows, now=now, confirmed=confirmed,
+                                                    notify=notify, prepared=prepared)
+                        total.added += done.added
+                        total.existing += done.existing
+                        total.skipped += done.skipped
+                        progress.update(task, completed=f.tell())
+                finally:
+                    with contextlib.suppress(Exception):
+                        await ahead  # the parsing thread is done with the file before it closes
+                await seen.close(session)
+            if total.added >= ANALYZE_AFTER:
+                async with svc.db.transaction() as session:
+                    await store.analyze(session)
+        return problems, total
 
     problems, applied = run(settings, job)
     for problem in sorted(problems + applied.skipped, key=lambda p: p.line):

@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from scratch import create_pg, drop_pg  # bench/scratch.py
@@ -104,13 +105,23 @@ def write_csv(path: Path, count: int) -> None:
 
 async def prepare_child() -> None:
     """Migrate and seed the demo articles (their sections) before the import, untimed."""
+    from sqlalchemy import update
+
     from mailer.cli.demo import seed_demo
+    from mailer.core.models import Article
     from mailer.core.settings import Settings
     from mailer.delivery.service import Service
 
     svc = await Service(Settings()).start()  # type: ignore[call-arg]
     try:
-        await seed_demo(svc)
+        ids = await seed_demo(svc)
+        # published in the last minute: in the hour after the list's scheduled time, articles
+        # from before it belong to the previous period and the planned edition would be empty
+        now = svc.clock()
+        async with svc.db.transaction() as session:
+            for n, article_id in enumerate(ids):
+                await session.execute(update(Article).where(Article.id == article_id)
+                                      .values(published_at=now - timedelta(seconds=n)))
     finally:
         await svc.close()
 

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     dkim_domain: str | None = None
     dkim_key_file: Path | None = None
     dkim_processes: int | None = None  # None: one signing process per core
+    # sending processes of one `mailer serve`, `worker` or `digest send` (mailer/delivery/group.py)
+    sender_processes: int = 1
     bounce_address: str | None = None
     bounce_mailbox: str | None = None
     bounce_threshold: int = 6
@@ -505,7 +507,7 @@ class Settings(BaseSettings):
     @field_validator(  # every count, size and duration that zero or less would make meaningless
         "smtp_timeout", "smtp_data_timeout", "send_batch_size", "lease_seconds",
         "stale_after_minutes", "max_articles", "logo_width",
-        "smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold",
+        "smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold", "sender_processes",
         "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
         "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
         "editor_session_hours", "spam_check_timeout", "retain_payload_days", "retain_outbox_days",

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     dkim_selector: str | None = None
     dkim_domain: str | None = None
     dkim_key_file: Path | None = None
+    dkim_ed25519_selector: str | None = None  # a second signature beside RSA's (RFC 8463), never instead
+    dkim_ed25519_key_file: Path | None = None
     dkim_processes: int | None = None  # None: one signing process per core
     # sending processes of one `mailer serve`, `worker` or `digest send` (mailer/delivery/group.py)
     sender_processes: int = 1
@@ -86,7 +88,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} must be zero or more")
         return value
 
-    @field_validator("dkim_selector", "dkim_domain")
+    @field_validator("dkim_selector", "dkim_domain", "dkim_ed25519_selector")
     @classmethod
     def _dkim_label(cls, value: str | None) -> str | None:
         if value and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", value):
@@ -100,6 +102,18 @@ class Settings(BaseSettings):
             raise ValueError("DKIM needs both MAILER_DKIM_SELECTOR and MAILER_DKIM_KEY_FILE, or neither")
         if value is not None and not value.is_file():
             raise ValueError(f"{str(value)!r} is not a file (make one with `mailer dkim keygen`)")
+        return value
+
+    @field_validator("dkim_ed25519_key_file")
+    @classmethod
+    def _dkim_ed25519_key(cls, value: Path | None, info: Any) -> Path | None:
+        if (value is None) != (info.data.get("dkim_ed25519_selector") is None):
+            raise ValueError("Ed25519 DKIM needs both MAILER_DKIM_ED25519_SELECTOR and MAILER_DKIM_ED25519_KEY_FILE")
+        if value is not None and info.data.get("dkim_key_file") is None:
+            raise ValueError("an Ed25519 signature is added beside the RSA one, never instead: "
+                             "set MAILER_DKIM_SELECTOR and MAILER_DKIM_KEY_FILE too (many receivers verify only RSA)")
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a file (make one with `mailer dkim keygen --algorithm ed25519`)")
         return value
 
     @field_validator("bounce_address")

@@ -33,9 +33,10 @@ _PR_SET_PDEATHSIG = 1
 class SenderGroup:
     """The helper processes of one sending process (none when ``sender_processes`` is 1)."""
 
-    def __init__(self, settings: Settings, label: str | None) -> None:
+    def __init__(self, settings: Settings, owner: str | None) -> None:
         self.settings = settings
-        self.label = label
+        # a helper of "NAME@host:pid" is "NAME-1@host:pid2"; of an unnamed "host:pid", "sender-1@host:pid2"
+        self.label = owner.split("@", 1)[0] if owner and "@" in owner else "sender"
         self._context = multiprocessing.get_context("spawn")  # no copy of the parent's loop or sockets
         self._stop = self._context.Event()
         self._helpers: list[tuple[BaseProcess, ProcessEvent]] = []
@@ -50,7 +51,7 @@ class SenderGroup:
             return
         for n in range(1, self.settings.sender_processes):
             wake = self._context.Event()
-            label = f"{self.label or 'sender'}-{n}"
+            label = f"{self.label}-{n}"
             process = self._context.Process(
                 target=_helper, args=(self.settings, label, os.getpid(), wake, self._stop),
                 name=f"mailer {label}", daemon=True,

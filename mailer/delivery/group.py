@@ -54,7 +54,8 @@ class SenderGroup:
             label = f"{self.label}-{n}"
             process = self._context.Process(
                 target=_helper, args=(self.settings, label, os.getpid(), wake, self._stop),
-                name=f"mailer {label}", daemon=True,
+                # not a daemon: a daemonic process may not start the DKIM signing processes
+                name=f"mailer {label}", daemon=False,
             )
             process.start()
             self._helpers.append((process, wake))

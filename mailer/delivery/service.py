@@ -115,7 +115,9 @@ class Service:
             signer = Signer.from_settings(self.settings)
             if signer is not None:
                 processes = self.settings.dkim_processes
-                self.signing = SigningPool(signer, (os.cpu_count() or 1) if processes is None else processes)
+                if processes is None:  # one per core, shared by the group's sending processes
+                    processes = max(1, (os.cpu_count() or 1) // self.settings.sender_processes)
+                self.signing = SigningPool(signer, processes)
             self._sender = Sender(
                 self.db, self.settings, self.transport, self.renderer, clock=self.clock,
                 owner=self.worker_name, signing=self.signing, answered=self.later.settle,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import dataclasses
 import json
 import os
 import resource
@@ -32,8 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     from mailer.delivery.service import Service
     from subscribers.models import Subscriber, SubscriberList
 
-    extra = json.loads(args.settings or "{}")
+    extra = {"sender_processes": args.senders, **json.loads(args.settings or "{}")}
     settings = load_settings(
         data_dir=Path(args.workdir), database_url=args.db, smtp_url=f"smtp://127.0.0.1:{args.port}",
         secret_key=SECRET, sender_address=FROM, base_url="https://news.example.com",
@@ -128,8 +129,11 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     svc = await Service(settings).start()
     now = datetime.now(UTC)
     parsed = ingest.parse_feed(articles_feed(), now=now)
+    # published in the last minute, not the last hour: in the hour after the list's scheduled
+    # time the older ones would belong to the previous period, and the edition would be empty
+    articles = [dataclasses.replace(a, published_at=now - timedelta(seconds=n)) for n, a in enumerate(parsed.articles)]
     async with svc.db.transaction() as session:
-        await ingest.store(session, parsed.articles)
+        await ingest.store(session, articles)
         for start in range(0, args.count, 5000):
             await session.execute(insert(Subscriber), [
                 {"email": f"reader{i}@example.org", "email_ascii": f"reader{i}@example.org",
@@ -139,12 +143,16 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
             ])
         await session.execute(insert(SubscriberList).from_select(
             ["list_name", "subscriber_id"], select(literal("daily"), Subscriber.id)))
+    # The other sending processes (MAILER_SENDER_PROCESSES) are running before the edition is
+    # planned, as they are in `mailer serve` or `mailer worker` when the scheduler fires.
+    svc.start_senders()
     profiler = cProfile.Profile() if args.profile_out else None
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    await svc.send_now("daily")
-    await svc.sender.drain()
+    planned = await svc.send_now("daily")
+    assert planned.edition is not None
+    await svc.finish(planned.edition.id, poll=0.01)  # what `mailer digest send --now` waits with
     seconds = time.perf_counter() - started
     if profiler is not None:
         profiler.disable()
@@ -264,6 +272,7 @@ class Figure:
     seconds: list[float]
     count: int
     rss_mb: list[float]
+    cpu: list[float] = field(default_factory=list)  # user + system seconds of the child and its helpers
 
     @property
     def median(self) -> float:
@@ -275,7 +284,8 @@ class Figure:
 
 
 def run_child(mode: str, argv: list[str]) -> tuple[dict[str, Any], float]:
-    """Run a child in a fresh interpreter; returns its JSON result and its peak RSS in MB."""
+    """Run a child in a fresh interpreter; returns its JSON result (with ``cpu``: the user and
+    system seconds of the child and the processes it waited for) and its peak RSS in MB."""
     proc = subprocess.Popen([sys.executable, __file__, "--child", mode, *argv],
                             stdout=subprocess.PIPE, cwd=ROOT)
     assert proc.stdout is not None
@@ -283,7 +293,9 @@ def run_child(mode: str, argv: list[str]) -> tuple[dict[str, Any], float]:
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
         raise RuntimeError(f"{mode} child failed with status {status}")
-    return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result["cpu"] = usage.ru_utime + usage.ru_stime
+    return result, usage.ru_maxrss / 1024
 
 
 def ceiling(source: str, port: int, size: int, count: int, sessions: int) -> float:
@@ -302,6 +314,9 @@ def main() -> None:
     parser.add_argument("--pg", help="also measure on this PostgreSQL URL (a scratch database is made)")
     parser.add_argument("--dkim", action="store_true", help="also measure with DKIM signing")
     parser.add_argument("--settings", default="{}", help="extra project settings as JSON (for experiments)")
+    parser.add_argument("--senders", type=int, default=None,
+                        help="MAILER_SENDER_PROCESSES of the project's path (sending processes sharing the "
+                        "outbox; default 2, and 1 with --profile, which sees one process)")
     parser.add_argument("--profile", metavar="TOP", type=int, default=0,
                         help="only profile the project's path once (SQLite) and print the TOP entries per message")
     parser.add_argument("--scale", metavar="N,N", help="only measure the project's path (SQLite) once at each of "
@@ -384,8 +399,9 @@ def profile(args: argparse.Namespace, port: int, work: Path, top: int) -> None:
     result, rss = run_child("project", ["--port", str(port), "--count", str(args.subscribers),
                                         "--db", f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
                                         "--workdir", str(workdir), "--settings", args.settings,
-                                        "--profile-out", str(stats_file)])
+                                        "--senders", str(args.senders or 1), "--profile-out", str(stats_file)])
     count = args.subscribers
+    print(f"{args.senders or 1} sending process(es), the first one profiled")
     print(f"project, SQLite, under cProfile: {count} messages in {result['seconds']:.2f} s "
           f"({1e6 * result['seconds'] / count:.0f} us a message with the profiler's overhead); "
           f"peak RSS {rss:.0f} MB\n")
@@ -435,7 +451,7 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
     count = count or args.subscribers
     try:
         result, rss = run_child("project", ["--port", str(port), "--count", str(count),
-                                            "--db", db, "--workdir", str(workdir),
+                                            "--db", db, "--workdir", str(workdir), "--senders", str(args.senders or 2),
                                             "--settings", json.dumps(settings)])
     finally:
         if pg:
@@ -443,6 +459,7 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
     if result["sent"] != count:
         raise RuntimeError(f"project sent {result['sent']} of {count}")
     fig.rss_mb.append(rss)
+    fig.cpu.append(result["cpu"])
     return float(result["seconds"])
 
 
@@ -451,7 +468,7 @@ def _ratio_line(project: Figure, naive: Figure, ceiling_fig: Figure | None) -> N
     if ceiling_fig is not None:
         line += f", {100 * project.rate / ceiling_fig.rate:.0f}% of the ceiling ({ceiling_fig.label}"
         line += ", which does not sign)" if "DKIM" in project.label else ")"
-    line += f"; peak RSS {max(project.rss_mb):.0f} MB"
+    line += f"; peak RSS {max(project.rss_mb):.0f} MB; CPU {statistics.median(project.cpu):.1f} s a run"
     print(line, flush=True)
 
 

@@ -33,7 +33,8 @@ def doctor_command(ctx: typer.Context) -> None:
     for check in found:
         table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]", check.detail)
     console.print(table)
-    records = [*doctor.dns_records(settings), *([dkim_record] if dkim_record else [])]
+    ed_record = doctor.ed25519_record(settings)
+    records = [*doctor.dns_records(settings), *(r for r in (dkim_record, ed_record) if r is not None)]
     console.print("DNS records to publish:")
     for record in records:
         console.print(f"; {record.why}", highlight=False, soft_wrap=True)

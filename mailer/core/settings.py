@@ -70,7 +70,11 @@ class Settings(BaseSettings):
     dkim_selector: str | None = None
     dkim_domain: str | None = None
     dkim_key_file: Path | None = None
+    dkim_ed25519_selector: str | None = None  # a second signature beside RSA's (RFC 8463), never instead
+    dkim_ed25519_key_file: Path | None = None
     dkim_processes: int | None = None  # None: one signing process per core
+    # sending processes of one `mailer serve`, `worker` or `digest send` (mailer/delivery/group.py)
+    sender_processes: int = 1
     bounce_address: str | None = None
     bounce_mailbox: str | None = None
     bounce_threshold: int = 6
@@ -84,7 +88,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} must be zero or more")
         return value
 
-    @field_validator("dkim_selector", "dkim_domain")
+    @field_validator("dkim_selector", "dkim_domain", "dkim_ed25519_selector")
     @classmethod
     def _dkim_label(cls, value: str | None) -> str | None:
         if value and not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", value):
@@ -98,6 +102,18 @@ class Settings(BaseSettings):
             raise ValueError("DKIM needs both MAILER_DKIM_SELECTOR and MAILER_DKIM_KEY_FILE, or neither")
         if value is not None and not value.is_file():
             raise ValueError(f"{str(value)!r} is not a file (make one with `mailer dkim keygen`)")
+        return value
+
+    @field_validator("dkim_ed25519_key_file")
+    @classmethod
+    def _dkim_ed25519_key(cls, value: Path | None, info: Any) -> Path | None:
+        if (value is None) != (info.data.get("dkim_ed25519_selector") is None):
+            raise ValueError("Ed25519 DKIM needs both MAILER_DKIM_ED25519_SELECTOR and MAILER_DKIM_ED25519_KEY_FILE")
+        if value is not None and info.data.get("dkim_key_file") is None:
+            raise ValueError("an Ed25519 signature is added beside the RSA one, never instead: "
+                             "set MAILER_DKIM_SELECTOR and MAILER_DKIM_KEY_FILE too (many receivers verify only RSA)")
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a file (make one with `mailer dkim keygen --algorithm ed25519`)")
         return value
 
     @field_validator("bounce_address")
@@ -505,7 +521,7 @@ class Settings(BaseSettings):
     @field_validator(  # every count, size and duration that zero or less would make meaningless
         "smtp_timeout", "smtp_data_timeout", "send_batch_size", "lease_seconds",
         "stale_after_minutes", "max_articles", "logo_width",
-        "smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold",
+        "smtp_pool_size", "retry_lifetime_hours", "domain_concurrency", "bounce_threshold", "sender_processes",
         "share_recipient_article_per_day", "share_recipient_per_day", "share_global_per_hour",
         "share_form_max_age_minutes", "share_name_max_length", "share_note_max_length",
         "editor_session_hours", "spam_check_timeout", "retain_payload_days", "retain_outbox_days",

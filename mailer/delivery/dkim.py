@@ -1,4 +1,6 @@
-"""DKIM signatures (RFC 6376: rsa-sha256, relaxed/relaxed) over the final bytes of a message.
+"""DKIM signatures (RFC 6376: rsa-sha256, relaxed/relaxed) over the final bytes of a message,
+and optionally a second one beside it with ed25519-sha256 (RFC 8463): many receivers verify only
+RSA, so Ed25519 is only ever added, never used instead.
 
 Canonicalisation and hashing are a few lines of Python; the RSA step is OpenSSL's, through the
 ``cryptography`` package (dkimpy's own pure-Python RSA costs ~6 ms a message). A ``Signer`` is
@@ -15,6 +17,7 @@ import hashlib
 import multiprocessing
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mailer.core.errors import MailerError, SettingsError
 from mailer.core.settings import Settings
@@ -128,9 +132,13 @@ def _fold(lines: list[str], tag: str, *, last: bool) -> None:
 
 
 class Signer:
-    """Signs with one (selector, domain, RSA key); ``sign`` is pure given ``timestamp``."""
+    """Signs with one (selector, domain, RSA key), and with ``ed25519`` = (selector, key) too
+    when given: two ``DKIM-Signature`` fields over the same headers and body hash. ``sign`` is
+    pure given ``timestamp``."""
 
-    def __init__(self, selector: str, domain: str, key_pem: bytes) -> None:
+    def __init__(
+        self, selector: str, domain: str, key_pem: bytes, *, ed25519: tuple[str, bytes] | None = None
+    ) -> None:
         self.selector = selector
         self.domain = domain
         self.key_pem = key_pem
@@ -140,48 +148,90 @@ class Signer:
         if key.key_size < 1024:
             raise ValueError(f"the key has {key.key_size} bits; receivers want 1024 at least, 2048 is usual")
         self._key = key
+        self.ed25519 = ed25519
+        self._ed_key: Ed25519PrivateKey | None = None
+        if ed25519 is not None:
+            self._ed_key = load_ed25519(ed25519[1])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Signer | None:
         if settings.dkim_key_file is None or settings.dkim_selector is None:
             return None
         try:
-            return cls(settings.dkim_selector, settings.dkim_signing_domain, settings.dkim_key_file.read_bytes())
-        except (OSError, ValueError, TypeError) as exc:
+            rsa_pem = settings.dkim_key_file.read_bytes()
+        except OSError as exc:
+            raise SettingsError("MAILER_DKIM_KEY_FILE", f"cannot use {str(settings.dkim_key_file)!r}: {exc}") from None
+        ed: tuple[str, bytes] | None = None
+        ed_file = settings.dkim_ed25519_key_file
+        if ed_file is not None and settings.dkim_ed25519_selector is not None:
+            try:
+                ed = (settings.dkim_ed25519_selector, ed_file.read_bytes())
+                load_ed25519(ed[1])
+            except (OSError, ValueError, TypeError) as exc:
+                raise SettingsError("MAILER_DKIM_ED25519_KEY_FILE", f"cannot use {str(ed_file)!r}: {exc}") from None
+        try:
+            return cls(settings.dkim_selector, settings.dkim_signing_domain, rsa_pem, ed25519=ed)
+        except (ValueError, TypeError) as exc:
             raise SettingsError("MAILER_DKIM_KEY_FILE", f"cannot use {str(settings.dkim_key_file)!r}: {exc}") from None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"selector": self.selector, "domain": self.domain, "key_pem": self.key_pem}
+        return {"selector": self.selector, "domain": self.domain, "key_pem": self.key_pem, "ed25519": self.ed25519}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["selector"], state["domain"], state["key_pem"])  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            state["selector"], state["domain"], state["key_pem"], ed25519=state.get("ed25519")
+        )
 
     def sign(self, message: bytes, timestamp: int | None = None, *, canonical: bool = False) -> bytes:
-        """``message`` with a ``DKIM-Signature`` header in front; ``canonical``: it has CRLF line
-        ends only (as composed messages do), so the check for lone CR or LF is skipped."""
+        """``message`` with its ``DKIM-Signature`` header(s) in front; ``canonical``: it has CRLF
+        line ends only (as composed messages do), so the check for lone CR or LF is skipped."""
         if not canonical:
             message = _crlf(message)
         return self.header(message, timestamp) + message
 
     def header(self, message: bytes, timestamp: int | None = None) -> bytes:
-        """The ``DKIM-Signature`` header field (with its CRLF) for ``message``, which has CRLF
-        line ends only."""
+        """The ``DKIM-Signature`` header field(s) (each with its CRLF) for ``message``, which has
+        CRLF line ends only: the Ed25519 one (when configured) above the RSA one."""
         fields, body = split_message(message)
         present = [n.strip().lower().decode() for n, _ in fields]
         names = [name for name in SIGNED_HEADERS for _ in range(present.count(name))]
         names += [name for name in OVERSIGNED if name in present]
         body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
-        tags = ["v=1", "a=rsa-sha256", "c=relaxed/relaxed", f"d={self.domain}", f"s={self.selector}"]
+        signed = b"".join(canonical_header(n, v) + b"\r\n" for n, v in _select(fields, names))
+        out = b""
+        if self.ed25519 is not None and self._ed_key is not None:
+            ed_key = self._ed_key
+            out += self._field(  # RFC 8463: PureEdDSA over the SHA-256 of the signed data
+                "ed25519-sha256", self.ed25519[0], timestamp, names, body_hash, signed,
+                lambda data: ed_key.sign(hashlib.sha256(data).digest()),
+            )
+        rsa_key = self._key
+        return out + self._field(
+            "rsa-sha256", self.selector, timestamp, names, body_hash, signed,
+            lambda data: rsa_key.sign(data, padding.PKCS1v15(), hashes.SHA256()),
+        )
+
+    def _field(
+        self, algorithm: str, selector: str, timestamp: int | None, names: list[str], body_hash: str,
+        signed: bytes, sign: Callable[[bytes], bytes],
+    ) -> bytes:
+        tags = ["v=1", f"a={algorithm}", "c=relaxed/relaxed", f"d={self.domain}", f"s={selector}"]
         if timestamp is not None:
             tags.append(f"t={timestamp}")
         tags += [f"h={':'.join(names)}", f"bh={body_hash}", "b="]
         value = _fold_tags(tags)
-        signed = b"".join(canonical_header(n, v) + b"\r\n" for n, v in _select(fields, names))
-        signed += canonical_header(b"DKIM-Signature", value.encode())
-        signature = self._key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
+        signature = sign(signed + canonical_header(b"DKIM-Signature", value.encode()))
         b64 = base64.b64encode(signature).decode()
         folded = "\r\n\t ".join(b64[i : i + 64] for i in range(0, len(b64), 64))
         return f"DKIM-Signature: {value}{folded}\r\n".encode()
+
+
+def load_ed25519(key_pem: bytes) -> Ed25519PrivateKey:
+    """An Ed25519 private key from PEM (PKCS #8, as ``generate_ed25519_key`` writes it)."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("the key is not an Ed25519 key")
+    return key
 
 
 def _crlf(message: bytes) -> bytes:
@@ -337,9 +387,28 @@ def public_key_b64(key_pem: bytes) -> str:
     return base64.b64encode(der).decode()
 
 
+def generate_ed25519_key() -> bytes:
+    """A new Ed25519 private key as PEM (PKCS #8)."""
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def ed25519_public_b64(key_pem: bytes) -> str:
+    """RFC 8463's ``p=``: the base64 of the raw 32-byte public key (not a SubjectPublicKeyInfo)."""
+    raw = load_ed25519(key_pem).public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
 def dns_record(selector: str, domain: str, key_pem: bytes) -> str:
-    """The TXT record to publish, in zone-file syntax (strings of at most 255 characters)."""
-    return txt_record(f"{selector}._domainkey.{domain}", f"v=DKIM1; k=rsa; p={public_key_b64(key_pem)}")
+    """The TXT record to publish, in zone-file syntax (strings of at most 255 characters); the key
+    decides the kind (``k=rsa`` or ``k=ed25519``)."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if isinstance(key, Ed25519PrivateKey):
+        value = f"v=DKIM1; k=ed25519; p={ed25519_public_b64(key_pem)}"
+    else:
+        value = f"v=DKIM1; k=rsa; p={public_key_b64(key_pem)}"
+    return txt_record(f"{selector}._domainkey.{domain}", value)
 
 
 def txt_record(name: str, value: str) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -410,14 +410,21 @@ async def recover_expired(
 
 
 async def finish_editions(session: AsyncSession, now: datetime) -> list[int]:
-    """Mark sent every sending edition with no row pending or sending; returns their ids."""
+    """Mark sent every sending edition with no row pending or sending; returns their ids.
+
+    ``finished_at`` is never before the edition's last ``sent_at``: another sending process may
+    have read its clock later and still committed first (SQLite takes the write lock at the first
+    write, not when the clock is read)."""
     open_rows = exists().where(
         OutboxMessage.edition_id == Edition.id, OutboxMessage.status.in_(OPEN)
+    )
+    last_sent = (
+        select(func.max(OutboxMessage.sent_at)).where(OutboxMessage.edition_id == Edition.id).scalar_subquery()
     )
     stmt = (
         update(Edition)
         .where(Edition.status == "sending", ~open_rows)
-        .values(status="sent", finished_at=now)
+        .values(status="sent", finished_at=case((last_sent > now, last_sent), else_=now))
         .returning(Edition.id)
         .execution_options(synchronize_session=False)
     )

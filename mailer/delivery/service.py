@@ -28,6 +28,7 @@ from mailer.core.urls import SmtpConfig
 from mailer.delivery import outbox
 from mailer.delivery.devmailbox import DevMailbox, port_open
 from mailer.delivery.dkim import Signer, SigningPool
+from mailer.delivery.group import SenderGroup
 from mailer.delivery.limits import limited
 from mailer.delivery.sender import Clock, Sender, worker_name
 from mailer.delivery.transport import SMTPTransport, Transport
@@ -54,10 +55,12 @@ class Service:
         self.renderer = Renderer(settings)
         self.devmailbox: DevMailbox | None = None
         self._transport = transport
+        self._own_transport = transport is None  # helpers cannot share a transport given by a caller
         self._sender: Sender | None = None
         self.wake = asyncio.Event()  # set when new work is enqueued
         self._sender_lock: IO[str] | None = None
         self.later = Later()  # work started after its request was answered (subscriptions)
+        self.group: SenderGroup | None = None  # the other sending processes (MAILER_SENDER_PROCESSES)
 
     async def start(self, *, migrate: bool = True) -> Service:
         if migrate:  # a process that may not migrate (readiness checks of a new database) records nothing
@@ -85,7 +88,26 @@ class Service:
         smtp = SMTPTransport(
             config, pool_size=s.smtp_pool_size, timeout=s.smtp_timeout, data_timeout=s.smtp_data_timeout
         )
+        if self.db.dialect == "sqlite" and s.sender_processes > 1:
+            # limits are counted per process on SQLite: each of the group's processes gets its share
+            n = s.sender_processes
+            s = s.model_copy(update={"send_rate": s.send_rate / n,
+                                     "domain_concurrency": max(1, s.domain_concurrency // n)})
         return limited(smtp, s, self.db.engine, self.worker_name or worker_name())
+
+    def start_senders(self) -> None:
+        """Start this process's ``sender_processes`` - 1 helper senders (once), which share the
+        outbox with it until it closes; none with a transport given by the caller (tests)."""
+        if self.group is None and self._own_transport and self.settings.sender_processes > 1:
+            self.group = SenderGroup(self.settings, self.worker_name)
+            self.group.start()
+            log.info("%d more sending processes started", self.group.size)
+
+    def _woken(self) -> None:
+        """New work was planned: this process's sender and its helpers look now."""
+        self.wake.set()
+        if self.group is not None:
+            self.group.wake()
 
     @property
     def sender(self) -> Sender:
@@ -93,7 +115,9 @@ class Service:
             signer = Signer.from_settings(self.settings)
             if signer is not None:
                 processes = self.settings.dkim_processes
-                self.signing = SigningPool(signer, (os.cpu_count() or 1) if processes is None else processes)
+                if processes is None:  # one per core, shared by the group's sending processes
+                    processes = max(1, (os.cpu_count() or 1) // self.settings.sender_processes)
+                self.signing = SigningPool(signer, processes)
             self._sender = Sender(
                 self.db, self.settings, self.transport, self.renderer, clock=self.clock,
                 owner=self.worker_name, signing=self.signing, answered=self.later.caught_up,
@@ -115,7 +139,7 @@ class Service:
                 session, self.settings, list_name, fire, now, force=force, key=key, enqueue=outbox.enqueue_edition,
             )
         log.info(result.describe())
-        self.wake.set()
+        self._woken()
         return result
 
     async def alert(self, article_id: int, *, editor: str | None = None) -> list[PlanResult]:
@@ -127,7 +151,7 @@ class Service:
             results = await send(session, self.settings, article_id, now, enqueue=outbox.enqueue_edition)
         for result in results:
             log.info("breaking news%s: %s", f" (editor {editor})" if editor else "", result.describe())
-        self.wake.set()
+        self._woken()
         return results
 
     async def alert_all(self, article_ids: list[int]) -> None:
@@ -172,6 +196,9 @@ class Service:
         Rows of a process of this host that is gone are taken over at once, those of other
         hosts when their lease expires. Returns when no row is being sent or due: the edition
         is sent (or paused by the breaker), or only rows waiting for a later retry are left."""
+        self.start_senders()
+        if self.group is not None:
+            self.group.wake()
         while True:
             await self.sender.recover()
             await self.sender.drain(edition_id=edition_id)
@@ -184,10 +211,13 @@ class Service:
                 return state
             await asyncio.sleep(poll)  # other workers hold rows: wait for them, or their leases
 
-    async def sender_loop(self, stop: asyncio.Event, idle_seconds: float = 2.0) -> None:
+    async def sender_loop(self, stop: asyncio.Event, idle_seconds: float = 2.0, *, helper: bool = False) -> None:
         """Drain the outbox for as long as the process runs, waking early when work arrives, and
-        recover rows whose worker died: at start, then every quarter of a lease."""
-        self._one_sender_on_sqlite()
+        recover rows whose worker died: at start, then every quarter of a lease. ``helper``: one
+        of another process's group (``SenderGroup``), which starts no helpers of its own."""
+        if not helper:
+            self._one_sender_on_sqlite()
+            self.start_senders()
         recover_every = min(60.0, self.settings.lease_seconds / 4)
         next_recovery = 0.0
         loop = asyncio.get_running_loop()
@@ -231,6 +261,8 @@ class Service:
 
     async def close(self) -> None:
         await self.later.settle()
+        if self.group is not None:
+            await self.group.close()
         if self._sender is not None:
             await self._sender.close()
         if self._sender_lock is not None:

@@ -65,6 +65,19 @@ def dkim_check(settings: Settings) -> tuple[Check, Record | None]:
     return Check("DKIM", True, f"{key.key_size}-bit RSA key, selector {settings.dkim_selector}, d={domain}"), record
 
 
+def ed25519_record(settings: Settings) -> Record | None:
+    """The DNS record of the Ed25519 key signing beside the RSA one (RFC 8463), when set and readable."""
+    if settings.dkim_ed25519_key_file is None or settings.dkim_ed25519_selector is None:
+        return None
+    try:
+        pem = settings.dkim_ed25519_key_file.read_bytes()
+        value = f"v=DKIM1; k=ed25519; p={dkim.ed25519_public_b64(pem)}"
+    except (OSError, ValueError, TypeError):
+        return None  # the service refuses to start with it, naming MAILER_DKIM_ED25519_KEY_FILE
+    name = f"{settings.dkim_ed25519_selector}._domainkey.{settings.dkim_signing_domain}"
+    return Record(name, value, "the public half of the Ed25519 key (a second signature, beside RSA)")
+
+
 def dns_records(settings: Settings) -> list[Record]:
     """SPF and DMARC for the sender's domain (and the bounce domain, which SPF checks)."""
     domain = settings.mail_domain

@@ -38,6 +38,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         MAILER_LOG_LEVEL="INFO",
         MAILER_SEND_RATE=str(settings.send_rate),
         MAILER_DOMAIN_CONCURRENCY=str(settings.domain_concurrency),
+        MAILER_SENDER_PROCESSES=str(settings.sender_processes),
     )
     if settings.rate_storage:
         env["MAILER_RATE_STORAGE"] = settings.rate_storage

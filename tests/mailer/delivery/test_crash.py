@@ -26,7 +26,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # real processes, kil
 SUBSCRIBERS = 2000
 KILLS = 10
 BATCH = 50
-POOL = 8  # the SMTP connections of a worker: what may be on them when it dies
+POOL = 8  # the SMTP connections of a sending process: what may be on them when it dies
+SENDERS = 2  # MAILER_SENDER_PROCESSES: the worker and its helper die together
+PAIR_ROWS = 4000
 LEASE = 120  # long: a dead worker of this host is taken over at once, not when its lease expires
 ARTIFACTS = Path(__file__).resolve().parents[3] / "tests" / "artifacts"
 
@@ -76,7 +78,7 @@ async def test_sigkill_at_random_points_loses_nothing_and_repeats_only_what_was_
     make_settings: Callable[..., Settings], database_url: str, smtp_server: SMTPServer, tmp_path: Path
 ) -> None:
     settings = make_settings(database_url=database_url, smtp_url=smtp_server.url, lease_seconds=LEASE,
-                             send_batch_size=BATCH, smtp_pool_size=POOL)
+                             send_batch_size=BATCH, smtp_pool_size=POOL, sender_processes=SENDERS)
     seed = int(os.environ.get("MAILER_TEST_CRASH_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     svc = await Service(settings).start()
@@ -137,13 +139,14 @@ async def test_sigkill_at_random_points_loses_nothing_and_repeats_only_what_was_
     per_kill = duplicates_per_kill(addresses, kill_points)
     _report(f"crash-{settings.database_url.split('+')[0]}", {
         "seed": seed, "subscribers": SUBSCRIBERS, "kills": KILLS, "batch_size": BATCH, "pool_size": POOL,
+        "sender_processes": SENDERS,
         "received": len(addresses), "lost": lost, "duplicates": sum(per_kill),
         "duplicates_per_kill": per_kill, "max_copies_of_one_address": max(copies.values()),
         "rows_recovered": recovered, "rows_recorded_from_the_journal": from_journal,
         "received_at_each_kill": kill_points, "kill_modes": modes,
     })
     assert lost == 0  # every address reached the server
-    assert max(per_kill) <= POOL, per_kill  # at most what was on the connections, not a batch
+    assert max(per_kill) <= POOL * SENDERS, per_kill  # at most what was on the connections, not a batch
     assert from_journal > 0  # the journal did its part: accepted rows were not sent again
 
 
@@ -170,3 +173,69 @@ async def test_two_workers_drain_one_edition_without_duplicates(
     senders = Counter(json.loads(h)[-1]["worker"].split("@")[0] for h in histories)  # NAME@host:pid
     assert set(senders) == {"w1", "w2"}, senders  # both took part
     _report(f"two-workers-{settings.database_url.split('+')[0]}", dict(senders))
+
+
+async def test_sender_processes_share_an_edition_and_die_with_their_worker(
+    make_settings: Callable[..., Settings], database_url: str, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """``MAILER_SENDER_PROCESSES=2``: one ``mailer worker`` and its helper drain an edition
+    together, each row once; killed with SIGKILL, the helper goes with it, and what the pair left
+    is finished by the next worker without loss."""
+    settings = make_settings(database_url=database_url, smtp_url=smtp_server.url, lease_seconds=LEASE,
+                             send_batch_size=BATCH, sender_processes=2)
+    svc = await Service(settings).start()
+    try:
+        edition_id = await big_edition(svc, PAIR_ROWS, utcnow())
+        first = Worker(settings, "pair", tmp_path / "pair.log")
+        await first.started()
+        helpers = await _children(first.proc.pid)
+        for _ in range(3000):  # until the helper has recorded a batch
+            if await _recorded_by(svc, "pair-1@") or first.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.01)
+        first.kill()
+        for _ in range(100):  # the parent-death signal reaches the helper at once
+            if not _alive(helpers):
+                break
+            await asyncio.sleep(0.05)
+        assert helpers and not _alive(helpers), helpers
+        last = Worker(settings, "after", tmp_path / "after.log")
+        await last.started()
+        await _wait_finished(svc, edition_id)
+        assert last.stop() == 0
+        async with svc.db.transaction() as session:
+            histories = list(await session.scalars(select(OutboxMessage.history)))
+    finally:
+        await svc.close()
+    copies = Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert len(copies) == PAIR_ROWS  # none lost
+    assert sum(copies.values()) - PAIR_ROWS <= POOL * 2  # repeats: only what was on the pair's connections
+    workers = Counter(entry["worker"].split("@")[0] for h in histories for entry in json.loads(h)
+                      if entry.get("worker"))
+    assert {"pair", "pair-1"} <= set(workers), workers  # the worker and its helper both sent
+
+
+async def _recorded_by(svc: Service, owner: str) -> bool:
+    async with svc.db.transaction() as session:
+        found = await session.scalar(
+            select(OutboxMessage.id).where(OutboxMessage.history.contains(f'"worker": "{owner}')).limit(1))
+    return found is not None
+
+
+def _alive(pids: list[int]) -> bool:
+    return any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+def _child_pids(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return [int(p) for p in fh.read().split()]
+
+
+async def _children(pid: int) -> list[int]:
+    """The helper processes of ``pid`` (no DKIM here, so no signing processes)."""
+    for _ in range(200):
+        found = _child_pids(pid)
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    return []

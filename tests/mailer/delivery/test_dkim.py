@@ -177,3 +177,121 @@ def test_dkim_settings_must_come_together(make_settings: Callable[..., Settings]
     with pytest.raises(SettingsError) as caught:
         dkim.Signer.from_settings(settings)
     assert caught.value.key == "MAILER_DKIM_KEY_FILE"
+
+
+# -- Ed25519 beside RSA (RFC 8463) ------------------------------------------------------------
+
+ED_SELECTOR = "ed2026"
+
+
+@pytest.fixture(scope="module")
+def ed_pem() -> bytes:
+    return dkim.generate_ed25519_key()
+
+
+def dns_both(key_pem: bytes, ed_pem: bytes) -> Callable[..., bytes]:
+    """dkimpy's DNS lookup, answered from the records ``mailer dkim keygen`` prints."""
+    records = {
+        f"{SELECTOR}._domainkey.{DOMAIN}.": f"v=DKIM1; k=rsa; p={dkim.public_key_b64(key_pem)}",
+        f"{ED_SELECTOR}._domainkey.{DOMAIN}.": f"v=DKIM1; k=ed25519; p={dkim.ed25519_public_b64(ed_pem)}",
+    }
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes:
+        return records[name.decode()].encode()
+
+    return lookup
+
+
+def verify_both(message: bytes, lookup: Callable[..., bytes]) -> list[bool]:
+    """dkimpy's verdict on each DKIM-Signature of ``message``, top down."""
+    checker = dkimpy.DKIM(message)
+    count = len(re.findall(rb"^DKIM-Signature:", message, re.M))
+    return [bool(checker.verify(idx=i, dnsfunc=lookup)) for i in range(count)]
+
+
+def test_ed25519_signs_beside_rsa_and_dkimpy_verifies_both(key_pem: bytes, ed_pem: bytes) -> None:
+    message = (b"From: a@news.example.com\r\nTo: b@example.org\r\nSubject: x\r\n"
+               b"List-Id: <daily.news.example.com>\r\n\r\nbody  with\ttabs \r\n\r\n")
+    signer = dkim.Signer(SELECTOR, DOMAIN, key_pem, ed25519=(ED_SELECTOR, ed_pem))
+    signed = signer.sign(message, 1_790_000_000)
+    algorithms = re.findall(rb"a=([a-z0-9-]+);", signed)
+    assert algorithms == [b"ed25519-sha256", b"rsa-sha256"]  # both, Ed25519 never instead of RSA
+    lookup = dns_both(key_pem, ed_pem)
+    assert verify_both(signed, lookup) == [True, True]
+    assert verify_both(signed.replace(b"Subject: x", b"Subject: y"), lookup) == [False, False]
+    # the raw 32-byte public key in p= (not a SubjectPublicKeyInfo)
+    import base64
+
+    assert len(base64.b64decode(dkim.ed25519_public_b64(ed_pem))) == 32
+    # the signer crosses into the signing processes with both keys
+    import pickle
+
+    assert pickle.loads(pickle.dumps(signer)).sign(message, 1_790_000_000) == signed  # noqa: S301 (our own bytes)
+
+
+async def test_sent_digests_carry_both_signatures(
+    make_settings: Callable[..., Settings], database_url: str, smtp_server: SMTPServer, tmp_path: Path,
+    clock: Clock, key_pem: bytes, ed_pem: bytes,
+) -> None:
+    rsa_file, ed_file = tmp_path / "rsa.key", tmp_path / "ed.key"
+    dkim.write_key(rsa_file, key_pem)
+    dkim.write_key(ed_file, ed_pem)
+    settings = make_settings(database_url=database_url, smtp_url=smtp_server.url, dkim_selector=SELECTOR,
+                             dkim_key_file=rsa_file, dkim_ed25519_selector=ED_SELECTOR,
+                             dkim_ed25519_key_file=ed_file, dkim_processes=1)
+    svc = await Service(settings, clock=clock).start()
+    try:
+        await factories.ingest_items(svc, 2, clock.now)
+        await factories.subscriber(svc, "reader@example.org", name="أحمد")
+        await svc.run_list("daily", clock.now)
+        assert await svc.sender.drain() == {"sent": 1}
+    finally:
+        await svc.close()
+    assert len(smtp_server.received) == 1
+    assert verify_both(smtp_server.received[0].data, dns_both(key_pem, ed_pem)) == [True, True]
+
+
+def test_keygen_ed25519_prints_the_rfc8463_record(tmp_path: Path, monkeypatch, key_pem: bytes) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAILER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MAILER_SENDER_ADDRESS", f"newsletter@{DOMAIN}")
+    result = CliRunner().invoke(app, ["dkim", "keygen", "--algorithm", "ed25519", "--selector", ED_SELECTOR,
+                                      "--out", "ed.pem"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ed.pem").stat().st_mode & 0o777 == 0o600
+    output = " ".join(result.output.split())
+    assert f"{ED_SELECTOR}._domainkey.{DOMAIN}. IN TXT" in output
+    assert f"MAILER_DKIM_ED25519_SELECTOR={ED_SELECTOR}" in output and "MAILER_DKIM_ED25519_KEY_FILE=" in output
+    published = "".join(re.findall(r'"([^"]*)"', output))
+    assert published.startswith("v=DKIM1; k=ed25519; p=")
+    ed_pem = (tmp_path / "ed.pem").read_bytes()
+    signed = dkim.Signer(SELECTOR, DOMAIN, key_pem, ed25519=(ED_SELECTOR, ed_pem)).sign(
+        b"From: a@news.example.com\r\nTo: b@example.org\r\nSubject: x\r\n\r\nbody\r\n")
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes:
+        assert name == f"{ED_SELECTOR}._domainkey.{DOMAIN}.".encode(), name
+        return published.encode()
+
+    assert dkimpy.DKIM(signed).verify(idx=0, dnsfunc=lookup)  # the Ed25519 one, against the printed record
+    bad = CliRunner().invoke(app, ["dkim", "keygen", "--algorithm", "dsa", "--selector", "x", "--out", "x.pem"])
+    assert bad.exit_code == 2 and "--algorithm" in bad.output
+
+
+def test_ed25519_is_only_ever_added_beside_rsa(
+    make_settings: Callable[..., Settings], tmp_path: Path, key_pem: bytes, ed_pem: bytes
+) -> None:
+    ed_file, rsa_file = tmp_path / "ed.key", tmp_path / "rsa.key"
+    dkim.write_key(ed_file, ed_pem)
+    dkim.write_key(rsa_file, key_pem)
+    with pytest.raises(SettingsError) as caught:
+        make_settings(dkim_ed25519_selector=ED_SELECTOR, dkim_ed25519_key_file=ed_file)
+    assert caught.value.key == "MAILER_DKIM_ED25519_KEY_FILE" and "never instead" in str(caught.value)
+    with pytest.raises(SettingsError) as caught:
+        make_settings(dkim_selector=SELECTOR, dkim_key_file=rsa_file, dkim_ed25519_selector=ED_SELECTOR)
+    assert caught.value.key == "MAILER_DKIM_ED25519_KEY_FILE"
+    # an RSA key where the Ed25519 one should be is named
+    settings = make_settings(dkim_selector=SELECTOR, dkim_key_file=rsa_file, dkim_ed25519_selector=ED_SELECTOR,
+                             dkim_ed25519_key_file=rsa_file)
+    with pytest.raises(SettingsError) as caught:
+        dkim.Signer.from_settings(settings)
+    assert caught.value.key == "MAILER_DKIM_ED25519_KEY_FILE" and "not an Ed25519 key" in str(caught.value)

@@ -122,3 +122,17 @@ async def test_digest_send_exits_non_zero_while_messages_wait_for_a_retry(
     assert code == 1, out + errors
     assert "1 pending, 1 sent" in out
     assert "1 message(s) not delivered yet" in errors and "451" in errors
+
+
+async def test_doctor_prints_the_ed25519_record_beside_the_rsa_one(
+    production: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ed = tmp_path / "ed.key"
+    dkim.write_key(ed, dkim.generate_ed25519_key())
+    monkeypatch.setenv("MAILER_DKIM_ED25519_SELECTOR", "ed2026")
+    monkeypatch.setenv("MAILER_DKIM_ED25519_KEY_FILE", str(ed))
+    _, out, _ = await mailer(production, "doctor")
+    flat = out.replace("\n", "")
+    assert "mail2026._domainkey.akhbar.example.net. IN TXT" in flat  # RSA still there
+    assert (f'ed2026._domainkey.akhbar.example.net. IN TXT ( "v=DKIM1; k=ed25519; '
+            f'p={dkim.ed25519_public_b64(ed.read_bytes())}" )') in flat

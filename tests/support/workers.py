@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from mailer.core.models import Edition, OutboxMessage
+from mailer.core.models import Article, Edition, OutboxMessage
 from mailer.core.settings import Settings
 from mailer.delivery.service import Service
 from tests.support import factories
@@ -88,8 +88,13 @@ class Worker:
 
 async def big_edition(svc: Service, count: int, now: datetime) -> int:
     """An edition of the daily list going to ``count`` confirmed subscribers; returns its id."""
-    await factories.ingest_items(svc, 3, now)
+    stored = await factories.ingest_items(svc, 3, now)
     async with svc.db.transaction() as session:
+        # seconds apart, not minutes: in the first minutes after the list's scheduled time the
+        # older ones would fall in the previous period
+        for n, article_id in enumerate(stored.ids):
+            await session.execute(update(Article).where(Article.id == article_id)
+                                  .values(published_at=now - timedelta(seconds=n + 1)))
         await factories.bulk_subscribers(session, [
             {"email": f"reader{n:05d}@example.org", "email_ascii": f"reader{n:05d}@example.org",
              "status": "confirmed", "created_at": now, "updated_at": now,

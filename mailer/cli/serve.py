@@ -15,6 +15,7 @@ import uvloop
 from mailer.cli.common import err, settings_of
 from mailer.cli.demo import demo_settings, point_at_mailbox, send_demo
 from mailer.core.errors import MailerError
+from mailer.core.heap import freeze_startup
 from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.delivery.service import Service
@@ -80,6 +81,7 @@ async def _serve(settings: Settings, *, demo_data: bool, with_scheduler: bool) -
         logging.getLogger(__name__).info("web app on http://%s:%d", settings.web_host, settings.web_port)
         if settings.metrics_address:
             background.append(asyncio.create_task(_serve_metrics(svc, settings.metrics_address, config)))
+        freeze_startup()  # the app, templates and mappers are built: keep them out of full collections
         await uvicorn.Server(config).serve()
     finally:
         stop.set()

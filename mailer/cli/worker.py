@@ -9,6 +9,7 @@ import signal
 import typer
 
 from mailer.cli.common import settings_of
+from mailer.core.heap import freeze_startup
 from mailer.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ async def _work(settings: Settings, name: str | None, poll: float) -> None:
     from mailer.delivery.service import Service
 
     svc = await Service(settings, worker_name=worker_name(name)).start()
+    freeze_startup()
     if settings.metrics_address:  # this process's counters; the database's are on `serve`
         from prometheus_client import start_http_server
 

@@ -23,6 +23,7 @@ from contextlib import suppress
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as ProcessEvent
 
+from mailer.core.heap import freeze_startup
 from mailer.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ async def _help(settings: Settings, label: str, parent: int, wake: ProcessEvent,
     from mailer.delivery.service import Service
 
     svc = await Service(settings, worker_name=worker_name(label)).start(migrate=False)
+    freeze_startup()
     stopping = asyncio.Event()
 
     async def bridge() -> None:  # the parent's events, into this loop's

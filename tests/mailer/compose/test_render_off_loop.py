@@ -6,6 +6,7 @@ coroutines asking for the same content at once get one render."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from mailer.articles import ingest
 from mailer.compose.render import Renderer
 from mailer.compose.variants import TemplateCache
+from mailer.core.heap import freeze_startup
 from mailer.core.models import Edition
 from mailer.core.settings import Settings
 from mailer.delivery.notifier import Notifier
@@ -76,8 +78,10 @@ async def big(make_settings: Callable[..., Settings], smtp_server: SMTPServer, c
             await factories.subscriber(service, f"reader{n}@example.org", name="سارة",
                                        sections=[economy] if n % 2 else [])
         assert (await service.run_list("daily", clock.now)).enqueued == 6
+        freeze_startup()  # as `mailer serve` and `mailer worker` do once started
         yield service
     finally:
+        gc.unfreeze()
         await service.close()
 
 

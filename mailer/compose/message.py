@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -112,6 +113,15 @@ def subject_header(subject: str) -> str:
     return encode_words(guard("subject", subject))
 
 
+def _set_address(msg: EmailMessage, header: str, field: str, value: str) -> None:
+    """An address header, parsed by the ``email`` package; the input it cannot parse (an
+    unclosed ``<``: CPython's parser raises ``IndexError`` there) is refused naming ``field``."""
+    try:
+        msg[header] = value
+    except (IndexError, HeaderParseError) as exc:
+        raise InvalidHeader(field, f"{value!r} is not an address") from exc
+
+
 def build_message(
     rendered: Rendered,
     identity: Identity,
@@ -134,9 +144,9 @@ def build_message(
         msg["From"] = Address(from_name, addr_spec=identity.from_address)
     else:
         msg.set_raw("From", f"{encode_words(from_name, phrase=True)}\r\n <{identity.from_address}>")
-    msg["To"] = values["to"]
+    _set_address(msg, "To", "to", values["to"])
     if reply_to:
-        msg["Reply-To"] = guard("reply_to", reply_to)
+        _set_address(msg, "Reply-To", "reply_to", guard("reply_to", reply_to))
     msg.set_raw("Subject", subject_header(fill(rendered.subject, values)))
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = identity.message_id(values["msgid"])

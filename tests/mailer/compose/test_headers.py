@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mailer.compose import notices
 from mailer.compose.message import SLOTS, MessageTemplate, Personal, Rendered, build_message, to_bytes
 from mailer.compose.render import Renderer
+from mailer.core.errors import InvalidHeader
 from mailer.core.headers import Identity
 from mailer.core.settings import Settings, load_settings
 from tests.support import samples
@@ -108,3 +109,18 @@ def test_headers_of_each_kind(base: Settings, tmp_path: Path) -> None:
         expected = f"daily:{kind}:news.example.com" if bulk else None
         assert msg["Feedback-ID"] == expected, kind
         assert (msg["List-Unsubscribe"] is not None) == (bulk or kind == "share"), kind
+
+
+@pytest.mark.parametrize(("to", "reply_to"), [("<", None), ("a <", None), ('"a" <', None),
+                                              ("reader@example.org", "x <")])
+def test_an_address_the_email_package_cannot_parse_is_refused_naming_its_field(
+    base: Settings, to: str, reply_to: str | None
+) -> None:
+    """CPython's header parser raises IndexError on an unclosed "<" (found by the hostile-input
+    property test); the builder answers with the project's error instead."""
+    identity = Identity.for_list(base, "daily")
+    rendered = Rendered(subject="موضوع", html="<p>نص</p>", text="نص\n")
+    personal = Personal(to=to, message_id="e1.s1", token="t", pref_token="p", name=None)
+    with pytest.raises(InvalidHeader) as caught:
+        build_message(rendered, identity, DATE, personal, reply_to=reply_to)
+    assert caught.value.field == ("reply_to" if reply_to else "to")

@@ -170,7 +170,7 @@ class Database:
         if self.dialect == "sqlite":
             _ensure_sqlite_dir(self.url)
         async with self.engine.begin() as conn:
-            await conn.run_sync(_upgrade_sync)
+            await conn.run_sync(migrate)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -201,12 +201,14 @@ def alembic_config() -> Any:
     return cfg
 
 
-def _upgrade_sync(connection: Connection) -> None:
+def migrate(connection: Connection, revision: str = "head", *, down: bool = False) -> None:
+    """Alembic to ``revision`` on an open connection (``run_sync``): start-up, ``db upgrade`` and
+    the migration tests, which go down and up again."""
     from alembic import command
 
     cfg = alembic_config()
     cfg.attributes["connection"] = connection
-    command.upgrade(cfg, "head")
+    (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
 def run(coro: Any) -> Any:

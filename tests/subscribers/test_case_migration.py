@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
-from mailer.core.db import Database, alembic_config
+from mailer.core.db import Database, migrate
 from subscribers import store
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -20,19 +18,11 @@ ROWS = [  # id, address, status
 ]
 
 
-def _to(revision: str) -> object:
-    def run(connection: Connection) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
-    return run
-
-
 async def test_case_duplicates_are_merged_keeping_the_least_mail(database_url: str) -> None:
     db = Database(database_url)
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(_to("0006_throughput"))
+            await conn.run_sync(migrate, "0006_throughput")
             await conn.execute(text("INSERT INTO sections (id, name, created_at) VALUES (1, 'سياسة', :now)"),
                                {"now": NOW})
             for row_id, email, status in ROWS:

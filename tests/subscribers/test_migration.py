@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -12,18 +11,12 @@ from sqlalchemy.engine import Connection
 
 import mailer.core.models  # noqa: F401  (registers the tables)
 import subscribers.models  # noqa: F401
-from mailer.core.db import Base, Database, alembic_config
+from mailer.core.db import Base, Database, migrate
 
 
 def _differences(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return list(compare_metadata(context, Base.metadata))
-
-
-def _downgrade_to_initial(connection: Connection) -> None:
-    cfg = alembic_config()
-    cfg.attributes["connection"] = connection
-    command.downgrade(cfg, "0001_initial")
 
 
 async def test_upgrade_matches_the_models_and_downgrades(database_url: str) -> None:
@@ -35,7 +28,7 @@ async def test_upgrade_matches_the_models_and_downgrades(database_url: str) -> N
             columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("subscribers")})
             assert "source" in columns
         async with db.engine.begin() as conn:
-            await conn.run_sync(_downgrade_to_initial)
+            await conn.run_sync(migrate, "0001_initial", down=True)
         async with db.engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             assert "confirmations" not in tables and "subscribers" in tables

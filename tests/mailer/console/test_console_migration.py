@@ -6,28 +6,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alembic import command
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
 
-from mailer.core.db import Database, alembic_config
+from mailer.core.db import Database, migrate
 from mailer.editor import accounts
 from tests.subscribers.test_migration import _differences
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def _to(connection: Connection, revision: str, *, down: bool = False) -> None:
-    cfg = alembic_config()
-    cfg.attributes["connection"] = connection
-    (command.downgrade if down else command.upgrade)(cfg, revision)
-
-
 async def test_existing_editors_become_admins_and_subscribers_get_search_keys(database_url: str) -> None:
     db = Database(database_url)
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(_to, "i13_hostile_input")
+            await conn.run_sync(migrate, "i13_hostile_input")
             await conn.execute(text(
                 "INSERT INTO editors (name, email, password_hash, created_at, password_changed_at) "
                 "VALUES ('old', 'old@news.example.com', 'x', :now, :now)"), {"now": NOW})
@@ -40,7 +32,7 @@ async def test_existing_editors_become_admins_and_subscribers_get_search_keys(da
                 "SELECT 'tok', id, 'c', :now, :now FROM editors"), {"now": NOW})
             await conn.execute(text(
                 "INSERT INTO subscriber_lists (list_name, subscriber_id) SELECT 'daily', id FROM subscribers"))
-            await conn.run_sync(_to, "head")
+            await conn.run_sync(migrate, "head")
         async with db.engine.connect() as conn:
             assert await conn.run_sync(_differences) == []
             assert (await conn.execute(text("SELECT role FROM editors"))).scalar() == "admin"
@@ -52,7 +44,7 @@ async def test_existing_editors_become_admins_and_subscribers_get_search_keys(da
             new = await accounts.add(session, "newbie", "new@news.example.com", "a long password", NOW)
             assert new.role == "editor"
         async with db.engine.begin() as conn:
-            await conn.run_sync(_to, "i13_hostile_input", down=True)
+            await conn.run_sync(migrate, "i13_hostile_input", down=True)
         async with db.engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             assert not {"audit_log", "import_jobs"} & tables

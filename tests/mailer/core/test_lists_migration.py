@@ -7,21 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy.engine import Connection
 
-from mailer.core.db import Database, alembic_config
+from mailer.core.db import Database, migrate
 from mailer.core.links import link_keys
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
-
-
-def _to(revision: str, *, down: bool = False) -> object:
-    def go(connection: Connection) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-    return go
 
 
 def _old_rows(connection: Connection) -> None:
@@ -60,7 +51,7 @@ async def test_subscribers_keep_their_list_and_articles_get_link_keys(database_u
     db = Database(database_url)
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(_to("0006_throughput"))
+            await conn.run_sync(migrate, "0006_throughput")
             await conn.run_sync(_old_rows)
         await db.upgrade()
         async with db.engine.connect() as conn:
@@ -76,7 +67,7 @@ async def test_subscribers_keep_their_list_and_articles_get_link_keys(database_u
             assert (await conn.execute(sa.text(KEPT))).scalar() == 4
         async with db.engine.begin() as conn:
             await conn.execute(sa.text("INSERT INTO subscriber_lists (list_name, subscriber_id) VALUES ('weekly', 3)"))
-            await conn.run_sync(_to("0006_throughput", down=True))
+            await conn.run_sync(migrate, "0006_throughput", down=True)
         async with db.engine.connect() as conn:
             back = dict((await conn.execute(sa.text("SELECT id, frequency FROM subscribers"))).all())
             tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))

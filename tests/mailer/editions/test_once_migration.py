@@ -5,28 +5,19 @@ undone and redone."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import inspect, text
 
-from mailer.core.db import Database, alembic_config
+from mailer.core.db import Database, migrate
 
 OLD = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)
-
-
-def _migrate(connection: Any, target: str, down: bool = False) -> None:
-    from alembic import command
-
-    cfg = alembic_config()
-    cfg.attributes["connection"] = connection
-    (command.downgrade if down else command.upgrade)(cfg, target)
 
 
 async def test_the_articles_already_sent_are_claimed_and_the_installation_dated(database_url: str) -> None:
     db = Database(database_url)
     try:
         async with db.engine.begin() as conn:
-            await conn.run_sync(_migrate, "0006_throughput")
+            await conn.run_sync(migrate, "0006_throughput")
             naive = conn.dialect.name == "sqlite"
             at = (lambda d: d.replace(tzinfo=None)) if naive else (lambda d: d)
             for n in (1, 2, 3):
@@ -47,7 +38,7 @@ async def test_the_articles_already_sent_are_claimed_and_the_installation_dated(
                 await conn.execute(text(
                     "INSERT INTO edition_articles (edition_id, article_id, position, excluded) "
                     "VALUES (:e, :a, 0, :x)"), {"e": eid, "a": article, "x": excluded})
-            await conn.run_sync(_migrate, "head")
+            await conn.run_sync(migrate, "head")
             claims = sorted((await conn.execute(text(
                 "SELECT list_name, article_id, edition_id FROM list_articles"))).all())
             installed = (await conn.execute(text("SELECT installed_at FROM installation"))).scalar()
@@ -59,10 +50,10 @@ async def test_the_articles_already_sent_are_claimed_and_the_installation_dated(
         assert refused == {0}
 
         async with db.engine.begin() as conn:
-            await conn.run_sync(_migrate, "0006_throughput", True)
+            await conn.run_sync(migrate, "0006_throughput", down=True)
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             assert not {"list_articles", "installation"} & tables
-            await conn.run_sync(_migrate, "head")
+            await conn.run_sync(migrate, "head")
             assert (await conn.execute(text("SELECT count(*) FROM list_articles"))).scalar() == 3
     finally:
         await db.dispose()

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect
-from sqlalchemy.engine import Connection
 
-from mailer.core.db import Database, alembic_config
-
-
-def _to(connection: Connection, target: str, *, down: bool) -> None:
-    cfg = alembic_config()
-    cfg.attributes["connection"] = connection
-    (command.downgrade if down else command.upgrade)(cfg, target)
+from mailer.core.db import Database, migrate
 
 
 async def _tables(db: Database) -> set[str]:
@@ -26,11 +18,11 @@ async def test_the_tracking_tables_come_and_go_with_their_revision(database_url:
         await db.upgrade()
         assert {"tracking_counts", "reader_events", "editions", "outbox"} <= await _tables(db)
         async with db.engine.begin() as conn:
-            await conn.run_sync(lambda c: _to(c, "i13_hostile_input", down=True))
+            await conn.run_sync(migrate, "i13_hostile_input", down=True)
         tables = await _tables(db)
         assert not {"tracking_counts", "reader_events"} & tables and {"editions", "subscribers"} <= tables
         async with db.engine.begin() as conn:
-            await conn.run_sync(lambda c: _to(c, "i16b_tracking", down=False))
+            await conn.run_sync(migrate, "i16b_tracking")
         assert {"tracking_counts", "reader_events"} <= await _tables(db)
     finally:
         await db.dispose()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from mailer.core.db import Database
+from mailer.core.db import Database, migrate
 from mailer.core.models import (
     BounceEvent,
     EditionVariant,
@@ -166,7 +166,6 @@ async def test_deleting_a_subscriber_finds_their_outbox_rows_by_index(settings: 
 
 
 async def test_the_migration_goes_down_and_up_again(settings: Settings) -> None:
-    from alembic import command
     from alembic.script import ScriptDirectory
 
     from mailer.core.db import alembic_config
@@ -180,9 +179,7 @@ async def test_the_migration_goes_down_and_up_again(settings: Settings) -> None:
         return before
 
     def down_up(connection: Any, target: str) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = connection
-        command.downgrade(cfg, target) if target != "head" else command.upgrade(cfg, "head")
+        migrate(connection, target, down=target != "head")
 
     try:
         await db.upgrade()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
-from mailer.core.db import Base, Database, alembic_config
+from mailer.core.db import Base, Database, migrate
 
 TABLES = {"shares", "share_optouts"}
 
 
 async def test_migration_matches_the_models_and_downgrades(database_url: str) -> None:
-    from alembic import command
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -26,9 +25,7 @@ async def test_migration_matches_the_models_and_downgrades(database_url: str) ->
             assert await conn.run_sync(diff) == []
 
         def downgrade(connection):
-            cfg = alembic_config()
-            cfg.attributes["connection"] = connection
-            command.downgrade(cfg, "0001_initial")
+            migrate(connection, "0001_initial", down=True)
             return set(inspect(connection).get_table_names())
 
         async with db.engine.begin() as conn:

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, String, Table, any_, bindparam, event, func, select, text
+from sqlalchemy import ColumnElement, DateTime, MetaData, String, Table, any_, bindparam, event, func, select, text
 from sqlalchemy import insert as insert_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -214,3 +214,21 @@ def migrate(connection: Connection, revision: str = "head", *, down: bool = Fals
 def run(coro: Any) -> Any:
     """Run a coroutine from synchronous code (the CLI)."""
     return asyncio.run(coro)
+
+
+Row = TypeVar("Row", bound=Base)
+
+
+async def newest_first(
+    session: AsyncSession, model: type[Row], before: int | None, size: int, *where: ColumnElement[bool]
+) -> tuple[list[Row], int | None]:
+    """One keyset page of ``model`` rows, newest (highest id) first and older than ``before``,
+    never OFFSET; and the id the next page starts before, if there is one."""
+    key: Any = model.id  # type: ignore[attr-defined]  # every table paged this way has an integer id
+    stmt = select(model).where(*where).order_by(key.desc()).limit(size + 1)
+    if before is not None:
+        stmt = stmt.where(key < before)
+    rows = list(await session.scalars(stmt))
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (rows[-1].id if more and rows else None)  # type: ignore[attr-defined]

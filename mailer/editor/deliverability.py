@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.core.db import newest_first
 from mailer.core.errors import InvalidInput
 from mailer.core.models import BounceEvent
 from subscribers.models import Subscriber, Suppression
@@ -71,15 +72,9 @@ def check_query(query: str) -> str:
 async def events(session: AsyncSession, *, before: int | None = None, kind: str | None = None,
                  limit: int = PAGE) -> EventPage:
     """Bounces and complaints, newest first (the id orders them: it grows with each event)."""
-    stmt = select(BounceEvent).order_by(BounceEvent.id.desc()).limit(limit + 1)
-    if before is not None:
-        stmt = stmt.where(BounceEvent.id < before)
-    if kind is not None:
-        stmt = stmt.where(BounceEvent.kind == kind)
-    rows = list(await session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return EventPage(rows, rows[-1].id if more and rows else None)
+    where = [BounceEvent.kind == kind] if kind is not None else []
+    rows, nxt = await newest_first(session, BounceEvent, before, limit, *where)
+    return EventPage(rows, nxt)
 
 
 async def reason_counts(session: AsyncSession) -> dict[str, int]:
@@ -89,15 +84,9 @@ async def reason_counts(session: AsyncSession) -> dict[str, int]:
 
 async def suppressions(session: AsyncSession, *, before: int | None = None, limit: int = PAGE) -> SuppressionPage:
     """The list, newest first; an address is shown where a subscriber row still names it."""
-    stmt = select(Suppression).order_by(Suppression.id.desc()).limit(limit + 1)
-    if before is not None:
-        stmt = stmt.where(Suppression.id < before)
-    rows = list(await session.scalars(stmt))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, nxt = await newest_first(session, Suppression, before, limit)
     known = await _names(session, rows)
-    return SuppressionPage([Suppressed(known.get(r.address_hash), r.reason, r.created_at, r.id) for r in rows],
-                           rows[-1].id if more and rows else None)
+    return SuppressionPage([Suppressed(known.get(r.address_hash), r.reason, r.created_at, r.id) for r in rows], nxt)
 
 
 async def _names(session: AsyncSession, rows: list[Suppression]) -> dict[str, str]:

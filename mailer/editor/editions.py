@@ -14,6 +14,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from mailer.core.db import newest_first
 from mailer.core.errors import NotFound
 from mailer.core.models import Article, BounceEvent, Edition, OutboxMessage, TrackingCount
 from mailer.delivery import outbox
@@ -56,13 +57,7 @@ class Report:
 async def page(session: AsyncSession, before: int | None, size: int = PAGE_SIZE) -> tuple[list[Edition], int | None]:
     """Editions newest first, those older than ``before`` (an id); and the id the next page starts
     before, if there is one."""
-    stmt = select(Edition).order_by(Edition.id.desc()).limit(size + 1)
-    if before is not None:
-        stmt = stmt.where(Edition.id < before)
-    rows = list(await session.scalars(stmt))
-    more = len(rows) > size
-    rows = rows[:size]
-    return rows, (rows[-1].id if more and rows else None)
+    return await newest_first(session, Edition, before, size)
 
 
 async def report(session: AsyncSession, edition_id: int) -> Report:

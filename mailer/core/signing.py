@@ -98,24 +98,49 @@ URLSAFE = Style("urlsafe", ".", _b64, 4, 22, "A-Za-z0-9_-", "A-Za-z0-9._-", fold
 HEX = Style("hex", "-", bytes.hex, 6, 16, "0-9a-f", "0-9a-z._-", folds_case=True)
 
 
+_BLOCK = hashlib.sha256().block_size
+_IPAD = bytes(x ^ 0x36 for x in range(256))  # RFC 2104's pads, as translation tables
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
 @dataclass(frozen=True)
 class Key:
-    """One secret and its id; the secret never appears in ``repr``."""
+    """One secret and its id; the secret never appears in ``repr``.
+
+    The MAC is RFC 2104's HMAC-SHA256 built as the ``hmac`` module's pure-Python form builds it,
+    with the two padded-key hash states made once per key: a message then costs two hash-state
+    copies (about 1 us), where ``hmac.digest`` sets up OpenSSL's HMAC anew each time (about 4 us,
+    four times a message sent)."""
 
     secret: bytes = field(repr=False)
     ident: bytes = field(init=False)
+    _inner: hashlib._Hash = field(init=False, repr=False, compare=False)
+    _outer: hashlib._Hash = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.secret) < MIN_KEY_CHARS:
             raise ValueError(f"a signing key needs at least {MIN_KEY_CHARS} bytes")
-        digest = hmac.digest(self.secret, _KEY_ID_MESSAGE, "sha256")[:_KEY_ID_BYTES]
-        object.__setattr__(self, "ident", digest)
+        block = self.secret if len(self.secret) <= _BLOCK else hashlib.sha256(self.secret).digest()
+        block = block.ljust(_BLOCK, b"\0")
+        object.__setattr__(self, "_inner", hashlib.sha256(block.translate(_IPAD)))
+        object.__setattr__(self, "_outer", hashlib.sha256(block.translate(_OPAD)))
+        object.__setattr__(self, "ident", self._hmac(_KEY_ID_MESSAGE)[:_KEY_ID_BYTES])
+
+    def __reduce__(self) -> tuple[type[Key], tuple[bytes]]:
+        return Key, (self.secret,)  # hash states do not pickle; they are made again from the secret
+
+    def _hmac(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def kid(self, style: Style) -> str:
         return style.encode(self.ident)
 
     def mac(self, message: str, style: Style) -> str:
-        return style.encode(hmac.digest(self.secret, message.encode(), "sha256"))[: style.mac_chars]
+        return style.encode(self._hmac(message.encode()))[: style.mac_chars]
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,7 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 
 SIGN_CHUNK = 32  # messages per trip to a signing worker
+LANES_A_CONNECTION = 2  # one message ending its DATA, the next one's envelope written behind it
 
 
 class Sender:
@@ -304,9 +305,10 @@ class Sender:
                                      detail=f"{outcome.code} {outcome.message}")
 
     async def _send_all(self, prepared: list[Prepared]) -> tuple[list[Result], BaseException | None]:
-        """Send a batch in order over ``smtp_pool_size`` lanes (one pooled connection each), so
-        urgent rows go first; DKIM signatures are made in chunks off the event loop, ahead of
-        the lanes. Each accepted message goes into the journal at once.
+        """Send a batch in order, so urgent rows go first, over two lanes a pooled connection (the
+        second lane's envelope is pipelined behind the first's end, see ``SMTPTransport``); DKIM
+        signatures are made in chunks off the event loop, ahead of the lanes. Each accepted
+        message goes into the journal at once.
 
         Returns the results of the rows that were answered (or skipped), and the failure that
         stopped the lanes, if one did: after it the lanes finish the message they are sending
@@ -361,7 +363,8 @@ class Sender:
                         failures.append(exc)
                         return
 
-        lanes = [asyncio.create_task(lane()) for _ in range(min(self.settings.smtp_pool_size, len(prepared)))]
+        lanes = [asyncio.create_task(lane()) for _ in range(min(LANES_A_CONNECTION * self.settings.smtp_pool_size,
+                                                                    len(prepared)))]
         try:
             await asyncio.gather(*lanes)
         except BaseException as exc:  # cancelled: the lanes stop where they are

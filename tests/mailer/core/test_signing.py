@@ -243,3 +243,13 @@ def test_the_token_checks_of_every_feature_accept_what_they_made() -> None:
         check_form_token(ROTATED, form_token(ring, 3, now), 3, now + timedelta(seconds=5), min_fill=3,
                          max_age=timedelta(hours=1))
         assert verp.find(ROTATED, verp.address(ring, "b@x.org", 8)) == 8
+
+
+@given(secret=st.binary(min_size=32, max_size=200), message=st.text(max_size=300))
+def test_the_mac_is_hmac_sha256_for_any_key_and_message(secret: bytes, message: str) -> None:
+    # keys longer than SHA-256's 64-byte block are hashed first (RFC 2104); shorter ones padded
+    key = Keyring.of(secret).keys[0]
+    expected = hmac.digest(secret, message.encode(), "sha256")
+    assert key.mac(message, HEX) == expected.hex()[: HEX.mac_chars]
+    assert key.mac(message, URLSAFE) == base64.urlsafe_b64encode(expected).decode()[: URLSAFE.mac_chars]
+    assert key.ident == hmac.digest(secret, b"mailer-key-id", "sha256")[:3]

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from mailer.core.models import BounceEvent, Edition, OutboxMessage
 from mailer.delivery.outcomes import REFUSALS_TO_PAUSE
+from mailer.delivery.sender import LANES_A_CONNECTION
 from mailer.delivery.service import Service
 from subscribers.models import Subscriber
 from tests.conftest import API_TOKEN, Clock
@@ -45,16 +46,18 @@ async def _state(service: Service, edition_id: int) -> tuple[Edition, dict[str, 
 async def test_a_refusal_at_data_bounces_nobody_and_pauses_the_edition_until_resumed(
     service: Service, smtp_server: SMTPServer, clock: Clock, cli_env: CliRunner  # noqa: F811
 ) -> None:
-    edition_id = await _edition(service, clock, 20)
-    smtp_server.fail("data", *[SPAM] * 20)  # the relay's content filter refuses every copy
+    edition_id = await _edition(service, clock, 40)
+    smtp_server.fail("data", *[SPAM] * 40)  # the relay's content filter refuses every copy
 
     totals = await service.sender.drain()
     edition, rows, events, scores = await _state(service, edition_id)
     # a few in a row, then no more tries (the other lanes finish the message they are on)
-    assert REFUSALS_TO_PAUSE <= totals["refused"] < REFUSALS_TO_PAUSE + service.settings.smtp_pool_size
+    in_flight = LANES_A_CONNECTION * service.settings.smtp_pool_size
+    assert in_flight < 40 - REFUSALS_TO_PAUSE
+    assert REFUSALS_TO_PAUSE <= totals["refused"] < REFUSALS_TO_PAUSE + in_flight
     assert set(totals) == {"refused"} and smtp_server.received == []
     assert edition.status == "paused" and "5.7.1" in (edition.status_reason or "")
-    assert rows == {"pending": 20}  # the refused ones get another try after the resume
+    assert rows == {"pending": 40}  # the refused ones get another try after the resume
     assert events == 0 and set(scores) == {0}  # the mailboxes are not to blame
     clock.advance(hours=1)
     assert await service.sender.drain() == {}  # paused: nothing is claimed
@@ -64,14 +67,14 @@ async def test_a_refusal_at_data_bounces_nobody_and_pauses_the_edition_until_res
     with smtp_server.handler.lock:
         smtp_server.handler.script.data.clear()  # the operator fixed the cause
     code, out, _ = await mailer(cli_env, "editions", "resume", str(edition_id))
-    assert code == 0 and f"edition {edition_id} is sending again: 20 messages are due now" in out
+    assert code == 0 and f"edition {edition_id} is sending again: 40 messages are due now" in out
     again = await mailer(cli_env, "editions", "resume", str(edition_id))
     assert again[0] == 1 and "not paused" in again[2]
 
-    assert await service.sender.drain() == {"sent": 20}
+    assert await service.sender.drain() == {"sent": 40}
     edition, rows, events, _ = await _state(service, edition_id)
-    assert edition.status == "sent" and rows == {"sent": 20} and events == 0
-    assert len({r.rcpt_tos[0] for r in smtp_server.received}) == 20
+    assert edition.status == "sent" and rows == {"sent": 40} and events == 0
+    assert len({r.rcpt_tos[0] for r in smtp_server.received}) == 40
 
 
 async def test_refusals_with_accepted_messages_between_them_do_not_pause(

@@ -122,9 +122,11 @@ class _Watching(MemoryTransport):
         self.batch = batch
         self.fail_at = fail_at
         self.seen: list[tuple[str, int, int]] = []  # (recipient, rows sending, unrecorded earlier rows)
+        self.calls = 0  # counted on entry: the sender has two sends in flight a connection
 
     async def send(self, sender: str, recipient: str, data: bytes, *, canonical: bool = False) -> Outcome:
-        if self.fail_at is not None and len(self.seen) == self.fail_at:
+        self.calls += 1
+        if self.calls - 1 == self.fail_at:
             raise RuntimeError("a bug in the transport")
         async with self.service.db.transaction() as session:
             rows = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))

@@ -14,10 +14,12 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 from mailer.delivery.devmailbox import free_port
+from mailer.delivery.pipelining import PipeliningProtocol
 
 
 @dataclass(frozen=True)
@@ -224,3 +226,16 @@ class SMTPServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def count_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every write of the SMTP transport's connections, in order (to count writes a message)."""
+    writes: list[bytes] = []
+    original = PipeliningProtocol.write
+
+    def write(self: PipeliningProtocol, data: bytes) -> None:
+        writes.append(data)
+        original(self, data)
+
+    monkeypatch.setattr(PipeliningProtocol, "write", write)
+    return writes

@@ -10,9 +10,8 @@ import pytest
 
 from mailer.core.urls import parse_smtp_url
 from mailer.delivery.outcomes import Outcome, Verdict
-from mailer.delivery.pipelining import PipeliningProtocol
 from mailer.delivery.transport import SMTPTransport
-from tests.support.smtpd import SMTPServer
+from tests.support.smtpd import SMTPServer, count_writes
 
 MESSAGE = b"From: a@news.example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\n.leading dot\r\nbody\r\n"
 SPAM = "554 5.7.1 Message rejected as spam"
@@ -28,22 +27,10 @@ async def _send_together(server: SMTPServer, recipients: list[str], *, pool_size
         await transport.close()
 
 
-def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    writes: list[bytes] = []
-    original = PipeliningProtocol.write
-
-    def write(self: PipeliningProtocol, data: bytes) -> None:
-        writes.append(data)
-        original(self, data)
-
-    monkeypatch.setattr(PipeliningProtocol, "write", write)
-    return writes
-
-
 async def test_a_waiting_message_s_envelope_goes_out_with_the_end_of_the_one_before(
     smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writes = _count_writes(monkeypatch)
+    writes = count_writes(monkeypatch)
     recipients = [f"r{n}@example.org" for n in range(5)]
     outcomes = await _send_together(smtp_server, recipients)
     assert [o.verdict for o in outcomes] == [Verdict.SENT] * 5
@@ -64,7 +51,7 @@ async def test_a_waiting_message_s_envelope_goes_out_with_the_end_of_the_one_bef
 async def test_without_pipelining_nothing_is_written_ahead(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    writes = _count_writes(monkeypatch)
+    writes = count_writes(monkeypatch)
     with SMTPServer(pipelining=False) as server:
         outcomes = await _send_together(server, [f"r{n}@example.org" for n in range(4)])
         assert [o.verdict for o in outcomes] == [Verdict.SENT] * 4

@@ -15,10 +15,9 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from mailer.core.urls import parse_smtp_url
 from mailer.delivery.limits import LimitedTransport
 from mailer.delivery.outcomes import Verdict
-from mailer.delivery.pipelining import PipeliningProtocol
 from mailer.delivery.service import Service
 from mailer.delivery.transport import SMTPTransport
-from tests.support.smtpd import SMTPServer
+from tests.support.smtpd import SMTPServer, count_writes
 from tests.support.tls import self_signed
 
 MESSAGE = b"From: a@news.example.com\r\nTo: b@example.org\r\nSubject: hi\r\n\r\n.leading dot\r\nbody\r\n"
@@ -112,23 +111,11 @@ async def test_the_service_waits_ten_minutes_after_data(service: Service) -> Non
     assert transport.domains.limit == service.settings.domain_concurrency
 
 
-def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    writes: list[bytes] = []
-    original = PipeliningProtocol.write
-
-    def write(self: PipeliningProtocol, data: bytes) -> None:
-        writes.append(data)
-        original(self, data)
-
-    monkeypatch.setattr(PipeliningProtocol, "write", write)
-    return writes
-
-
 @pytest.mark.parametrize("pipelining", [True, False])
 async def test_mail_rcpt_and_data_go_in_one_write_where_the_server_offers_pipelining(
     pipelining: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writes = _count_writes(monkeypatch)
+    writes = count_writes(monkeypatch)
     with SMTPServer(pipelining=pipelining) as server:
         transport = SMTPTransport(parse_smtp_url(server.url), pool_size=1)
         try:

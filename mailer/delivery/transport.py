@@ -288,11 +288,11 @@ class SMTPTransport:
                 outcome = Outcome(classify(code, message, stage=name), code, f"{name}: {message}")
                 return outcome, _After.KEEP if reusable else _After.DROP
         # From here on the server may have the message: no reply means "unknown", not "retry".
-        end = data + b".\r\n" if canonical else wire_format(data)
         rider = self._rider() if conn.pipelining else None
         handed: asyncio.Future[None] | None = None
+        behind = rider.envelope if rider is not None else b""
         try:
-            protocol.write(end + rider.envelope if rider is not None else end)
+            protocol.write(b"".join((data, b".\r\n", behind)) if canonical else wire_format(data) + behind)
         except (aiosmtplib.SMTPException, OSError) as exc:
             return Outcome(Verdict.UNKNOWN, None, f"after DATA: {exc}"), _After.DROP
         if rider is not None:

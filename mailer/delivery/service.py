@@ -103,8 +103,9 @@ class Service:
             self.group.start()
             log.info("%d more sending processes started", self.group.size)
 
-    def _woken(self) -> None:
-        """New work was planned: this process's sender and its helpers look now."""
+    def woken(self) -> None:
+        """New work was enqueued: this process's sender and its helper processes look now (the
+        one way to say so; ``wake`` is what the sender loop waits on)."""
         self.wake.set()
         if self.group is not None:
             self.group.wake()
@@ -139,7 +140,7 @@ class Service:
                 session, self.settings, list_name, fire, now, force=force, key=key, enqueue=outbox.enqueue_edition,
             )
         log.info(result.describe())
-        self._woken()
+        self.woken()
         return result
 
     async def alert(self, article_id: int, *, editor: str | None = None) -> list[PlanResult]:
@@ -151,7 +152,7 @@ class Service:
             results = await send(session, self.settings, article_id, now, enqueue=outbox.enqueue_edition)
         for result in results:
             log.info("breaking news%s: %s", f" (editor {editor})" if editor else "", result.describe())
-        self._woken()
+        self.woken()
         return results
 
     async def alert_all(self, article_ids: list[int]) -> None:
@@ -197,8 +198,7 @@ class Service:
         hosts when their lease expires. Returns when no row is being sent or due: the edition
         is sent (or paused by the breaker), or only rows waiting for a later retry are left."""
         self.start_senders()
-        if self.group is not None:
-            self.group.wake()
+        self.woken()
         while True:
             await self.sender.recover()
             await self.sender.drain(edition_id=edition_id)

@@ -213,7 +213,7 @@ class ShareDesk:
         content = await self.content(shareable, with_note=bool(note))
         accepted = await self._queue(article_id, request.form_token, shareable, recipient, sender_name, note,
                                      reply_to, content, trace, now)
-        self.svc.wake.set()
+        self.svc.woken()
         log.info("share %s of article %s queued as outbox row %s", accepted.record_id, article_id, accepted.outbox_id)
         return accepted
 

@@ -144,7 +144,7 @@ async def add_subscriber(
         return _page(request, "subscribers", who, title="المشتركون", status_code=code, rows=[], query=EMPTY_QUERY,
                      next_url=None, first_url=None, done=None, error=exc.public_message,
                      form={"email": email, "name": name, "lists": lists or []}, **_choices(settings, sections))
-    svc.wake.set()
+    svc.woken()
     return RedirectResponse(f"/editor/subscribers/{sub_id}?done=added", status_code=303)
 
 

@@ -84,6 +84,6 @@ async def pause_or_resume(
         else:
             await breaker.resume(session, edition_id, svc.clock())
     if action == "resume":
-        svc.wake.set()
+        svc.woken()
     done = "paused" if action == "pause" else "resumed"
     return RedirectResponse(f"/editor/editions/{edition_id}?changed={done}", status_code=303)

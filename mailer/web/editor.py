@@ -231,7 +231,7 @@ async def test_send(
         row_id = await outbox.enqueue(session, outbox.message_row(
             kind="test", recipient=who.email, payload=data, message_id=message_id, now=now,
         ))
-    svc.wake.set()
+    svc.woken()
     return RedirectResponse(f"/editor/preview/{kind}?{_query(preview, options, test=row_id)}", status_code=303)
 
 
@@ -288,7 +288,7 @@ async def change_edition(
         else:
             await curation.send_held(session, edition_id, now, enqueue=outbox.enqueue_edition)
     if action == "send":
-        svc.wake.set()
+        svc.woken()
     return RedirectResponse(local_path(back, f"/editor/preview/edition?ref={edition_id}"), status_code=303)
 
 

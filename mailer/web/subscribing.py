@@ -94,7 +94,7 @@ class Subscriptions:
                     except Exception:
                         if attempt == 2:
                             log.exception("subscribe request failed after its answer")
-        self.service.wake.set()
+        self.service.woken()
 
     async def _write(self, wishes: list[flows.Request]) -> None:
         svc = self.service

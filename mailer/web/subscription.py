@@ -191,7 +191,7 @@ async def confirm(token: str, request: Request) -> HTMLResponse:
     async with svc.db.transaction() as session:
         sub = await flows.confirm(session, svc.settings, token, now=svc.clock(), notify=notifier_of(request))
         taken = (await store.lists_of(session, [sub.id])).get(sub.id, frozenset())
-    svc.wake.set()
+    svc.woken()
     prefs = f"/p/{tokens.preferences_token(svc.settings.keyring, sub.id, sub.link_key)}"
     labels = "، ".join(v.name for k, v in svc.settings.lists.items() if k in taken)
     return _page(request, "confirmed", title="تم التأكيد", preferences_url=prefs, list_labels=labels)
@@ -253,5 +253,5 @@ async def preferences(token: str, request: Request) -> HTMLResponse:
             raise InvalidInput("action", f"{action!r} is not one of save, pause, resume, leave, email")
     if action == "leave":
         return _page(request, "message", title="إلغاء الاشتراك", message=UNSUBSCRIBED, error=False)
-    svc.wake.set()
+    svc.woken()
     return await _preferences(request, link, note=NOTES[action])

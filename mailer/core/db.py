@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +103,39 @@ async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str
         if order != list(range(len(columns))):
             rows = [tuple(row[i] for i in order) for row in rows]
         await driver.executemany(str(compiled), rows)
+
+
+async def execute_many(session: AsyncSession, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> int | None:
+    """One statement for many parameter sets within the session's transaction, past SQLAlchemy's
+    per-row work (building and processing every row's parameters cost more than the database's
+    own work for a batch of outbox updates): compiled once, each distinct value of a column
+    processed once. Returns the rows changed where the driver counts them (SQLite), else None
+    (asyncpg's executemany counts nothing)."""
+    if not rows:
+        return 0
+    connection = await session.connection()
+    dialect = connection.dialect
+    compiled = stmt.compile(dialect=dialect)
+    names = compiled.positiontup or ()
+    binds = [compiled.binds[name] for name in names]
+    processors = [bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds]
+    done: list[dict[Any, Any]] = [{} for _ in names]
+    fixed = [bind.effective_value for bind in binds]  # the statement's own values (not per row)
+    params = [
+        tuple(
+            (v if p is None else _processed(p, memo, v))
+            for p, memo, v in zip(processors, done, (row.get(n, f) for n, f in zip(names, fixed, strict=True)),
+                                  strict=True)
+        )
+        for row in rows
+    ]
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if dialect.name == "postgresql":
+        await driver.executemany(str(compiled), params)
+        return None
+    cursor = await driver.executemany(str(compiled), params)
+    return int(cursor.rowcount)
 
 
 def _processed(process: Callable[[Any], Any], memo: dict[Any, Any], value: Any) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -26,7 +26,7 @@ from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mailer.core.db import insert
+from mailer.core.db import execute_many, insert
 from mailer.core.models import ALERT, Edition, OutboxMessage, OutboxTotal
 from mailer.delivery.outcomes import Outcome, Verdict, backoff
 from subscribers.models import Subscriber, SubscriberList
@@ -55,11 +55,8 @@ class Claimed:
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)  # the table itself: executemany, no ORM per row
 
-_CLAIM_COLUMNS = (
-    OutboxMessage.id, OutboxMessage.kind, OutboxMessage.edition_id, OutboxMessage.subscriber_id,
-    OutboxMessage.recipient, OutboxMessage.attempts, OutboxMessage.message_id,
-    OutboxMessage.payload, OutboxMessage.created_at, OutboxMessage.history, OutboxMessage.priority,
-)
+# Claimed's fields, in its order: a claimed row is built from its columns by position
+_CLAIM_COLUMNS = tuple(getattr(OutboxMessage, f.name) for f in fields(Claimed))
 
 
 async def enqueue_edition(session: AsyncSession, edition: Edition, now: datetime) -> int:
@@ -176,7 +173,7 @@ async def claim(
     )
     rows = (await session.execute(stmt)).all()
     # RETURNING gives no order: most urgent first within the batch too (a share before digests)
-    return sorted((Claimed(**row._mapping) for row in rows), key=lambda c: (c.priority, c.id))
+    return sorted((Claimed(*row) for row in rows), key=lambda c: (c.priority, c.id))
 
 
 @dataclass(frozen=True)
@@ -262,15 +259,9 @@ async def record(
         row.update(b_id=result.row.id, b_attempts=result.row.attempts)
         groups.setdefault(tuple(sorted(values)), []).append(row)
     changed = 0
-    connection = await session.connection()
     for columns, params in groups.items():
-        stmt = (
-            update(table)
-            .where(*_still_ours(owner))
-            .values({c: bindparam(f"v_{c}") for c in columns})
-        )
-        outcome: Any = await connection.execute(stmt, params)
-        changed += outcome.rowcount if outcome.rowcount is not None and outcome.rowcount >= 0 else 0
+        stmt = update(table).where(*_still_ours(owner)).values({c: bindparam(f"v_{c}") for c in columns})
+        changed += await execute_many(session, stmt, params) or 0
     if postgres or changed == len(states):
         return [(result, str(values["status"])) for result, values in states]
     # Another worker took some rows over between our claim and now (their lease had expired):
@@ -324,8 +315,7 @@ async def release(session: AsyncSession, owner: str, rows: list[Claimed]) -> Non
         .where(*_still_ours(owner))
         .values(status="pending", lease_owner=None, lease_expires_at=None, attempts=table.c.attempts - 1)
     )
-    connection = await session.connection()
-    await connection.execute(stmt, [{"b_id": r.id, "b_attempts": r.attempts} for r in rows])
+    await execute_many(session, stmt, [{"b_id": r.id, "b_attempts": r.attempts} for r in rows])
 
 
 @dataclass(frozen=True)

@@ -87,9 +87,38 @@ class Sink:
                 time.sleep(0.05)
         raise RuntimeError("smtp-sink did not start")
 
+    def cpu(self) -> float:
+        """User and system seconds ``smtp-sink`` (one process) has used so far."""
+        return _proc_stat(self.process.pid)[1]
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(5)
+
+
+def _proc_stat(pid: int | str) -> tuple[int, float]:
+    """A process's parent and the user and system seconds it has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu() -> dict[int, float]:
+    """The CPU seconds of this process and of each living descendant (sending helpers, their
+    DKIM signing processes), by pid."""
+    found: dict[int, tuple[int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found[int(entry.name)] = _proc_stat(entry.name)
+            except (OSError, IndexError):  # gone meanwhile
+                continue
+    tree = {os.getpid()}
+    grew = True
+    while grew:
+        more = {pid for pid, (parent, _) in found.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return {pid: found[pid][1] for pid in tree if pid in found}
 
 
 def _user_exists(name: str) -> bool:
@@ -150,6 +179,7 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     # planned, as they are in `mailer serve` or `mailer worker` when the scheduler fires.
     svc.start_senders()
     profiler = cProfile.Profile() if args.profile_out else None
+    cpu_before = _tree_cpu()
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -157,6 +187,8 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     assert planned.edition is not None
     await svc.finish(planned.edition.id, poll=0.01)  # what `mailer digest send --now` waits with
     seconds = time.perf_counter() - started
+    # helpers still run (they stop when the service closes); they started in this window
+    send_cpu = sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in _tree_cpu().items())
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile_out)
@@ -165,7 +197,7 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
         )
     await svc.close()
-    return {"seconds": seconds, "sent": sent}
+    return {"seconds": seconds, "sent": sent, "send_cpu": send_cpu}
 
 
 async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
@@ -276,6 +308,8 @@ class Figure:
     count: int
     rss_mb: list[float]
     cpu: list[float] = field(default_factory=list)  # user + system seconds of the child and its helpers
+    sink_cpu: list[float] = field(default_factory=list)  # smtp-sink's user + system seconds a run
+    send_cpu: list[float] = field(default_factory=list)  # the project's processes, planning to sent
 
     @property
     def median(self) -> float:
@@ -284,6 +318,11 @@ class Figure:
     @property
     def rate(self) -> float:
         return self.count / self.median
+
+    @property
+    def sink_us(self) -> float:
+        """smtp-sink's CPU a message, in microseconds (median of the runs)."""
+        return 1e6 * statistics.median(self.sink_cpu) / self.count
 
 
 def run_child(mode: str, argv: list[str]) -> tuple[dict[str, Any], float]:
@@ -362,7 +401,9 @@ def parent(args: argparse.Namespace) -> None:
         for sessions in [int(s) for s in args.sessions.split(",")]:
             fig = Figure(f"smtp-source, {sessions} sessions", [], args.subscribers, [])
             for _ in range(args.repeat):
+                before = sink.cpu()
                 fig.seconds.append(ceiling(source_bin, sink.port, size, args.subscribers, sessions))
+                fig.sink_cpu.append(sink.cpu() - before)
             figures[fig.label] = fig
             if best_ceiling is None or fig.rate > best_ceiling.rate:
                 best_ceiling = fig
@@ -381,12 +422,16 @@ def parent(args: argparse.Namespace) -> None:
             for name, pg in databases:
                 fig = Figure(f"project, {name}{suffix}", [], args.subscribers, [])
                 for run in range(args.repeat):
+                    before = sink.cpu()
                     fig.seconds.append(_project_run(args, sink.port, work / f"{name}{run}{dkim_on}", pg,
                                                     dkim_key if dkim_on else None, fig))
+                    fig.sink_cpu.append(sink.cpu() - before)
                 figures[fig.label] = fig
                 _ratio_line(fig, naive, best_ceiling)
         print()
         _table(figures)
+        if best_ceiling is not None:
+            _budget(best_ceiling, [f for f in figures.values() if f.label.startswith("project")])
     finally:
         sink.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -463,6 +508,7 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
         raise RuntimeError(f"project sent {result['sent']} of {count}")
     fig.rss_mb.append(rss)
     fig.cpu.append(result["cpu"])
+    fig.send_cpu.append(result["send_cpu"])
     return float(result["seconds"])
 
 
@@ -473,6 +519,20 @@ def _ratio_line(project: Figure, naive: Figure, ceiling_fig: Figure | None) -> N
         line += ", which does not sign)" if "DKIM" in project.label else ")"
     line += f"; peak RSS {max(project.rss_mb):.0f} MB; CPU {statistics.median(project.cpu):.1f} s a run"
     print(line, flush=True)
+
+
+def _budget(ceiling_fig: Figure, projects: list[Figure]) -> None:
+    """What the ceiling leaves a sender on this machine: smtp-sink needs its CPU for every
+    message on the same cores, so a sender that matches the ceiling's rate has what remains."""
+    cores = os.cpu_count() or 1
+    rate, sink_us = ceiling_fig.rate, ceiling_fig.sink_us
+    left = 1e6 * cores / rate - sink_us
+    print(f"\nsmtp-sink's CPU a message: {sink_us:.0f} us under {ceiling_fig.label} "
+          f"({sink_us * rate / 1e6:.0%} of a core at {rate:,.0f} msgs/s)"
+          + "".join(f"; {p.sink_us:.0f} us under {p.label}" for p in projects))
+    print(f"to match the ceiling on {cores} cores a sender has {left:.0f} us of CPU a message "
+          f"(all its processes, DKIM included); the project used, from planning to the last row sent: "
+          + "; ".join(f"{1e6 * statistics.median(p.send_cpu) / p.count:.0f} us ({p.label})" for p in projects))
 
 
 def _table(figures: dict[str, Figure]) -> None:

@@ -9,7 +9,9 @@ In one run on one machine it starts Postfix's ``smtp-sink`` on loopback and meas
   when ``--pg`` is given), from planning the edition to every outbox row ``sent``;
 
 each a few times, in fresh processes, and prints medians, msgs/s, the ratios project/naive and
-project/ceiling, and the peak RSS of the project's process; ``--dkim`` repeats the naive loop
+project/ceiling (also against the ceiling measured again right before each project run: a shared
+machine's speed drifts), the peak RSS of the project's process, and smtp-sink's CPU a message with
+what it leaves a sender that would match the ceiling; ``--dkim`` repeats the naive loop
 (signing with dkimpy) and the project's path with DKIM signing on.
 
     python bench/throughput.py --subscribers 20000 --repeat 3 [--pg postgresql+asyncpg://...] [--dkim]
@@ -310,6 +312,7 @@ class Figure:
     cpu: list[float] = field(default_factory=list)  # user + system seconds of the child and its helpers
     sink_cpu: list[float] = field(default_factory=list)  # smtp-sink's user + system seconds a run
     send_cpu: list[float] = field(default_factory=list)  # the project's processes, planning to sent
+    paired: list[float] = field(default_factory=list)  # rate / the ceiling's rate measured just before
 
     @property
     def median(self) -> float:
@@ -422,10 +425,17 @@ def parent(args: argparse.Namespace) -> None:
             for name, pg in databases:
                 fig = Figure(f"project, {name}{suffix}", [], args.subscribers, [])
                 for run in range(args.repeat):
+                    # the ceiling again right before each run: a shared machine's speed drifts over
+                    # minutes, so each run is compared with its own (the ratio is a median of pairs)
+                    assert best_ceiling is not None
+                    sessions = int(best_ceiling.label.split()[1])
+                    paired = ceiling(source_bin, sink.port, size, args.subscribers, sessions)
                     before = sink.cpu()
-                    fig.seconds.append(_project_run(args, sink.port, work / f"{name}{run}{dkim_on}", pg,
-                                                    dkim_key if dkim_on else None, fig))
+                    seconds = _project_run(args, sink.port, work / f"{name}{run}{dkim_on}", pg,
+                                           dkim_key if dkim_on else None, fig)
                     fig.sink_cpu.append(sink.cpu() - before)
+                    fig.seconds.append(seconds)
+                    fig.paired.append(paired / seconds)
                 figures[fig.label] = fig
                 _ratio_line(fig, naive, best_ceiling)
         print()
@@ -517,6 +527,9 @@ def _ratio_line(project: Figure, naive: Figure, ceiling_fig: Figure | None) -> N
     if ceiling_fig is not None:
         line += f", {100 * project.rate / ceiling_fig.rate:.0f}% of the ceiling ({ceiling_fig.label}"
         line += ", which does not sign)" if "DKIM" in project.label else ")"
+    if project.paired:
+        line += (f", {statistics.median(project.paired):.0%} of it measured right before each run "
+                 f"(median of {len(project.paired)} pairs: {', '.join(f'{r:.0%}' for r in project.paired)})")
     line += f"; peak RSS {max(project.rss_mb):.0f} MB; CPU {statistics.median(project.cpu):.1f} s a run"
     print(line, flush=True)
 

@@ -180,6 +180,8 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     # The other sending processes (MAILER_SENDER_PROCESSES) are running before the edition is
     # planned, as they are in `mailer serve` or `mailer worker` when the scheduler fires.
     svc.start_senders()
+    if svc.group is not None and not await svc.group.ready():
+        raise RuntimeError("the sending helpers did not start")
     profiler = cProfile.Profile() if args.profile_out else None
     cpu_before = _tree_cpu()
     started = time.perf_counter()

@@ -41,6 +41,7 @@ class SenderGroup:
         self._context = multiprocessing.get_context("spawn")  # no copy of the parent's loop or sockets
         self._stop = self._context.Event()
         self._helpers: list[tuple[BaseProcess, ProcessEvent]] = []
+        self._ready: list[ProcessEvent] = []  # set by each helper once its service has started
 
     @property
     def size(self) -> int:
@@ -51,15 +52,22 @@ class SenderGroup:
         if self._helpers:
             return
         for n in range(1, self.settings.sender_processes):
-            wake = self._context.Event()
+            wake, ready = self._context.Event(), self._context.Event()
             label = f"{self.label}-{n}"
             process = self._context.Process(
-                target=_helper, args=(self.settings, label, os.getpid(), wake, self._stop),
+                target=_helper, args=(self.settings, label, os.getpid(), wake, self._stop, ready),
                 # not a daemon: a daemonic process may not start the DKIM signing processes
                 name=f"mailer {label}", daemon=False,
             )
             process.start()
             self._helpers.append((process, wake))
+            self._ready.append(ready)
+
+    async def ready(self, timeout: float = 60.0) -> bool:
+        """Wait until every helper has started its service (imports, database, templates: about
+        a second of CPU each) and is looking at the outbox; False if one did not in ``timeout``."""
+        results = [await asyncio.to_thread(event.wait, timeout) for event in self._ready]
+        return all(results)
 
     def wake(self) -> None:
         """New work was planned: the helpers look at the outbox now, not at their next poll."""
@@ -79,6 +87,7 @@ class SenderGroup:
                 process.terminate()
                 await asyncio.to_thread(process.join, 5)
         self._helpers.clear()
+        self._ready.clear()
 
 
 def _die_with_parent() -> None:
@@ -88,7 +97,8 @@ def _die_with_parent() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _helper(settings: Settings, label: str, parent: int, wake: ProcessEvent, stop: ProcessEvent) -> None:
+def _helper(settings: Settings, label: str, parent: int, wake: ProcessEvent, stop: ProcessEvent,
+            ready: ProcessEvent) -> None:
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the signal was armed
         return
@@ -96,10 +106,11 @@ def _helper(settings: Settings, label: str, parent: int, wake: ProcessEvent, sto
     from mailer.core.logs import configure
 
     configure(settings)
-    asyncio.run(_help(settings, label, parent, wake, stop))
+    asyncio.run(_help(settings, label, parent, wake, stop, ready))
 
 
-async def _help(settings: Settings, label: str, parent: int, wake: ProcessEvent, stop: ProcessEvent) -> None:
+async def _help(settings: Settings, label: str, parent: int, wake: ProcessEvent, stop: ProcessEvent,
+                ready: ProcessEvent) -> None:
     from mailer.delivery.sender import worker_name
     from mailer.delivery.service import Service
 
@@ -117,6 +128,7 @@ async def _help(settings: Settings, label: str, parent: int, wake: ProcessEvent,
                 svc.wake.set()
 
     bridging = asyncio.create_task(bridge())
+    ready.set()
     try:
         await svc.sender_loop(stopping, idle_seconds=2.0, helper=True)
     finally:

@@ -129,3 +129,19 @@ def test_bad_delivery_settings_name_the_variable(
 def test_return_path_defaults_to_the_sender_domain(make_settings: Callable[..., Settings]) -> None:
     assert make_settings().return_path == "bounces@news.example.com"
     assert make_settings(bounce_address="vrp@bounce.example.com").return_path == "vrp@bounce.example.com"
+
+
+async def test_sending_helpers_say_when_they_are_ready(
+    make_settings: Callable[..., Settings], database_url: str, smtp_server: SMTPServer
+) -> None:
+    """``MAILER_SENDER_PROCESSES=3``: the two helpers, started by the service, each report once
+    their own service has started (the benchmark starts its clock then, as under ``mailer serve``)."""
+    settings = make_settings(database_url=database_url, smtp_url=smtp_server.url, sender_processes=3)
+    svc = await Service(settings).start()
+    try:
+        svc.start_senders()
+        assert svc.group is not None and svc.group.size == 2
+        assert await svc.group.ready(60)
+    finally:
+        await svc.close()
+    assert svc.group is None or svc.group.size == 0

@@ -116,19 +116,19 @@ async def execute_many(session: AsyncSession, stmt: Any, rows: Sequence[Mapping[
     connection = await session.connection()
     dialect = connection.dialect
     compiled = stmt.compile(dialect=dialect)
-    names = compiled.positiontup or ()
-    binds = [compiled.binds[name] for name in names]
-    processors = [bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds]
-    done: list[dict[Any, Any]] = [{} for _ in names]
-    fixed = [bind.effective_value for bind in binds]  # the statement's own values (not per row)
-    params = [
-        tuple(
-            (v if p is None else _processed(p, memo, v))
-            for p, memo, v in zip(processors, done, (row.get(n, f) for n, f in zip(names, fixed, strict=True)),
-                                  strict=True)
-        )
-        for row in rows
-    ]
+    # per placeholder: its name, whether each row must give it (else the statement's own value,
+    # as in ``status == 'sending'``), and its type's conversion with the values converted so far
+    slots = [(name, bind.required, bind.effective_value, bind.type.dialect_impl(dialect).bind_processor(dialect),
+              dict[Any, Any]()) for name, bind in ((n, compiled.binds[n]) for n in compiled.positiontup or ())]
+    params = []
+    for row in rows:
+        values = []
+        for name, required, own, process, memo in slots:
+            if required and name not in row:
+                raise KeyError(f"execute_many: a row has no value for {name!r}")
+            value = row.get(name, own)
+            values.append(value if process is None else _processed(process, memo, value))
+        params.append(tuple(values))
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     if dialect.name == "postgresql":

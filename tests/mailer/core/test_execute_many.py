@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import bindparam, func, select, update
 
 from mailer.core.db import Database, execute_many
@@ -18,8 +19,8 @@ async def test_rows_are_written_as_sqlalchemy_writes_them(database_url: str, clo
     table = OutboxMessage.__table__
     try:
         async with db.transaction() as session:
-            rows = [outbox.message_row(kind="share", recipient=f"r{i}@example.org", payload=b"x", message_id=f"m{i}", now=clock.now)
-                    for i in range(4)]
+            rows = [outbox.message_row(kind="share", recipient=f"r{i}@example.org", payload=b"x",
+                                       message_id=f"m{i}", now=clock.now) for i in range(4)]
             session.add_all(rows)
             await session.flush()
             ids = [row.id for row in rows]
@@ -45,6 +46,8 @@ async def test_rows_are_written_as_sqlalchemy_writes_them(database_url: str, clo
                 select(func.count()).select_from(table).where(table.c.sent_at == later, table.c.status == "sent"))
             read = dict((await session.execute(select(table.c.id, table.c.sent_at).where(table.c.id.in_(ids)))).all())
             assert await execute_many(session, stmt, []) == 0
+            with pytest.raises(KeyError, match="v_sent_at"):  # never NULL in its place
+                await execute_many(session, stmt, [{"b_id": ids[0], "v_status": "sent"}])
         assert by_time == 3  # the two written here compare in SQL with SQLAlchemy's own
         assert (read[ids[0]], read[ids[1]], read[ids[2]], read[ids[3]]) == (later, later, later, None)
     finally:

@@ -234,24 +234,34 @@ async def record(
 
     A result whose row was recovered (and perhaps claimed again) since is not written: every
     UPDATE is a compare-and-set on (status, lease owner, attempt). Rows that change the same
-    columns go in one statement for all of them."""
+    columns go in one statement executed for all of them (executemany)."""
     if not results:
         return []
     table = _OUTBOX
+    postgres = session.get_bind().dialect.name == "postgresql"
+    ids = [r.row.id for r in results]
+    if postgres:
+        # lock the rows this owner still holds: nobody can take them over until we commit, so
+        # exactly these are written (asyncpg reports no row counts for executemany)
+        held = {
+            row_id: attempts
+            for row_id, attempts in await session.execute(
+                select(table.c.id, table.c.attempts)
+                .where(table.c.id.in_(ids), table.c.status == "sending", table.c.lease_owner == owner)
+                .with_for_update()
+            )
+        }
+        results = [r for r in results if held.get(r.row.id) == r.row.attempts]
     states = [(result, _next_state(result, owner, now, lifetime)) for result in results]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for result, values in states:
         row = {f"v_{k}": v for k, v in values.items()}
         row.update(b_id=result.row.id, b_attempts=result.row.attempts)
         groups.setdefault(tuple(sorted(values)), []).append(row)
-    changed, written = 0, set[int]()
+    changed = 0
     for columns, params in groups.items():
-        count, ids = await _write_claimed(session, owner, params, columns)
-        changed += count
-        written |= ids or set()
-    if session.get_bind().dialect.name == "postgresql":  # it names the rows it wrote
-        return [(result, str(values["status"])) for result, values in states if result.row.id in written]
-    if changed == len(states):
+        changed += await _write_claimed(session, owner, params, columns)
+    if postgres or changed == len(states):
         return [(result, str(values["status"])) for result, values in states]
     # Another worker took some rows over between our claim and now (their lease had expired):
     # a row is ours if it carries exactly the history we wrote (it names this owner and attempt).
@@ -268,13 +278,12 @@ async def record(
 async def _write_claimed(
     session: AsyncSession, owner: str, rows: list[dict[str, Any]], columns: Sequence[str] = (),
     fixed: Mapping[str, Any] | None = None,
-) -> tuple[int, set[int] | None]:
+) -> int:
     """One compare-and-set UPDATE for many claimed rows: still ``sending``, by this owner, in the
     attempt it claimed (each row's ``b_id`` and ``b_attempts``); each of ``columns`` set from the
     row's ``v_<column>``, and ``fixed`` for all. PostgreSQL takes the rows as one table of arrays
     in one statement (an executemany there is a statement a row, three times the time); SQLite
-    runs an executemany. Returns how many rows changed, and which where the database says
-    (PostgreSQL, whose executemany would not even count them)."""
+    runs an executemany. Returns the rows changed (SQLite; PostgreSQL's callers lock first)."""
     table = _OUTBOX
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
@@ -291,9 +300,9 @@ async def _write_claimed(
         .values({**values, **(fixed or {})})
     )
     if postgres:
-        ids = set(await session.scalars(stmt.returning(table.c.id)))
-        return len(ids), ids
-    return await execute_many(session, stmt, rows) or 0, None
+        await session.execute(stmt)
+        return 0
+    return await execute_many(session, stmt, rows) or 0
 
 
 async def renew(

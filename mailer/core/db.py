@@ -18,7 +18,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.sql import Subquery
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
@@ -137,16 +136,6 @@ async def execute_many(session: AsyncSession, stmt: Any, rows: Sequence[Mapping[
         return None
     cursor = await driver.executemany(str(compiled), params)
     return int(cursor.rowcount)
-
-
-def unnested(rows: Sequence[Mapping[str, Any]], types: Mapping[str, Any]) -> Subquery:
-    """PostgreSQL: many rows as a table within one statement, each column one array parameter,
-    unnested side by side (``SELECT unnest(:a) AS a, unnest(:b) AS b``): a statement joins a
-    batch at once instead of running once a row. ``types``: each column's name and type."""
-    return select(*(
-        func.unnest(bindparam(None, [row[name] for row in rows], type_=ARRAY(type_))).label(name)
-        for name, type_ in types.items()
-    )).subquery()
 
 
 def _processed(process: Callable[[Any], Any], memo: dict[Any, Any], value: Any) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -26,7 +26,7 @@ from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mailer.core.db import execute_many, insert, unnested
+from mailer.core.db import execute_many, insert
 from mailer.core.models import ALERT, Edition, OutboxMessage, OutboxTotal
 from mailer.delivery.outcomes import Outcome, Verdict, backoff
 from subscribers.models import Subscriber, SubscriberList
@@ -260,7 +260,8 @@ async def record(
         groups.setdefault(tuple(sorted(values)), []).append(row)
     changed = 0
     for columns, params in groups.items():
-        changed += await _write_claimed(session, owner, params, columns)
+        stmt = update(table).where(*_still_ours(owner)).values({c: bindparam(f"v_{c}") for c in columns})
+        changed += await execute_many(session, stmt, params) or 0
     if postgres or changed == len(states):
         return [(result, str(values["status"])) for result, values in states]
     # Another worker took some rows over between our claim and now (their lease had expired):
@@ -275,34 +276,15 @@ async def record(
             if ours.get(result.row.id) == values["history"]]
 
 
-async def _write_claimed(
-    session: AsyncSession, owner: str, rows: list[dict[str, Any]], columns: Sequence[str] = (),
-    fixed: Mapping[str, Any] | None = None,
-) -> int:
-    """One compare-and-set UPDATE for many claimed rows: still ``sending``, by this owner, in the
-    attempt it claimed (each row's ``b_id`` and ``b_attempts``); each of ``columns`` set from the
-    row's ``v_<column>``, and ``fixed`` for all. PostgreSQL takes the rows as one table of arrays
-    in one statement (an executemany there is a statement a row, three times the time); SQLite
-    runs an executemany. Returns the rows changed (SQLite; PostgreSQL's callers lock first)."""
-    table = _OUTBOX
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        types = {"b_id": table.c.id.type, "b_attempts": table.c.attempts.type,
-                 **{f"v_{c}": table.c[c].type for c in columns}}
-        given = unnested(rows, types).c
-        row_id, attempt, values = given.b_id, given.b_attempts, {c: given[f"v_{c}"] for c in columns}
-    else:
-        row_id, attempt, values = bindparam("b_id"), bindparam("b_attempts"), {c: bindparam(f"v_{c}") for c in columns}
-    stmt = (
-        update(table)
-        .where(table.c.id == row_id, table.c.status == "sending", table.c.lease_owner == owner,
-               table.c.attempts == attempt)
-        .values({**values, **(fixed or {})})
+def _still_ours(owner: str) -> tuple[Any, ...]:
+    """The compare-and-set of every batched write to a claimed row: still ``sending``, by this
+    owner, in the attempt it claimed (bound per row as ``b_id`` and ``b_attempts``)."""
+    return (
+        _OUTBOX.c.id == bindparam("b_id"),
+        _OUTBOX.c.status == "sending",
+        _OUTBOX.c.lease_owner == owner,
+        _OUTBOX.c.attempts == bindparam("b_attempts"),
     )
-    if postgres:
-        await session.execute(stmt)
-        return 0
-    return await execute_many(session, stmt, rows) or 0
 
 
 async def renew(
@@ -327,8 +309,13 @@ async def release(session: AsyncSession, owner: str, rows: list[Claimed]) -> Non
     ``pending`` again at once, the attempt not counted; a compare-and-set like ``record``."""
     if not rows:
         return
-    await _write_claimed(session, owner, [{"b_id": r.id, "b_attempts": r.attempts} for r in rows], fixed={
-        "status": "pending", "lease_owner": None, "lease_expires_at": None, "attempts": _OUTBOX.c.attempts - 1})
+    table = _OUTBOX
+    stmt = (
+        update(table)
+        .where(*_still_ours(owner))
+        .values(status="pending", lease_owner=None, lease_expires_at=None, attempts=table.c.attempts - 1)
+    )
+    await execute_many(session, stmt, [{"b_id": r.id, "b_attempts": r.attempts} for r in rows])
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mailer.core.db import Database
 from mailer.core.settings import Settings, load_settings
 from mailer.delivery.devmailbox import free_port
 from mailer.delivery.service import Service
@@ -137,6 +138,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
     finally:
         await _drop_pg_database(url)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """That database, migrated, for tests of the data layer alone (no service, no mail)."""
+    db = Database(database_url)
+    await db.upgrade()
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 @pytest.fixture

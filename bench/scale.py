@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from procstat import cpu_seconds  # bench/procstat.py
 from scratch import create_pg, drop_pg  # bench/scratch.py
 
 SECRET = "bench-secret-" + "x" * 40
@@ -251,7 +252,7 @@ def subscribe_load(workdir: Path, requests: int, concurrency: int, spy: Path | N
         asyncio.run(load(port, warm, concurrency, offset=10_000_000))
         _wait_drained(db_file, warm, 120, status="sent")
         recorder = _spy(spy, server.pid) if spy is not None else None
-        cpu_before = _cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(server.pid)
         seconds, codes = asyncio.run(load(port, requests, concurrency, offset=0))
         answered = time.perf_counter()
         bad = [c for c in codes if c != 200]
@@ -261,7 +262,7 @@ def subscribe_load(workdir: Path, requests: int, concurrency: int, spy: Path | N
         stored_at = time.perf_counter() - answered if stored else float("nan")
         sent = _wait_drained(db_file, warm + requests, 600, status="sent")
         sent_at = time.perf_counter() - answered if sent else float("nan")
-        cpu = _cpu_seconds(server.pid) - cpu_before
+        cpu = cpu_seconds(server.pid) - cpu_before
         if recorder is not None:
             recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
             recorder.wait(60)
@@ -329,12 +330,6 @@ def show_spy(folder: Path, ms_a_request: float, top: int = 25) -> None:
     print(f"\n--- top {top} frames by own samples ---")
     for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
         print(f"{100 * n / total:6.1f}%  {frame}")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system time of a running process (``/proc``), e.g. the server's under load."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_drained(db_file: Path, expected: int, timeout: float, status: str | None = None) -> bool:

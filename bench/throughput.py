@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from procstat import cpu_seconds, tree_cpu  # bench/procstat.py
 from scratch import create_pg, drop_pg  # bench/scratch.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,36 +92,11 @@ class Sink:
 
     def cpu(self) -> float:
         """User and system seconds ``smtp-sink`` (one process) has used so far."""
-        return _proc_stat(self.process.pid)[1]
+        return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(5)
-
-
-def _proc_stat(pid: int | str) -> tuple[int, float]:
-    """A process's parent and the user and system seconds it has used so far (Linux's /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree_cpu() -> dict[int, float]:
-    """The CPU seconds of this process and of each living descendant (sending helpers, their
-    DKIM signing processes), by pid."""
-    found: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                found[int(entry.name)] = _proc_stat(entry.name)
-            except (OSError, IndexError):  # gone meanwhile
-                continue
-    tree = {os.getpid()}
-    grew = True
-    while grew:
-        more = {pid for pid, (parent, _) in found.items() if parent in tree} - tree
-        tree |= more
-        grew = bool(more)
-    return {pid: found[pid][1] for pid in tree if pid in found}
 
 
 def _user_exists(name: str) -> bool:
@@ -183,7 +159,7 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     if svc.group is not None and not await svc.group.ready():
         raise RuntimeError("the sending helpers did not start")
     profiler = cProfile.Profile() if args.profile_out else None
-    cpu_before = _tree_cpu()
+    cpu_before = tree_cpu()
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -192,7 +168,7 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     await svc.finish(planned.edition.id, poll=0.01)  # what `mailer digest send --now` waits with
     seconds = time.perf_counter() - started
     # helpers still run (they stop when the service closes); they started in this window
-    send_cpu = sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in _tree_cpu().items())
+    send_cpu = sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in tree_cpu().items())
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile_out)

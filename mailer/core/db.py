@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -86,15 +86,11 @@ async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str
         return
     connection = await session.connection()
     dialect = connection.dialect
-    # what SQLAlchemy itself would send (the dialect's form: SQLite's datetime text has its
-    # microseconds always); a column's rows mostly share a few values (``now``), done once each
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
-    if any(p is not None for p in processors):
-        done: list[dict[Any, Any]] = [{} for _ in columns]
-        rows = [tuple(v if p is None else _processed(p, memo, v)
-                      for p, memo, v in zip(processors, done, row, strict=True)) for row in rows]
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
+    converters = [_converter(table.c[name].type, dialect) for name in columns]
+    if any(converters):
+        rows = [tuple(v if convert is None else convert(v) for convert, v in zip(converters, row, strict=True))
+                for row in rows]
+    driver = await _driver(connection)
     if dialect.name == "postgresql":
         await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
     else:
@@ -117,20 +113,19 @@ async def execute_many(session: AsyncSession, stmt: Any, rows: Sequence[Mapping[
     dialect = connection.dialect
     compiled = stmt.compile(dialect=dialect)
     # per placeholder: its name, whether each row must give it (else the statement's own value,
-    # as in ``status == 'sending'``), and its type's conversion with the values converted so far
-    slots = [(name, bind.required, bind.effective_value, bind.type.dialect_impl(dialect).bind_processor(dialect),
-              dict[Any, Any]()) for name, bind in ((n, compiled.binds[n]) for n in compiled.positiontup or ())]
+    # as in ``status == 'sending'``), and its type's conversion
+    binds = [(name, compiled.binds[name]) for name in compiled.positiontup or ()]
+    slots = [(name, bind.required, bind.effective_value, _converter(bind.type, dialect)) for name, bind in binds]
     params = []
     for row in rows:
         values = []
-        for name, required, own, process, memo in slots:
+        for name, required, own, convert in slots:
             if required and name not in row:
                 raise KeyError(f"execute_many: a row has no value for {name!r}")
             value = row.get(name, own)
-            values.append(value if process is None else _processed(process, memo, value))
+            values.append(value if convert is None else convert(value))
         params.append(tuple(values))
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
+    driver = await _driver(connection)
     if dialect.name == "postgresql":
         await driver.executemany(str(compiled), params)
         return None
@@ -138,12 +133,30 @@ async def execute_many(session: AsyncSession, stmt: Any, rows: Sequence[Mapping[
     return int(cursor.rowcount)
 
 
-def _processed(process: Callable[[Any], Any], memo: dict[Any, Any], value: Any) -> Any:
-    try:
-        return memo[value]
-    except KeyError:
-        memo[value] = found = process(value)
-        return found
+def _converter(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy itself would send for a value of ``type_`` (the dialect's form: SQLite's
+    datetime text always has its microseconds), or None where it sends the value as it is. Each
+    distinct value is converted once: a column's rows mostly share a few (``now``)."""
+    process = type_.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return None
+    done: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return done[value]
+        except KeyError:
+            done[value] = found = process(value)
+            return found
+
+    return convert
+
+
+async def _driver(connection: AsyncConnection) -> Any:
+    """The driver's own connection (aiosqlite's, asyncpg's) under the session's transaction."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
 
 
 async def serialise(session: AsyncSession, key: str) -> None:

@@ -19,7 +19,9 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from contextlib import suppress
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as ProcessEvent
 
@@ -31,6 +33,13 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
+@dataclass(frozen=True)
+class _Helper:
+    process: BaseProcess
+    wake: ProcessEvent  # set by the group: new work was planned
+    ready: ProcessEvent  # set by the helper once its service has started
+
+
 class SenderGroup:
     """The helper processes of one sending process (none when ``sender_processes`` is 1)."""
 
@@ -40,8 +49,7 @@ class SenderGroup:
         self.label = owner.split("@", 1)[0] if owner and "@" in owner else "sender"
         self._context = multiprocessing.get_context("spawn")  # no copy of the parent's loop or sockets
         self._stop = self._context.Event()
-        self._helpers: list[tuple[BaseProcess, ProcessEvent]] = []
-        self._ready: list[ProcessEvent] = []  # set by each helper once its service has started
+        self._helpers: list[_Helper] = []
 
     @property
     def size(self) -> int:
@@ -60,19 +68,21 @@ class SenderGroup:
                 name=f"mailer {label}", daemon=False,
             )
             process.start()
-            self._helpers.append((process, wake))
-            self._ready.append(ready)
+            self._helpers.append(_Helper(process, wake, ready))
 
     async def ready(self, timeout: float = 60.0) -> bool:
         """Wait until every helper has started its service (imports, database, templates: about
         a second of CPU each) and is looking at the outbox; False if one did not in ``timeout``."""
-        results = [await asyncio.to_thread(event.wait, timeout) for event in self._ready]
-        return all(results)
+        deadline = time.monotonic() + timeout
+        for helper in self._helpers:
+            if not await asyncio.to_thread(helper.ready.wait, max(0.0, deadline - time.monotonic())):
+                return False
+        return True
 
     def wake(self) -> None:
         """New work was planned: the helpers look at the outbox now, not at their next poll."""
-        for _, event in self._helpers:
-            event.set()
+        for helper in self._helpers:
+            helper.wake.set()
 
     async def close(self, timeout: float = 30.0) -> None:
         """Ask the helpers to stop after their batch, and wait for them (then terminate)."""
@@ -80,14 +90,13 @@ class SenderGroup:
             return
         self._stop.set()
         self.wake()
-        for process, _ in self._helpers:
+        for process in (helper.process for helper in self._helpers):
             await asyncio.to_thread(process.join, timeout)
             if process.is_alive():
                 log.warning("sender helper %s did not stop in %.0f s: terminated", process.pid, timeout)
                 process.terminate()
                 await asyncio.to_thread(process.join, 5)
         self._helpers.clear()
-        self._ready.clear()
 
 
 def _die_with_parent() -> None:

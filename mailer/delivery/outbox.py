@@ -245,11 +245,7 @@ async def record(
         # exactly these are written (asyncpg reports no row counts for executemany)
         held = {
             row_id: attempts
-            for row_id, attempts in await session.execute(
-                select(table.c.id, table.c.attempts)
-                .where(table.c.id.in_(ids), _SENDING, table.c.lease_owner == owner)
-                .with_for_update()
-            )
+            for row_id, attempts in await session.execute(_held(owner, ids))
         }
         results = [r for r in results if held.get(r.row.id) == r.row.attempts]
     states = [(result, _next_state(result, owner, now, lifetime)) for result in results]
@@ -282,6 +278,12 @@ async def record(
 # each write of a batch walked them all, and recording a batch grew with the rows sent so far
 # (780 to 830 us a row after 30,000 rows, now 39 to 42: bench/outbox_rows.py --backlog 30000 --pg).
 _SENDING = (_OUTBOX.c.status + literal("")) == "sending"
+
+
+def _held(owner: str, ids: list[int]) -> Any:
+    """Those of ``ids`` that ``owner`` still holds (id, attempt), locked until commit."""
+    return (select(_OUTBOX.c.id, _OUTBOX.c.attempts)
+            .where(_OUTBOX.c.id.in_(ids), _SENDING, _OUTBOX.c.lease_owner == owner).with_for_update())
 
 
 def _still_ours(owner: str) -> tuple[Any, ...]:

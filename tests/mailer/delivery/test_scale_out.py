@@ -141,7 +141,8 @@ async def test_sending_helpers_say_when_they_are_ready(
     try:
         svc.start_senders()
         assert svc.group is not None and svc.group.size == 2
+        helpers = [helper.process for helper in svc.group._helpers]
         assert await svc.group.ready(60)
     finally:
         await svc.close()
-    assert svc.group is None or svc.group.size == 0
+    assert svc.group.size == 0 and not any(process.is_alive() for process in helpers)  # stopped with it

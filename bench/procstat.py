@@ -35,3 +35,11 @@ def tree_cpu() -> dict[int, float]:
         tree |= more
         grew = bool(more)
     return {pid: found[pid][1] for pid in tree if pid in found}
+
+
+def machine_idle() -> tuple[int, int, int]:
+    """The whole machine's idle, stolen (by the hypervisor) and total jiffies so far: their
+    changes over a run say whether it had CPU to spare, and how much the host took."""
+    # cpu  user nice system idle iowait irq softirq steal ...
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return fields[3] + fields[4], fields[7], sum(fields)

@@ -3,6 +3,9 @@
 In one run on one machine it starts Postfix's ``smtp-sink`` on loopback and measures
 
 * the ceiling: Postfix's ``smtp-source`` sending messages of the same size, at a few session counts;
+* the project's SMTP transport alone: one process sending one composed digest to every address
+  over its pool, as a sending process does, without the database or composing per recipient
+  (what the rest of the path costs is the difference);
 * the naive loop a user writes by hand with the same libraries and templates: per recipient,
   render Jinja2, run premailer, build an ``EmailMessage``, send with aiosmtplib on one connection;
 * the project's path: a real edition for N subscribers in a real database (SQLite, and PostgreSQL
@@ -10,8 +13,9 @@ In one run on one machine it starts Postfix's ``smtp-sink`` on loopback and meas
 
 each a few times, in fresh processes, and prints medians, msgs/s, the ratios project/naive and
 project/ceiling (also against the ceiling measured again right before each project run: a shared
-machine's speed drifts), the peak RSS of the project's process, and smtp-sink's CPU a message with
-what it leaves a sender that would match the ceiling; ``--dkim`` repeats the naive loop
+machine's speed drifts), the peak RSS of the project's process, the machine's idle share during
+each run and what the hypervisor took, and smtp-sink's CPU a message with what it leaves a sender
+that would match the ceiling; ``--dkim`` repeats the naive loop
 (signing with dkimpy) and the project's path with DKIM signing on.
 
     python bench/throughput.py --subscribers 20000 --repeat 3 [--pg postgresql+asyncpg://...] [--dkim]
@@ -40,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from procstat import cpu_seconds, tree_cpu  # bench/procstat.py
+from procstat import cpu_seconds, machine_idle, tree_cpu  # bench/procstat.py
 from scratch import create_pg, drop_pg  # bench/scratch.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +163,7 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     if svc.group is not None and not await svc.group.ready():
         raise RuntimeError("the sending helpers did not start")
     profiler = cProfile.Profile() if args.profile_out else None
-    cpu_before = tree_cpu()
+    cpu_before, machine_before = tree_cpu(), machine_idle()
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -167,8 +171,7 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
     assert planned.edition is not None
     await svc.finish(planned.edition.id, poll=0.01)  # what `mailer digest send --now` waits with
     seconds = time.perf_counter() - started
-    # helpers still run (they stop when the service closes); they started in this window
-    send_cpu = sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in tree_cpu().items())
+    spent = _spent(cpu_before, machine_before)  # helpers still run: they stop when the service closes
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile_out)
@@ -177,7 +180,7 @@ async def child_project(args: argparse.Namespace) -> dict[str, Any]:
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent")
         )
     await svc.close()
-    return {"seconds": seconds, "sent": sent, "send_cpu": send_cpu}
+    return {"seconds": seconds, "sent": sent, **spent}
 
 
 async def child_naive(args: argparse.Namespace) -> dict[str, Any]:
@@ -256,8 +259,8 @@ def _dkimpy_signer(key_file: str) -> Any:
     return lambda data: dkim.sign(data, b"bench", b"news.example.com", key, include_headers=headers)
 
 
-def message_size(port: int) -> int:
-    """Bytes of one digest as the project composes it (the ceiling sends this many)."""
+def digest_bytes() -> bytes:
+    """One digest as the project composes it (the ceiling sends this many bytes)."""
     from mailer.articles import ingest
     from mailer.compose.message import MessageTemplate, Personal
     from mailer.compose.render import ArticleView, DigestView, Renderer
@@ -276,7 +279,44 @@ def message_size(port: int) -> int:
     data = MessageTemplate.build(rendered, identity, now).personalise(
         Personal(to="reader1@example.org", message_id="e1.s1", token="1.daily." + "x" * 22,
                  pref_token="1.pref." + "x" * 22, name="قارئ 1"))
-    return len(data)
+    return data
+
+
+async def child_transport(args: argparse.Namespace) -> dict[str, Any]:
+    """The project's SMTP transport alone, as one sending process drives it (its pool, two messages
+    in flight a connection), with one composed digest: no database, no composing per recipient.
+    What the rest of the project's path costs is the difference."""
+    from mailer.core.settings import Settings
+    from mailer.core.urls import SmtpConfig
+    from mailer.delivery.sender import LANES_A_CONNECTION
+    from mailer.delivery.transport import SMTPTransport
+
+    data = digest_bytes()
+    pool = Settings.model_fields["smtp_pool_size"].default
+    transport = SMTPTransport(SmtpConfig("127.0.0.1", args.port, "none", None, None), pool_size=pool)
+    order = iter(range(args.count))
+
+    async def lane() -> None:
+        for i in order:
+            outcome = await transport.send(FROM, f"reader{i}@example{i % DOMAINS}.org", data, canonical=True)
+            if outcome.code != 250:
+                raise RuntimeError(f"the sink refused a message: {outcome}")
+
+    cpu_before, machine_before = tree_cpu(), machine_idle()
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(LANES_A_CONNECTION * pool)))
+    seconds = time.perf_counter() - started
+    result = {"seconds": seconds, "sent": args.count, **_spent(cpu_before, machine_before)}
+    await transport.close()
+    return result
+
+
+def _spent(cpu_before: dict[int, float], machine_before: tuple[int, int, int]) -> dict[str, float]:
+    """Since the ``before`` readings: the CPU seconds of this process and its descendants, and the
+    machine's idle and stolen shares."""
+    idle, steal, total = (after - before for after, before in zip(machine_idle(), machine_before, strict=True))
+    return {"send_cpu": sum(cpu - cpu_before.get(pid, 0.0) for pid, cpu in tree_cpu().items()),
+            "idle": idle / max(total, 1), "steal": steal / max(total, 1)}
 
 
 # -- the parent: runs everything, prints the table -------------------------------------------------
@@ -291,6 +331,8 @@ class Figure:
     sink_cpu: list[float] = field(default_factory=list)  # smtp-sink's user + system seconds a run
     send_cpu: list[float] = field(default_factory=list)  # the project's processes, planning to sent
     paired: list[float] = field(default_factory=list)  # rate / the ceiling's rate measured just before
+    idle: list[float] = field(default_factory=list)  # the machine's idle share during a run
+    steal: list[float] = field(default_factory=list)  # the share the hypervisor took
 
     @property
     def median(self) -> float:
@@ -354,7 +396,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, str(ROOT))
-        child = {"project": child_project, "naive": child_naive}[args.child]
+        child = {"project": child_project, "naive": child_naive, "transport": child_transport}[args.child]
         result = asyncio.run(child(args))
         result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
@@ -374,7 +416,7 @@ def parent(args: argparse.Namespace) -> None:
         if args.scale:
             scale(args, sink.port, work, [int(n) for n in args.scale.split(",")])
             return
-        size = message_size(sink.port)
+        size = len(digest_bytes())
         print(f"message size {size} bytes; project edition of {args.subscribers} subscribers; "
               f"naive loop {args.naive} messages; {args.repeat} runs each; {os.cpu_count()} cores\n")
         figures: dict[str, Figure] = {}
@@ -389,6 +431,21 @@ def parent(args: argparse.Namespace) -> None:
             figures[fig.label] = fig
             if best_ceiling is None or fig.rate > best_ceiling.rate:
                 best_ceiling, best_sessions = fig, sessions
+        transport = Figure("project's SMTP transport alone", [], args.subscribers, [])
+        for _ in range(args.repeat):
+            paired = ceiling(source_bin, sink.port, size, args.subscribers, best_sessions)
+            before = sink.cpu()
+            result, _ = run_child("transport", ["--port", str(sink.port), "--count", str(args.subscribers)])
+            transport.sink_cpu.append(sink.cpu() - before)
+            transport.seconds.append(result["seconds"])
+            transport.paired.append(paired / result["seconds"])
+            _note_spent(transport, result)
+        figures[transport.label] = transport
+        assert best_ceiling is not None
+        print(f"{transport.label} (one process, one composed digest sent to every address, no database): "
+              f"{transport.rate:,.0f} msgs/s, {transport.rate / best_ceiling.rate:.0%} of the ceiling, "
+              f"{statistics.median(transport.paired):.0%} of the ceiling measured right before each run; "
+              f"{1e6 * statistics.median(transport.send_cpu) / transport.count:.0f} us of CPU a message", flush=True)
         dkim_key = _bench_key(work) if args.dkim else None
         for dkim_on in ([False, True] if args.dkim else [False]):
             suffix = " + DKIM" if dkim_on else ""
@@ -495,8 +552,14 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
         raise RuntimeError(f"project sent {result['sent']} of {count}")
     fig.rss_mb.append(rss)
     fig.cpu.append(result["cpu"])
-    fig.send_cpu.append(result["send_cpu"])
+    _note_spent(fig, result)
     return float(result["seconds"])
+
+
+def _note_spent(fig: Figure, result: dict[str, Any]) -> None:
+    fig.send_cpu.append(result["send_cpu"])
+    fig.idle.append(result["idle"])
+    fig.steal.append(result["steal"])
 
 
 def _ratio_line(project: Figure, naive: Figure, ceiling_fig: Figure | None) -> None:
@@ -508,6 +571,8 @@ def _ratio_line(project: Figure, naive: Figure, ceiling_fig: Figure | None) -> N
         line += (f", {statistics.median(project.paired):.0%} of the ceiling measured right before each run "
                  f"(median of {len(project.paired)} pairs: {', '.join(f'{r:.0%}' for r in project.paired)})")
     line += f"; peak RSS {max(project.rss_mb):.0f} MB; CPU {statistics.median(project.cpu):.1f} s a run"
+    line += (f"; machine idle {statistics.median(project.idle):.0%}, stolen by the host "
+             f"{statistics.median(project.steal):.0%}")
     print(line, flush=True)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import logging
+import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -21,6 +24,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
+
+log = logging.getLogger(__name__)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -186,6 +191,8 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writers = asyncio.Lock()
+        database = self.engine.url.database if self.dialect == "sqlite" else None
+        self._lock_path = f"{database}-writer.lock" if database and database != ":memory:" else None
 
     @property
     def dialect(self) -> str:
@@ -199,17 +206,26 @@ class Database:
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
-        """``transaction`` for work that writes and is many at once (a subscription per request).
-        SQLite: one at a time in this process. SQLite has one write lock per file, and a
-        connection that finds it taken sleeps in its busy handler (1, 2, 5 ... 100 ms) instead of
-        being woken: eight subscriptions at once on eight connections made about 30 a second on
-        one core, in turn about 20 times that. PostgreSQL: no lock, rows are locked one by one."""
+        """``transaction`` for work that writes and is many at once (a subscription per request,
+        the sender's claims and records). SQLite has one write lock per file, and a connection
+        that finds it taken sleeps in its busy handler (1, 2, 5 ... 100 ms) instead of being
+        woken: eight subscriptions at once on eight connections made about 30 a second on one
+        core, in turn about 20 times that, and two sending processes slept about 1.5 s each in
+        a 17 s send. So on SQLite writers take turns in this process (an asyncio lock) and
+        across processes (an ``flock`` on a file beside the database, which wakes the next one
+        when it is released). PostgreSQL: no lock, rows are locked one by one."""
         if self.dialect != "sqlite":
             async with self.transaction() as session:
                 yield session
             return
-        async with self._writers, self.transaction() as session:
-            yield session
+        async with self._writers:
+            held = await _lock_file(self._lock_path) if self._lock_path else None
+            try:
+                async with self.transaction() as session:
+                    yield session
+            finally:
+                if held is not None:
+                    os.close(held)  # closing the descriptor releases its lock
 
     async def upgrade(self) -> None:
         """Apply every Alembic migration up to head (idempotent, safe on every start)."""
@@ -220,6 +236,33 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def _lock_file(path: str) -> int | None:
+    """An open descriptor of ``path`` holding an exclusive ``flock``, waiting in a thread while
+    another process holds it; None when the file cannot be opened (a read-only directory): the
+    busy handler still keeps the writes correct, only slower. A fresh descriptor each time: a
+    wait given up (cancelled) closes its own once the thread returns, releasing nobody else's."""
+    try:  # read-only is enough for flock: processes of other users can share the file
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        log.warning("SQLite writers cannot take turns through %s (%s): they wait in the busy handler", path, exc)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        pass
+    except BaseException:
+        os.close(fd)
+        raise
+    waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
+    try:
+        await asyncio.shield(waiting)
+    except BaseException:
+        waiting.add_done_callback(lambda _: os.close(fd))
+        raise
+    return fd
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

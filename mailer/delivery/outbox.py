@@ -185,10 +185,10 @@ class Result:
     skip_reason: str | None = None
 
 
-def _next_state(result: Result, owner: str, now: datetime, lifetime: timedelta) -> dict[str, Any]:
+def _next_state(result: Result, owner: str, now: datetime, at: str, lifetime: timedelta) -> dict[str, Any]:
+    """The columns a row gets for its outcome; ``at`` is ``now`` as the history writes it."""
     row = result.row
-    history = json.loads(row.history or "[]")
-    entry: dict[str, Any] = {"at": now.isoformat(), "attempt": row.attempts, "worker": owner}
+    entry: dict[str, Any] = {"at": at, "attempt": row.attempts, "worker": owner}
     values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
     if result.skip_reason is not None:
         entry["skipped"] = result.skip_reason
@@ -204,21 +204,31 @@ def _next_state(result: Result, owner: str, now: datetime, lifetime: timedelta) 
             values.update(status="pending", next_attempt_at=now + backoff(row.attempts))
         elif outcome.verdict is Verdict.RETRY:
             values.update(status="failed", last_error=f"gave up after {lifetime}: {outcome.message}")
-        elif outcome.verdict in ONE_MORE_TRY and not _had(history, outcome.verdict):
+        elif outcome.verdict in ONE_MORE_TRY and not _had(row.history, outcome.verdict):
             # unknown: maybe delivered, maybe not; refused: the message, not the mailbox, and
             # perhaps fixed meanwhile. One more try, with the same Message-ID, and no more.
             values.update(status="pending", next_attempt_at=now + backoff(row.attempts))
         else:
             values["status"] = "failed" if outcome.verdict is Verdict.REFUSED else outcome.verdict.value
-    values["history"] = json.dumps([*history, entry], ensure_ascii=False)
+    values["history"] = _appended(row.history, entry)
     return values
 
 
 ONE_MORE_TRY = (Verdict.UNKNOWN, Verdict.REFUSED)
+_HISTORY = json.JSONEncoder(ensure_ascii=False)  # json.dumps's output, without a new encoder a row
 
 
-def _had(history: list[dict[str, Any]], verdict: Verdict) -> bool:
-    return any(entry.get("verdict") == verdict.value for entry in history)
+def _entries(history: str | None) -> list[dict[str, Any]]:
+    return json.loads(history) if history and history != "[]" else []  # most rows: their first try
+
+
+def _appended(history: str | None, entry: dict[str, Any]) -> str:
+    """A row's history (JSON text) with ``entry`` added."""
+    return _HISTORY.encode([*_entries(history), entry])
+
+
+def _had(history: str | None, verdict: Verdict) -> bool:
+    return any(entry.get("verdict") == verdict.value for entry in _entries(history))
 
 
 async def record(
@@ -248,7 +258,8 @@ async def record(
             for row_id, attempts in await session.execute(_held(owner, ids))
         }
         results = [r for r in results if held.get(r.row.id) == r.row.attempts]
-    states = [(result, _next_state(result, owner, now, lifetime)) for result in results]
+    at = now.isoformat()
+    states = [(result, _next_state(result, owner, now, at, lifetime)) for result in results]
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for result, values in states:
         row = {f"v_{k}": v for k, v in values.items()}
@@ -396,7 +407,7 @@ async def recover_expired(
                 values.update(status="dead", last_error=f"lease expired {recoveries + 1} times")
             else:
                 values.update(status="pending", next_attempt_at=now, recoveries=recoveries + 1)
-        values["history"] = json.dumps([*json.loads(history or "[]"), entry], ensure_ascii=False)
+        values["history"] = _appended(history, entry)
         result: Any = await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id, OutboxMessage.status == "sending",

@@ -169,7 +169,7 @@ class Sender:
         """Claim a batch, start renewing its lease, and compose its messages."""
         with contextlib.suppress(OSError):  # writing it is best effort; _journal logs failures
             self.journal.open()  # before holding rows: their recovery reads which ones were started
-        async with self.db.transaction() as session:
+        async with self.db.writing() as session:
             claimed = await outbox.claim(
                 session, self.owner, self.clock(), lease=self.lease, limit=self.settings.send_batch_size,
                 edition_id=edition_id,
@@ -198,7 +198,7 @@ class Sender:
             finally:
                 await _stop(batch.renewal)
             replied = {r.row.id for r in results}
-            async with self.db.transaction() as session:
+            async with self.db.writing() as session:
                 now = self.clock()
                 written = await outbox.record(session, self.owner, results, now, lifetime=self.lifetime)
                 await outbox.release(session, self.owner, [r for r in batch.rows if r.id not in replied])
@@ -245,7 +245,7 @@ class Sender:
             return
         await _stop(batch.renewal)
         try:
-            async with self.db.transaction() as session:
+            async with self.db.writing() as session:
                 await outbox.release(session, self.owner, batch.rows)
         except Exception:
             log.warning("could not give back %d claimed rows; they return when their lease expires",
@@ -254,7 +254,7 @@ class Sender:
     async def settle(self) -> None:
         # Two workers finishing their last batches at once each see the other's rows still
         # "sending" and neither marks the edition sent; an idle worker settles it.
-        async with self.db.transaction() as session:
+        async with self.db.writing() as session:
             finished = await outbox.finish_editions(session, self.clock())
         _editions_sent(finished)
 
@@ -269,7 +269,7 @@ class Sender:
         def untried(row_id: int, attempt: int, owner: str) -> bool:
             return found.kept_by(owner) and journal.Entry(row_id, attempt, owner) not in found.started
 
-        async with self.db.transaction() as session:
+        async with self.db.writing() as session:
             now = self.clock()
             gone = {owner for owner in await outbox.lease_owners(session) if journal.gone(owner)}
             recovered = await outbox.recover_expired(session, now, gone=gone, accepted=accepted, untried=untried)
@@ -290,7 +290,7 @@ class Sender:
         while True:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             try:
-                async with self.db.transaction() as session:
+                async with self.db.writing() as session:
                     await outbox.renew(session, self.owner, rows, self.clock(), lease=self.lease)
             except Exception:  # the next try may work; the batch itself must go on
                 log.warning("could not renew the lease of %d rows", len(rows), exc_info=True)

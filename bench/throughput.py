@@ -39,8 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -431,15 +433,20 @@ def parent(args: argparse.Namespace) -> None:
             figures[fig.label] = fig
             if best_ceiling is None or fig.rate > best_ceiling.rate:
                 best_ceiling, best_sessions = fig, sessions
-        transport = Figure("project's SMTP transport alone", [], args.subscribers, [])
-        for _ in range(args.repeat):
+
+        def paired_run(fig: Figure, run: Callable[[], float]) -> None:
+            """``run`` (which returns its seconds) right after the ceiling is measured again: a
+            shared machine's speed drifts over minutes, so each run is compared with its own."""
             paired = ceiling(source_bin, sink.port, size, args.subscribers, best_sessions)
             before = sink.cpu()
-            result, _ = run_child("transport", ["--port", str(sink.port), "--count", str(args.subscribers)])
-            transport.sink_cpu.append(sink.cpu() - before)
-            transport.seconds.append(result["seconds"])
-            transport.paired.append(paired / result["seconds"])
-            _note_spent(transport, result)
+            seconds = run()
+            fig.sink_cpu.append(sink.cpu() - before)
+            fig.seconds.append(seconds)
+            fig.paired.append(paired / seconds)
+
+        transport = Figure("project's SMTP transport alone", [], args.subscribers, [])
+        for _ in range(args.repeat):
+            paired_run(transport, partial(_transport_run, sink.port, args.subscribers, transport))
         figures[transport.label] = transport
         assert best_ceiling is not None
         print(f"{transport.label} (one process, one composed digest sent to every address, no database): "
@@ -461,15 +468,8 @@ def parent(args: argparse.Namespace) -> None:
             for name, pg in databases:
                 fig = Figure(f"project, {name}{suffix}", [], args.subscribers, [])
                 for run in range(args.repeat):
-                    # the ceiling again right before each run: a shared machine's speed drifts over
-                    # minutes, so each run is compared with its own (the ratio is a median of pairs)
-                    paired = ceiling(source_bin, sink.port, size, args.subscribers, best_sessions)
-                    before = sink.cpu()
-                    seconds = _project_run(args, sink.port, work / f"{name}{run}{dkim_on}", pg,
-                                           dkim_key if dkim_on else None, fig)
-                    fig.sink_cpu.append(sink.cpu() - before)
-                    fig.seconds.append(seconds)
-                    fig.paired.append(paired / seconds)
+                    paired_run(fig, partial(_project_run, args, sink.port, work / f"{name}{run}{dkim_on}", pg,
+                                            dkim_key if dkim_on else None, fig))
                 figures[fig.label] = fig
                 _ratio_line(fig, naive, best_ceiling)
         print()
@@ -552,6 +552,12 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
         raise RuntimeError(f"project sent {result['sent']} of {count}")
     fig.rss_mb.append(rss)
     fig.cpu.append(result["cpu"])
+    _note_spent(fig, result)
+    return float(result["seconds"])
+
+
+def _transport_run(port: int, count: int, fig: Figure) -> float:
+    result, _ = run_child("transport", ["--port", str(port), "--count", str(count)])
     _note_spent(fig, result)
     return float(result["seconds"])
 

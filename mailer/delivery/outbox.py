@@ -410,7 +410,7 @@ async def recover_expired(
         values["history"] = _appended(history, entry)
         result: Any = await session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row_id, OutboxMessage.status == "sending",
+            .where(OutboxMessage.id == row_id, _SENDING,
                    OutboxMessage.lease_owner == owner, OutboxMessage.attempts == attempts)
             .values(**values)
             .execution_options(synchronize_session=False)

@@ -80,7 +80,7 @@ async def _follow(client: httpx.AsyncClient, url: str, max_bytes: int) -> Fetche
             if response.status_code != 200:
                 raise InvalidFeed("source", f"{current} answered {response.status_code} {response.reason_phrase}")
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
+            if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
                 raise InvalidFeed("source", f"{current} is {declared} bytes, more than the {max_bytes} bytes allowed")
             chunks: list[bytes] = []
             size = 0

@@ -235,7 +235,7 @@ class Settings(BaseSettings):
         if value is None:
             return None
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) <= 65535:
             raise ValueError(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:9108")
         return value
 

@@ -301,7 +301,7 @@ async def digest_preview(
 
 def _number(ref: str, what: str, public_message: str) -> int:
     """A ``ref`` that names a row by its number."""
-    if not ref.isdigit():
+    if not (ref.isascii() and ref.isdigit()):
         raise InvalidInput("ref", f"{ref!r} is not {what}", public_message=public_message)
     return int(ref)
 

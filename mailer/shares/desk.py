@@ -18,6 +18,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,6 +53,7 @@ from mailer.shares.checks import (
     check_note,
     check_recipient,
     check_sender_email,
+    parse_article_id,
     parse_fields,
     reason_of,
 )
@@ -159,9 +161,10 @@ class ShareDesk:
         client = client_key(client_host)
         trace = _Trace(client_hash=self._client_hash(client))
         fields = list(fields)
-        for name, value in fields:  # for the record only; parse_fields checks it properly
-            if name == "article_id" and str(value).strip().isdigit() and len(str(value).strip()) <= 12:
-                trace.article_id = int(str(value).strip())
+        for name, value in fields:  # for the record only; parse_fields refuses it properly
+            if name == "article_id":
+                with suppress(ShareInputRefused):
+                    trace.article_id = parse_article_id(str(value))
         try:
             return await self._share(fields, client, trace, now)
         except MailerError as exc:

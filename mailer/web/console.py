@@ -74,7 +74,7 @@ def _checked_query(q: str, by: str, status: str, list_name: str, section: str, a
         raise InvalidInput("list", f"{list_name!r} is not a list", public_message="نشرة غير معروفة.")
     section_id = None
     if section:
-        if not section.isdigit():
+        if not (section.isascii() and section.isdigit()):
             raise InvalidInput("section", "not a section id", public_message="قسم غير معروف.")
         section_id = int(section)
     return search.Query(q=q, by=by, status=status or None, list_name=list_name or None, section_id=section_id,

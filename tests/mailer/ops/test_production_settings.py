@@ -17,6 +17,8 @@ from mailer.core.settings import Settings
         ({"rate_storage": "memcached://x"}, "MAILER_RATE_STORAGE", "redis://"),
         ({"metrics_address": "9100"}, "MAILER_METRICS_ADDRESS", "HOST:PORT"),
         ({"metrics_address": "127.0.0.1:99999"}, "MAILER_METRICS_ADDRESS", "HOST:PORT"),
+        ({"metrics_address": "127.0.0.1:²"}, "MAILER_METRICS_ADDRESS", "HOST:PORT"),  # isdigit, not int
+        ({"metrics_address": "127.0.0.1:٩١٠٨"}, "MAILER_METRICS_ADDRESS", "HOST:PORT"),
         ({"log_format": "xml"}, "MAILER_LOG_FORMAT", "json"),
         ({"retain_bounce_days": 3}, "MAILER_RETAIN_BOUNCE_DAYS", "soft bounces"),
         ({"retain_share_days": 1}, "MAILER_RETAIN_SHARE_DAYS", "24 hours"),

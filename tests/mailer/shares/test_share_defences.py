@@ -37,6 +37,14 @@ async def test_header_injection_in_every_field(share_app: ShareApp, field: str, 
         assert reply.json()["field"] == field
 
 
+@pytest.mark.parametrize("number", ["²", "١٢", "１２", "12a", "-1", "1234567890123"])
+async def test_an_article_number_that_is_not_plain_digits(share_app: ShareApp, number: str) -> None:
+    # "²" passes str.isdigit() and int() refuses it: found by the API fuzzer as a 500
+    h = await share_app()
+    article_id = await h.article()
+    await h.assert_refused(await h.share(article_id, article_id=number), 400, "invalid_article_id")
+
+
 async def test_header_injection_in_the_note_when_notes_are_on(share_app: ShareApp) -> None:
     h = await share_app(share_note_enabled=True)
     article_id = await h.article()

@@ -3,12 +3,15 @@ and a run of them pauses the edition until an operator resumes it (the circuit b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from mailer.core.models import BounceEvent, Edition, OutboxMessage
+from mailer.core.settings import Settings
 from mailer.delivery.outcomes import REFUSALS_TO_PAUSE
 from mailer.delivery.sender import LANES_A_CONNECTION
 from mailer.delivery.service import Service
@@ -78,8 +81,19 @@ async def test_a_refusal_at_data_bounces_nobody_and_pauses_the_edition_until_res
 
 
 async def test_refusals_with_accepted_messages_between_them_do_not_pause(
-    service: Service, smtp_server: SMTPServer, clock: Clock
+    make_settings: Callable[..., Settings], database_url: str, smtp_server: SMTPServer, clock: Clock
 ) -> None:
+    # one connection: the server's scripted replies meet the messages in the batch's order (over
+    # several, a loaded machine let five refusals in a row reach it, and the edition paused)
+    service = await Service(make_settings(database_url=database_url, smtp_url=smtp_server.url, smtp_pool_size=1),
+                            clock=clock).start()
+    try:
+        await _refused_now_and_then(service, smtp_server, clock)
+    finally:
+        await service.close()
+
+
+async def _refused_now_and_then(service: Service, smtp_server: SMTPServer, clock: Clock) -> None:
     edition_id = await _edition(service, clock, 12)
     # one recipient's filter refuses now and then; the rest is accepted: nothing systematic
     smtp_server.fail("data", *([SPAM, SPAM, SPAM, "ok"] * 3))

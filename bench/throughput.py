@@ -21,6 +21,7 @@ that would match the ceiling; ``--dkim`` repeats the naive loop
     python bench/throughput.py --subscribers 20000 --repeat 3 [--pg postgresql+asyncpg://...] [--dkim]
     python bench/throughput.py --subscribers 20000 --profile 30     # where the time goes, per message
     python bench/throughput.py --scale 10000,100000                 # peak RSS at two edition sizes
+    python bench/throughput.py --against ../base --repeat 4         # this checkout against another
 """
 
 from __future__ import annotations
@@ -350,11 +351,12 @@ class Figure:
         return 1e6 * statistics.median(self.sink_cpu) / self.count
 
 
-def run_child(mode: str, argv: list[str]) -> tuple[dict[str, Any], float]:
-    """Run a child in a fresh interpreter; returns its JSON result (with ``cpu``: the user and
-    system seconds of the child and the processes it waited for) and its peak RSS in MB."""
-    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, *argv],
-                            stdout=subprocess.PIPE, cwd=ROOT)
+def run_child(mode: str, argv: list[str], root: Path = ROOT) -> tuple[dict[str, Any], float]:
+    """Run a child in a fresh interpreter, from the checkout ``root``; returns its JSON result
+    (with ``cpu``: the user and system seconds of the child and the processes it waited for) and
+    its peak RSS in MB."""
+    proc = subprocess.Popen([sys.executable, str(root / "bench" / "throughput.py"), "--child", mode, *argv],
+                            stdout=subprocess.PIPE, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -386,6 +388,9 @@ def main() -> None:
                         "outbox; default 2, and 1 with --profile, which sees one process)")
     parser.add_argument("--profile", metavar="TOP", type=int, default=0,
                         help="only profile the project's path once (SQLite) and print the TOP entries per message")
+    parser.add_argument("--against", metavar="CHECKOUT", help="only measure the project's path (SQLite), "
+                        "alternating runs of this checkout and CHECKOUT (e.g. a git worktree of the commit "
+                        "before a change), and print the rate and CPU a message of each")
     parser.add_argument("--scale", metavar="N,N", help="only measure the project's path (SQLite) once at each of "
                         "these edition sizes and compare the peak RSS (flat memory: e.g. 10000,100000)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -398,8 +403,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, str(ROOT))
-        child = {"project": child_project, "naive": child_naive, "transport": child_transport}[args.child]
-        result = asyncio.run(child(args))
+        from mailer.core import loop
+
+        if args.child == "naive":  # what a hand-written script runs on
+            result = asyncio.run(child_naive(args))
+        else:  # the loop the project's commands run on
+            result = loop.run((child_project if args.child == "project" else child_transport)(args))
         result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
@@ -417,6 +426,9 @@ def parent(args: argparse.Namespace) -> None:
             return
         if args.scale:
             scale(args, sink.port, work, [int(n) for n in args.scale.split(",")])
+            return
+        if args.against:
+            against(args, sink.port, work, Path(args.against).resolve())
             return
         size = len(digest_bytes())
         print(f"message size {size} bytes; project edition of {args.subscribers} subscribers; "
@@ -530,8 +542,29 @@ def scale(args: argparse.Namespace, port: int, work: Path, sizes: list[int]) -> 
         first = first or fig
 
 
+def against(args: argparse.Namespace, port: int, work: Path, other: Path) -> None:
+    """The project's path of this checkout and of ``other``, one run of each in turn (the first
+    of a pair alternates), so that a change is compared with its base on the same machine at the
+    same time: a shared machine's speed drifts more between minutes than most changes move it."""
+    if not (other / "bench" / "throughput.py").is_file():
+        raise SystemExit(f"--against: {other} is not a checkout of this project (no bench/throughput.py)")
+    figures = {root: Figure(f"project, SQLite, {root}", [], args.subscribers, []) for root in (ROOT, other)}
+    for run in range(args.repeat):
+        for root in (ROOT, other) if run % 2 == 0 else (other, ROOT):
+            fig = figures[root]
+            fig.seconds.append(_project_run(args, port, work / f"against{run}{root.name}", None, None, fig, root=root))
+            print(f"{fig.label}: {args.subscribers / fig.seconds[-1]:,.0f} msgs/s, "
+                  f"{1e6 * fig.send_cpu[-1] / fig.count:.0f} us of CPU a message", flush=True)
+    mine, theirs = figures[ROOT], figures[other]
+    for fig in (mine, theirs):
+        print(f"{fig.label}: median {fig.rate:,.0f} msgs/s, {1e6 * statistics.median(fig.send_cpu) / fig.count:.0f} us "
+              f"of CPU a message, machine idle {statistics.median(fig.idle):.0%}")
+    print(f"this checkout against the other: {mine.rate / theirs.rate:.2f}x the rate, "
+          f"{statistics.median(mine.send_cpu) / statistics.median(theirs.send_cpu):.2f}x the CPU a message")
+
+
 def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | None,
-                 dkim_key: Path | None, fig: Figure, *, count: int | None = None) -> float:
+                 dkim_key: Path | None, fig: Figure, *, count: int | None = None, root: Path = ROOT) -> float:
     workdir.mkdir(parents=True, exist_ok=True)
     db = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     if pg:
@@ -544,7 +577,7 @@ def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | N
     try:
         result, rss = run_child("project", ["--port", str(port), "--count", str(count),
                                             "--db", db, "--workdir", str(workdir), "--senders", str(args.senders or 2),
-                                            "--settings", json.dumps(settings)])
+                                            "--settings", json.dumps(settings)], root)
     finally:
         if pg:
             asyncio.run(drop_pg(pg, db))

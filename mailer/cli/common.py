@@ -3,14 +3,13 @@ on a started ``Service`` with a clear message for any ``MailerError``."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from mailer.core import logs
+from mailer.core import logs, loop
 from mailer.core.errors import MailerError
 from mailer.core.settings import Settings, load_settings
 from mailer.delivery.service import Service
@@ -47,6 +46,6 @@ def run(settings: Settings, job: Callable[[Service], Awaitable[T]]) -> T:
             await svc.close()
 
     try:
-        return asyncio.run(go())
+        return loop.run(go())
     except MailerError as exc:
         fail(str(exc), 1)

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
-import uvloop
 
 from mailer.cli.common import err, settings_of
 from mailer.cli.demo import demo_settings, point_at_mailbox, send_demo
+from mailer.core import loop
 from mailer.core.errors import MailerError
 from mailer.core.heap import freeze_startup
 from mailer.core.settings import Settings
@@ -40,8 +40,7 @@ def serve_command(
     if demo_data:
         settings = demo_settings(settings)
     try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn's choice too
-            runner.run(_serve(settings, demo_data=demo_data, with_scheduler=scheduler))
+        loop.run(_serve(settings, demo_data=demo_data, with_scheduler=scheduler))
     except MailerError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -9,6 +9,7 @@ import signal
 import typer
 
 from mailer.cli.common import settings_of
+from mailer.core import loop
 from mailer.core.heap import freeze_startup
 from mailer.core.settings import Settings
 
@@ -37,7 +38,7 @@ def worker_command(
     """
 
     settings = settings_of(ctx, metrics_address=metrics_address)
-    asyncio.run(_work(settings, name, poll))
+    loop.run(_work(settings, name, poll))
 
 
 async def _work(settings: Settings, name: str | None, poll: float) -> None:
@@ -55,9 +56,9 @@ async def _work(settings: Settings, name: str | None, poll: float) -> None:
         start_http_server(int(port), host.strip("[]"), registry=PROCESS)
         log.info("metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    running = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        running.add_signal_handler(signum, stop.set)
     try:
         log.info("worker %s started on %s", svc.sender.owner, svc.db.dialect)
         await svc.sender_loop(stop, idle_seconds=poll)

@@ -300,11 +300,6 @@ def migrate(connection: Connection, revision: str = "head", *, down: bool = Fals
     (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
-def run(coro: Any) -> Any:
-    """Run a coroutine from synchronous code (the CLI)."""
-    return asyncio.run(coro)
-
-
 Row = TypeVar("Row", bound=Base)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as ProcessEvent
 
+from mailer.core import loop
 from mailer.core.heap import freeze_startup
 from mailer.core.settings import Settings
 
@@ -115,7 +116,7 @@ def _helper(settings: Settings, label: str, parent: int, wake: ProcessEvent, sto
     from mailer.core.logs import configure
 
     configure(settings)
-    asyncio.run(_help(settings, label, parent, wake, stop, ready))
+    loop.run(_help(settings, label, parent, wake, stop, ready))
 
 
 async def _help(settings: Settings, label: str, parent: int, wake: ProcessEvent, stop: ProcessEvent,

@@ -388,7 +388,8 @@ def main() -> None:
                         "outbox; default 2, and 1 with --profile, which sees one process)")
     parser.add_argument("--profile", metavar="TOP", type=int, default=0,
                         help="only profile the project's path once (SQLite) and print the TOP entries per message")
-    parser.add_argument("--against", metavar="CHECKOUT", help="only measure the project's path (SQLite), "
+    parser.add_argument("--against", metavar="CHECKOUT", help="only measure the project's path (SQLite; signed with "
+                        "--dkim), "
                         "alternating runs of this checkout and CHECKOUT (e.g. a git worktree of the commit "
                         "before a change), and print the rate and CPU a message of each")
     parser.add_argument("--scale", metavar="N,N", help="only measure the project's path (SQLite) once at each of "
@@ -548,11 +549,14 @@ def against(args: argparse.Namespace, port: int, work: Path, other: Path) -> Non
     same time: a shared machine's speed drifts more between minutes than most changes move it."""
     if not (other / "bench" / "throughput.py").is_file():
         raise SystemExit(f"--against: {other} is not a checkout of this project (no bench/throughput.py)")
-    figures = {root: Figure(f"project, SQLite, {root}", [], args.subscribers, []) for root in (ROOT, other)}
+    suffix = " + DKIM" if args.dkim else ""
+    dkim_key = _bench_key(work) if args.dkim else None
+    figures = {root: Figure(f"project, SQLite{suffix}, {root}", [], args.subscribers, []) for root in (ROOT, other)}
     for run in range(args.repeat):
         for root in (ROOT, other) if run % 2 == 0 else (other, ROOT):
             fig = figures[root]
-            fig.seconds.append(_project_run(args, port, work / f"against{run}{root.name}", None, None, fig, root=root))
+            fig.seconds.append(_project_run(args, port, work / f"against{run}{root.name}", None, dkim_key, fig,
+                                            root=root))
             print(f"{fig.label}: {args.subscribers / fig.seconds[-1]:,.0f} msgs/s, "
                   f"{1e6 * fig.send_cpu[-1] / fig.count:.0f} us of CPU a message", flush=True)
     mine, theirs = figures[ROOT], figures[other]

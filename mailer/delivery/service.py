@@ -27,7 +27,7 @@ from mailer.core.settings import Settings
 from mailer.core.urls import SmtpConfig
 from mailer.delivery import outbox
 from mailer.delivery.devmailbox import DevMailbox, port_open
-from mailer.delivery.dkim import Signer, SigningPool
+from mailer.delivery.dkim import Signer, SigningPool, signing_processes
 from mailer.delivery.group import SenderGroup
 from mailer.delivery.limits import limited
 from mailer.delivery.sender import Clock, Sender, worker_name
@@ -115,9 +115,8 @@ class Service:
         if self._sender is None:
             signer = Signer.from_settings(self.settings)
             if signer is not None:
-                processes = self.settings.dkim_processes
-                if processes is None:  # one per core, shared by the group's sending processes
-                    processes = max(1, (os.cpu_count() or 1) // self.settings.sender_processes)
+                processes = signing_processes(
+                    self.settings.dkim_processes, self.settings.sender_processes, os.cpu_count() or 1)
                 self.signing = SigningPool(signer, processes)
             self._sender = Sender(
                 self.db, self.settings, self.transport, self.renderer, clock=self.clock,

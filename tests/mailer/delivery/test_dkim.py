@@ -295,3 +295,12 @@ def test_ed25519_is_only_ever_added_beside_rsa(
     with pytest.raises(SettingsError) as caught:
         dkim.Signer.from_settings(settings)
     assert caught.value.key == "MAILER_DKIM_ED25519_KEY_FILE" and "not an Ed25519 key" in str(caught.value)
+
+
+def test_signing_processes_by_default_only_where_the_sending_processes_leave_cores() -> None:
+    assert dkim.signing_processes(None, senders=1, cores=2) == 2  # the Python parts beside the event loop
+    assert dkim.signing_processes(None, senders=2, cores=4) == 2
+    assert dkim.signing_processes(None, senders=2, cores=2) == 0  # threads: no trip to another process
+    assert dkim.signing_processes(None, senders=1, cores=1) == 0
+    assert dkim.signing_processes(3, senders=2, cores=2) == 3  # MAILER_DKIM_PROCESSES decides
+    assert dkim.signing_processes(0, senders=1, cores=8) == 0

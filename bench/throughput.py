@@ -388,10 +388,9 @@ def main() -> None:
                         "outbox; default 2, and 1 with --profile, which sees one process)")
     parser.add_argument("--profile", metavar="TOP", type=int, default=0,
                         help="only profile the project's path once (SQLite) and print the TOP entries per message")
-    parser.add_argument("--against", metavar="CHECKOUT", help="only measure the project's path (SQLite; signed with "
-                        "--dkim), "
-                        "alternating runs of this checkout and CHECKOUT (e.g. a git worktree of the commit "
-                        "before a change), and print the rate and CPU a message of each")
+    parser.add_argument("--against", metavar="CHECKOUT", help="only measure the project's path (SQLite, signed with "
+                        "--dkim), alternating runs of this checkout and CHECKOUT (e.g. a git worktree of the "
+                        "commit before a change), and print the rate and CPU a message of each")
     parser.add_argument("--scale", metavar="N,N", help="only measure the project's path (SQLite) once at each of "
                         "these edition sizes and compare the peak RSS (flat memory: e.g. 10000,100000)")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_ed25519_selector: str | None = None  # a second signature beside RSA's (RFC 8463), never instead
     dkim_ed25519_key_file: Path | None = None
-    dkim_processes: int | None = None  # None: one signing process per core
+    dkim_processes: int | None = None  # None: by the cores and sending processes (dkim.signing_processes)
     # sending processes of one `mailer serve`, `worker` or `digest send` (mailer/delivery/group.py)
     sender_processes: int = 1
     bounce_address: str | None = None

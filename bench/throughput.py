@@ -350,6 +350,11 @@ class Figure:
         """smtp-sink's CPU a message, in microseconds (median of the runs)."""
         return 1e6 * statistics.median(self.sink_cpu) / self.count
 
+    @property
+    def send_us(self) -> float:
+        """The measured processes' CPU a message, in microseconds (median of the runs)."""
+        return 1e6 * statistics.median(self.send_cpu) / self.count
+
 
 def run_child(mode: str, argv: list[str], root: Path = ROOT) -> tuple[dict[str, Any], float]:
     """Run a child in a fresh interpreter, from the checkout ``root``; returns its JSON result
@@ -464,7 +469,7 @@ def parent(args: argparse.Namespace) -> None:
         print(f"{transport.label} (one process, one composed digest sent to every address, no database): "
               f"{transport.rate:,.0f} msgs/s, {transport.rate / best_ceiling.rate:.0%} of the ceiling, "
               f"{statistics.median(transport.paired):.0%} of the ceiling measured right before each run; "
-              f"{1e6 * statistics.median(transport.send_cpu) / transport.count:.0f} us of CPU a message", flush=True)
+              f"{transport.send_us:.0f} us of CPU a message", flush=True)
         dkim_key = _bench_key(work) if args.dkim else None
         for dkim_on in ([False, True] if args.dkim else [False]):
             suffix = " + DKIM" if dkim_on else ""
@@ -550,20 +555,20 @@ def against(args: argparse.Namespace, port: int, work: Path, other: Path) -> Non
         raise SystemExit(f"--against: {other} is not a checkout of this project (no bench/throughput.py)")
     suffix = " + DKIM" if args.dkim else ""
     dkim_key = _bench_key(work) if args.dkim else None
-    figures = {root: Figure(f"project, SQLite{suffix}, {root}", [], args.subscribers, []) for root in (ROOT, other)}
+    # by position, not by path: a checkout against itself (how large is the noise?) is two sides too
+    sides = [(root, Figure(f"project, SQLite{suffix}, {root}", [], args.subscribers, [])) for root in (ROOT, other)]
     for run in range(args.repeat):
-        for root in (ROOT, other) if run % 2 == 0 else (other, ROOT):
-            fig = figures[root]
-            fig.seconds.append(_project_run(args, port, work / f"against{run}{root.name}", None, dkim_key, fig,
-                                            root=root))
+        for side in (0, 1) if run % 2 == 0 else (1, 0):
+            root, fig = sides[side]
+            fig.seconds.append(_project_run(args, port, work / f"against{run}-{side}", None, dkim_key, fig, root=root))
             print(f"{fig.label}: {args.subscribers / fig.seconds[-1]:,.0f} msgs/s, "
                   f"{1e6 * fig.send_cpu[-1] / fig.count:.0f} us of CPU a message", flush=True)
-    mine, theirs = figures[ROOT], figures[other]
+    (_, mine), (_, theirs) = sides
     for fig in (mine, theirs):
-        print(f"{fig.label}: median {fig.rate:,.0f} msgs/s, {1e6 * statistics.median(fig.send_cpu) / fig.count:.0f} us "
-              f"of CPU a message, machine idle {statistics.median(fig.idle):.0%}")
+        print(f"{fig.label}: median {fig.rate:,.0f} msgs/s, {fig.send_us:.0f} us of CPU a message, "
+              f"machine idle {statistics.median(fig.idle):.0%}")
     print(f"this checkout against the other: {mine.rate / theirs.rate:.2f}x the rate, "
-          f"{statistics.median(mine.send_cpu) / statistics.median(theirs.send_cpu):.2f}x the CPU a message")
+          f"{mine.send_us / theirs.send_us:.2f}x the CPU a message")
 
 
 def _project_run(args: argparse.Namespace, port: int, workdir: Path, pg: str | None,
@@ -629,7 +634,7 @@ def _budget(ceiling_fig: Figure, projects: list[Figure]) -> None:
           + "".join(f"; {p.sink_us:.0f} us under {p.label}" for p in projects))
     print(f"to match the ceiling on {cores} cores a sender has {left:.0f} us of CPU a message "
           f"(all its processes, DKIM included); the project used, from planning to the last row sent: "
-          + "; ".join(f"{1e6 * statistics.median(p.send_cpu) / p.count:.0f} us ({p.label})" for p in projects))
+          + "; ".join(f"{p.send_us:.0f} us ({p.label})" for p in projects))
 
 
 def _table(figures: dict[str, Figure]) -> None:

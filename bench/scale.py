@@ -356,6 +356,30 @@ def _wait_drained(db_file: Path, expected: int, timeout: float, status: str | No
 GOALS = {"import": 60.0, "export": 20.0, "plan": 30.0}
 
 
+def measure(count: int, pg: str | None, requests: int, concurrency: int = 32, only: str | None = None,
+            profile: Path | None = None, spy: Path | None = None) -> list[Step]:
+    """Every step of the subscriber side at ``count`` rows (``only``: one half), each in a fresh
+    process; ``bench/throughput.py --scale`` runs this too, after the send figures."""
+    steps: list[Step] = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        if only != "subscribe":
+            work = Path(tmp) / "sqlite"
+            work.mkdir()
+            steps += subscriber_side("sqlite", f"sqlite+aiosqlite:///{work / 'bench.db'}", count, work,
+                                     profile)
+            if pg:
+                work = Path(tmp) / "pg"
+                work.mkdir()
+                url = asyncio.run(create_pg(pg, "bench_scale"))
+                try:
+                    steps += subscriber_side("postgresql", url, count, work, profile)
+                finally:
+                    asyncio.run(drop_pg(pg, url))
+        if only != "subscribers":
+            steps += subscribe_load(Path(tmp), requests, concurrency, spy)
+    return steps
+
+
 def show(steps: list[Step], count: int) -> None:
     print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows the wall times)")
     print(f"{'step':18} {'seconds':>8} {'CPU s':>6} {'rows/s':>10} {'peak RSS':>9}  goal")
@@ -395,23 +419,7 @@ def main() -> None:
     if args.profile:
         args.profile = args.profile.resolve()
         args.profile.mkdir(parents=True, exist_ok=True)
-    steps: list[Step] = []
-    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        if args.only != "subscribe":
-            work = Path(tmp) / "sqlite"
-            work.mkdir()
-            steps += subscriber_side("sqlite", f"sqlite+aiosqlite:///{work / 'bench.db'}", args.scale, work,
-                                     args.profile)
-            if args.pg:
-                work = Path(tmp) / "pg"
-                work.mkdir()
-                url = asyncio.run(create_pg(args.pg, "bench_scale"))
-                try:
-                    steps += subscriber_side("postgresql", url, args.scale, work, args.profile)
-                finally:
-                    asyncio.run(drop_pg(args.pg, url))
-        if args.only != "subscribers":
-            steps += subscribe_load(Path(tmp), args.requests, args.concurrency, args.spy)
+    steps = measure(args.scale, args.pg, args.requests, args.concurrency, args.only, args.profile, args.spy)
     show(steps, args.scale)
     if args.profile:
         show_profiles(args.profile)

@@ -16,11 +16,13 @@ project/ceiling (also against the ceiling measured again right before each proje
 machine's speed drifts), the peak RSS of the project's process, the machine's idle share during
 each run and what the hypervisor took, and smtp-sink's CPU a message with what it leaves a sender
 that would match the ceiling; ``--dkim`` repeats the naive loop
-(signing with dkimpy) and the project's path with DKIM signing on.
+(signing with dkimpy) and the project's path with DKIM signing on. ``--scale 1000000`` then adds
+the send of a million-subscriber edition beside one of 10,000 (peak RSS: memory stays flat) and
+the subscriber side at a million (``bench/scale.py``), so that one run prints every figure.
 
     python bench/throughput.py --subscribers 20000 --repeat 3 [--pg postgresql+asyncpg://...] [--dkim]
     python bench/throughput.py --subscribers 20000 --profile 30     # where the time goes, per message
-    python bench/throughput.py --scale 10000,100000                 # peak RSS at two edition sizes
+    python bench/throughput.py --scale 1000000 --only-scale          # at a million: memory, subscriber side
     python bench/throughput.py --against ../base --repeat 4         # this checkout against another
 """
 
@@ -396,8 +398,12 @@ def main() -> None:
     parser.add_argument("--against", metavar="CHECKOUT", help="only measure the project's path (SQLite, signed with "
                         "--dkim), alternating runs of this checkout and CHECKOUT (e.g. a git worktree of the "
                         "commit before a change), and print the rate and CPU a message of each")
-    parser.add_argument("--scale", metavar="N,N", help="only measure the project's path (SQLite) once at each of "
-                        "these edition sizes and compare the peak RSS (flat memory: e.g. 10000,100000)")
+    parser.add_argument("--scale", metavar="[A,]N", help="after the other figures, the project's path (SQLite) "
+                        "once for 10,000 (or A) and once for N subscribers, with the peak RSS of each (flat "
+                        "memory), then the subscriber side at N (bench/scale.py: import, export and planning on "
+                        "SQLite and --pg, the /subscribe load); e.g. 1000000")
+    parser.add_argument("--requests", type=int, default=5000, help="POST /subscribe requests of --scale's load")
+    parser.add_argument("--only-scale", action="store_true", help="measure only what --scale adds")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
@@ -406,6 +412,8 @@ def main() -> None:
     parser.add_argument("--dkim-key", help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", dest="profile_out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only_scale and not args.scale:
+        parser.error("--only-scale needs --scale")
     if args.child:
         sys.path.insert(0, str(ROOT))
         from mailer.core import loop
@@ -429,8 +437,8 @@ def parent(args: argparse.Namespace) -> None:
         if args.profile:
             profile(args, sink.port, work, args.profile)
             return
-        if args.scale:
-            scale(args, sink.port, work, [int(n) for n in args.scale.split(",")])
+        if args.only_scale:
+            at_scale(args, sink.port, work)
             return
         if args.against:
             against(args, sink.port, work, Path(args.against).resolve())
@@ -493,6 +501,8 @@ def parent(args: argparse.Namespace) -> None:
         _table(figures)
         if best_ceiling is not None:
             _budget(best_ceiling, [f for f in figures.values() if f.label.startswith("project")])
+        if args.scale:
+            at_scale(args, sink.port, work)
     finally:
         sink.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -533,7 +543,20 @@ def _bench_key(work: Path) -> Path:
     return path
 
 
-def scale(args: argparse.Namespace, port: int, work: Path, sizes: list[int]) -> None:
+def at_scale(args: argparse.Namespace, port: int, work: Path) -> None:
+    """``--scale``: the send at two edition sizes (time and peak RSS: memory must stay flat), then
+    the subscriber side at the larger one."""
+    import scale  # bench/scale.py
+
+    sizes = [int(n) for n in args.scale.split(",")]
+    sizes = sizes if len(sizes) > 1 else [10_000, *sizes]
+    print(f"\nat scale: the send at {' and '.join(f'{n:,}' for n in sizes)} subscribers", flush=True)
+    flat_memory(args, port, work, sizes)
+    print(f"\nthe subscriber side at {sizes[-1]:,} rows (bench/scale.py)", flush=True)
+    scale.show(scale.measure(sizes[-1], args.pg, args.requests), sizes[-1])
+
+
+def flat_memory(args: argparse.Namespace, port: int, work: Path, sizes: list[int]) -> None:
     """The project's path at several edition sizes: the time and the peak RSS of each."""
     first: Figure | None = None
     for count in sizes:
@@ -542,7 +565,9 @@ def scale(args: argparse.Namespace, port: int, work: Path, sizes: list[int]) -> 
         rss = max(fig.rss_mb)
         line = f"{fig.label}: {fig.median:.2f} s, {fig.rate:,.0f} msgs/s, peak RSS {rss:.0f} MB"
         if first is not None:
-            line += f" ({100 * (rss / max(first.rss_mb) - 1):+.1f}% against {first.count})"
+            growth = rss / max(first.rss_mb) - 1
+            line += (f" ({100 * growth:+.1f}% against {first.count:,}; goal within 10%: "
+                     f"{'met' if growth <= 0.10 else 'MISSED'})")
         print(line, flush=True)
         first = first or fig
 

@@ -144,6 +144,16 @@ async def claim(
 ) -> list[Claimed]:
     """Take up to ``limit`` due rows for ``owner`` until ``now + lease``, most urgent first
     (only rows of ``edition_id`` when it is given)."""
+    stmt = _claiming(session.get_bind().dialect.name, owner, now, lease=lease, limit=limit, edition_id=edition_id)
+    rows = (await session.execute(stmt)).all()
+    # RETURNING gives no order: most urgent first within the batch too (a share before digests)
+    return sorted((Claimed(*row) for row in rows), key=lambda c: (c.priority, c.id))
+
+
+def _claiming(dialect: str, owner: str, now: datetime, *, lease: timedelta, limit: int,
+              edition_id: int | None) -> Any:
+    """The claim's one statement: pick the batch by the claim index, then update those rows,
+    reached by primary key (``_PENDING``)."""
     pick = (
         select(OutboxMessage.id)
         .where(_claimable(now))
@@ -153,15 +163,15 @@ async def claim(
     if edition_id is not None:
         pick = pick.where(OutboxMessage.edition_id == edition_id)
     chosen: Any = pick.scalar_subquery()
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         # several workers on several machines: each skips the rows another has locked. The pick
         # is a MATERIALIZED CTE: as a plain IN (subquery) the planner may run it once per outer
         # row, and with SKIP LOCKED each run finds other rows: more than ``limit`` get claimed.
         picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
         chosen = select(picked.c.id)
-    stmt = (
+    return (
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(chosen), OutboxMessage.status == "pending")
+        .where(OutboxMessage.id.in_(chosen), _PENDING)
         .values(
             status="sending",
             lease_owner=owner,
@@ -171,9 +181,6 @@ async def claim(
         .returning(*_CLAIM_COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    rows = (await session.execute(stmt)).all()
-    # RETURNING gives no order: most urgent first within the batch too (a share before digests)
-    return sorted((Claimed(*row) for row in rows), key=lambda c: (c.priority, c.id))
 
 
 @dataclass(frozen=True)
@@ -283,12 +290,16 @@ async def record(
             if ours.get(result.row.id) == values["history"]]
 
 
-# "Still sending", written so that no index can serve it: the rows are found by primary key.
-# PostgreSQL's planner otherwise reaches them through ix_outbox_claim's "sending" entries (its
-# statistics see few such rows), which include every dead row version since the last vacuum:
-# each write of a batch walked them all, and recording a batch grew with the rows sent so far
-# (780 to 830 us a row after 30,000 rows, now 39 to 42: bench/outbox_rows.py --backlog 30000 --pg).
+# "Still sending" and "still pending", written so that no index can serve them: the rows a
+# batch writes are found by primary key. PostgreSQL's planner otherwise reaches them through
+# ix_outbox_claim's "sending" entries (its statistics see few such rows), which include every
+# dead row version since the last vacuum: each write of a batch walked them all, and recording a
+# batch grew with the rows sent so far (780 to 830 us a row after 30,000 rows, now 39 to 42:
+# bench/outbox_rows.py --backlog 30000 --pg). SQLite, which keeps no statistics, walked every
+# "pending" entry of that index to claim a batch, each time: a claim grew with the rows still
+# waiting (bench/outbox_rows.py --waiting).
 _SENDING = (_OUTBOX.c.status + literal("")) == "sending"
+_PENDING = (_OUTBOX.c.status + literal("")) == "pending"
 
 
 def _held(owner: str, ids: list[int]) -> Any:

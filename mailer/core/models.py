@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -201,7 +202,10 @@ class OutboxMessage(Base):
         UniqueConstraint("edition_id", "subscriber_id"),
         Index("ix_outbox_claim", "status", "priority", "id", "next_attempt_at"),  # the claim's order
         Index("ix_outbox_edition_status", "edition_id", "status"),
-        Index("ix_outbox_sent_at", "sent_at", "status", "kind"),  # the console's sends per day, from the index alone
+        # the console's sends per day, from the index alone; only sent rows, so that claiming a row
+        # does not write it (migration i18b_sent_index)
+        Index("ix_outbox_sent_at", "sent_at", "status", "kind",
+              sqlite_where=text("sent_at IS NOT NULL"), postgresql_where=text("sent_at IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -19,11 +19,7 @@ from tests.conftest import Clock
 
 async def test_the_compare_and_set_goes_by_primary_key(database: Database, clock: Clock) -> None:
     db, table = database, OutboxMessage.__table__
-    async with db.transaction() as session:
-        await session.execute(insert(table), [
-            {"kind": "share", "recipient": f"r{i}@example.org", "payload": b"x", "message_id": f"m{i}",
-             "status": "pending", "attempts": 0, "history": "[]", "next_attempt_at": clock.now,
-             "created_at": clock.now, "priority": 0} for i in range(3000)])
+    await _due_rows(db, clock, 3000)
     async with db.transaction() as session:  # statistics that see no row being sent
         await session.execute(text("ANALYZE"))
     async with db.transaction() as session:
@@ -51,12 +47,8 @@ async def test_the_claim_updates_its_batch_by_primary_key(database: Database, cl
     SQLite, which keeps no statistics, walked every "pending" entry of the claim index instead:
     a claim grew with the rows still waiting (58 against 21 us a row with 100,000 waiting rows,
     bench/outbox_rows.py --waiting 100000)."""
-    db, table = database, OutboxMessage.__table__
-    async with db.transaction() as session:
-        await session.execute(insert(table), [
-            {"kind": "share", "recipient": f"r{i}@example.org", "payload": b"x", "message_id": f"m{i}",
-             "status": "pending", "attempts": 0, "history": "[]", "next_attempt_at": clock.now,
-             "created_at": clock.now, "priority": 0} for i in range(3000)])
+    db = database
+    await _due_rows(db, clock, 3000)
     stmt = outbox._claiming(db.dialect, "w:1", clock.now, lease=timedelta(minutes=5), limit=500, edition_id=None)
     if db.dialect == "postgresql":  # its autovacuum keeps statistics; SQLite keeps none unless asked
         async with db.transaction() as session:
@@ -83,3 +75,11 @@ async def test_the_claim_updates_its_batch_by_primary_key(database: Database, cl
         second = await outbox.claim(session, "w:2", clock.now, lease=timedelta(minutes=5), limit=500)
     assert [r.id for r in first] == sorted(r.id for r in first) and len(first) == len(second) == 500
     assert max(r.id for r in first) < min(r.id for r in second)
+
+
+async def _due_rows(db: Database, clock: Clock, count: int) -> None:
+    async with db.transaction() as session:
+        await session.execute(insert(OutboxMessage.__table__), [
+            {"kind": "share", "recipient": f"r{i}@example.org", "payload": b"x", "message_id": f"m{i}",
+             "status": "pending", "attempts": 0, "history": "[]", "next_attempt_at": clock.now,
+             "created_at": clock.now, "priority": 0} for i in range(count)])

@@ -395,9 +395,10 @@ def main() -> None:
                         "outbox; default 2, and 1 with --profile, which sees one process)")
     parser.add_argument("--profile", metavar="TOP", type=int, default=0,
                         help="only profile the project's path once (SQLite) and print the TOP entries per message")
-    parser.add_argument("--against", metavar="CHECKOUT", help="only measure the project's path (SQLite, signed with "
-                        "--dkim), alternating runs of this checkout and CHECKOUT (e.g. a git worktree of the "
-                        "commit before a change), and print the rate and CPU a message of each")
+    parser.add_argument("--against", metavar="CHECKOUT", help="only measure the project's path (SQLite, or "
+                        "PostgreSQL with --pg; signed with --dkim), alternating runs of this checkout and CHECKOUT "
+                        "(e.g. a git worktree of the commit before a change), and print the rate and CPU a message "
+                        "of each")
     parser.add_argument("--scale", metavar="[A,]N", help="after the other figures, the project's path (SQLite) "
                         "once for 10,000 (or A) and once for N subscribers, with the peak RSS of each (flat "
                         "memory), then the subscriber side at N (bench/scale.py: import, export and planning on "
@@ -579,13 +580,16 @@ def against(args: argparse.Namespace, port: int, work: Path, other: Path) -> Non
     if not (other / "bench" / "throughput.py").is_file():
         raise SystemExit(f"--against: {other} is not a checkout of this project (no bench/throughput.py)")
     suffix = " + DKIM" if args.dkim else ""
+    database = "PostgreSQL" if args.pg else "SQLite"
     dkim_key = _bench_key(work) if args.dkim else None
     # by position, not by path: a checkout against itself (how large is the noise?) is two sides too
-    sides = [(root, Figure(f"project, SQLite{suffix}, {root}", [], args.subscribers, [])) for root in (ROOT, other)]
+    sides = [(root, Figure(f"project, {database}{suffix}, {root}", [], args.subscribers, []))
+             for root in (ROOT, other)]
     for run in range(args.repeat):
         for side in (0, 1) if run % 2 == 0 else (1, 0):
             root, fig = sides[side]
-            fig.seconds.append(_project_run(args, port, work / f"against{run}-{side}", None, dkim_key, fig, root=root))
+            fig.seconds.append(_project_run(args, port, work / f"against{run}-{side}", args.pg, dkim_key, fig,
+                                            root=root))
             print(f"{fig.label}: {args.subscribers / fig.seconds[-1]:,.0f} msgs/s, "
                   f"{1e6 * fig.send_cpu[-1] / fig.count:.0f} us of CPU a message", flush=True)
     (_, mine), (_, theirs) = sides

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -251,7 +252,8 @@ async def record(
 
     A result whose row was recovered (and perhaps claimed again) since is not written: every
     UPDATE is a compare-and-set on (status, lease owner, attempt). Rows that change the same
-    columns go in one statement executed for all of them (executemany)."""
+    columns go in one statement: an executemany on SQLite, ``UPDATE ... FROM unnest`` on
+    PostgreSQL (``_written_together``)."""
     if not results:
         return []
     table = _OUTBOX
@@ -259,7 +261,7 @@ async def record(
     ids = [r.row.id for r in results]
     if postgres:
         # lock the rows this owner still holds: nobody can take them over until we commit, so
-        # exactly these are written (asyncpg reports no row counts for executemany)
+        # exactly these are written
         held = {
             row_id: attempts
             for row_id, attempts in await session.execute(_held(owner, ids))
@@ -274,6 +276,9 @@ async def record(
         groups.setdefault(tuple(sorted(values)), []).append(row)
     changed = 0
     for columns, params in groups.items():
+        if postgres:
+            await session.execute(_written_together(owner, columns, params))
+            continue
         stmt = update(table).where(*_still_ours(owner)).values({c: bindparam(f"v_{c}") for c in columns})
         changed += await execute_many(session, stmt, params) or 0
     if postgres or changed == len(states):
@@ -300,6 +305,26 @@ async def record(
 # waiting (bench/outbox_rows.py --waiting).
 _SENDING = (_OUTBOX.c.status + literal("")) == "sending"
 _PENDING = (_OUTBOX.c.status + literal("")) == "pending"
+
+
+def _written_together(owner: str, columns: tuple[str, ...], params: list[dict[str, Any]]) -> Any:
+    """PostgreSQL: one group of ``record``'s rows as one ``UPDATE ... FROM unnest(arrays)``, a
+    column's values in one array, instead of a statement executed once a row; the same
+    compare-and-set, on rows ``_held`` has locked."""
+    table = _OUTBOX
+    arrays = {"id": [p["b_id"] for p in params], "attempts": [p["b_attempts"] for p in params]}
+    arrays.update((c, [p[f"v_{c}"] for p in params]) for c in columns)
+    given = select(*(
+        func.unnest(bindparam(f"a_{name}", values, type_=ARRAY(table.c[name].type))).label(name)
+        for name, values in arrays.items()
+    )).subquery("given")
+    return (
+        update(table)
+        .where(table.c.id == given.c.id, _SENDING, table.c.lease_owner == owner,
+               table.c.attempts == given.c.attempts)
+        .values({c: given.c[c] for c in columns})
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _held(owner: str, ids: list[int]) -> Any:

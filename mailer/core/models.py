@@ -194,6 +194,9 @@ class EditorSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+_SENT = text("sent_at IS NOT NULL")  # the rows ix_outbox_sent_at holds
+
+
 class OutboxMessage(Base):
     """One message to one recipient; its status only moves by compare-and-set (see outbox.py)."""
 
@@ -204,8 +207,7 @@ class OutboxMessage(Base):
         Index("ix_outbox_edition_status", "edition_id", "status"),
         # the console's sends per day, from the index alone; only sent rows, so that claiming a row
         # does not write it (migration i18b_sent_index)
-        Index("ix_outbox_sent_at", "sent_at", "status", "kind",
-              sqlite_where=text("sent_at IS NOT NULL"), postgresql_where=text("sent_at IS NOT NULL")),
+        Index("ix_outbox_sent_at", "sent_at", "status", "kind", sqlite_where=_SENT, postgresql_where=_SENT),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

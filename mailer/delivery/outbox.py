@@ -269,17 +269,17 @@ async def record(
         results = [r for r in results if held.get(r.row.id) == r.row.attempts]
     at = now.isoformat()
     states = [(result, _next_state(result, owner, now, at, lifetime)) for result in results]
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, ...], list[tuple[Claimed, dict[str, Any]]]] = {}
     for result, values in states:
-        row = {f"v_{k}": v for k, v in values.items()}
-        row.update(b_id=result.row.id, b_attempts=result.row.attempts)
-        groups.setdefault(tuple(sorted(values)), []).append(row)
+        groups.setdefault(tuple(sorted(values)), []).append((result.row, values))
     changed = 0
-    for columns, params in groups.items():
+    for columns, rows in groups.items():
         if postgres:
-            await session.execute(_written_together(owner, columns, params))
+            await session.execute(_written_together(owner, columns, rows))
             continue
         stmt = update(table).where(*_still_ours(owner)).values({c: bindparam(f"v_{c}") for c in columns})
+        params = [{"b_id": row.id, "b_attempts": row.attempts, **{f"v_{k}": v for k, v in values.items()}}
+                  for row, values in rows]
         changed += await execute_many(session, stmt, params) or 0
     if postgres or changed == len(states):
         return [(result, str(values["status"])) for result, values in states]
@@ -307,13 +307,13 @@ _SENDING = (_OUTBOX.c.status + literal("")) == "sending"
 _PENDING = (_OUTBOX.c.status + literal("")) == "pending"
 
 
-def _written_together(owner: str, columns: tuple[str, ...], params: list[dict[str, Any]]) -> Any:
-    """PostgreSQL: one group of ``record``'s rows as one ``UPDATE ... FROM unnest(arrays)``, a
-    column's values in one array, instead of a statement executed once a row; the same
-    compare-and-set, on rows ``_held`` has locked."""
+def _written_together(owner: str, columns: tuple[str, ...], rows: list[tuple[Claimed, dict[str, Any]]]) -> Any:
+    """PostgreSQL: one group of ``record``'s rows (each with the values of ``columns`` it gets) as
+    one ``UPDATE ... FROM unnest(arrays)``, a column's values in one array, instead of a statement
+    executed once a row; the same compare-and-set, on rows ``_held`` has locked."""
     table = _OUTBOX
-    arrays = {"id": [p["b_id"] for p in params], "attempts": [p["b_attempts"] for p in params]}
-    arrays.update((c, [p[f"v_{c}"] for p in params]) for c in columns)
+    arrays = {"id": [row.id for row, _ in rows], "attempts": [row.attempts for row, _ in rows]}
+    arrays.update((c, [values[c] for _, values in rows]) for c in columns)
     given = select(*(
         func.unnest(bindparam(f"a_{name}", values, type_=ARRAY(table.c[name].type))).label(name)
         for name, values in arrays.items()

@@ -7,9 +7,11 @@ include every dead row version since the last vacuum: recording a row took 780 t
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import Database
 from mailer.core.models import OutboxMessage
@@ -29,13 +31,10 @@ async def test_the_compare_and_set_goes_by_primary_key(database: Database, clock
         select(table.c.id).where(*outbox._still_ours("w:1")).params(b_id=row.id, b_attempts=row.attempts),
         outbox._held("w:1", [c.id for c in claimed]),  # PostgreSQL's lock on the batch first
     ]
-    explain = "EXPLAIN" if db.dialect == "postgresql" else "EXPLAIN QUERY PLAN"
     plan_of: list[str] = []
     async with db.transaction() as session:
-        dialect = session.get_bind().dialect
         for stmt in statements:
-            sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-            plan = "\n".join(str(line[-1]) for line in await session.execute(text(f"{explain} {sql}")))
+            plan = "\n".join(str(line[-1]) for line in await _plan(session, stmt))
             plan_of.append(plan)
             assert "ix_outbox_claim" not in plan, plan
         # one row's compare-and-set: by primary key (the batch's lock may scan a small table)
@@ -54,19 +53,12 @@ async def test_the_claim_updates_its_batch_by_primary_key(database: Database, cl
         async with db.transaction() as session:
             await session.execute(text("ANALYZE"))
     async with db.transaction() as session:
-        conn = await session.connection()
-        compiled = stmt.compile(dialect=conn.dialect)
-        # the driver's own placeholders and values (a time as text for SQLite, as the column holds it)
-        args = tuple(str(v) if isinstance(v, datetime) and db.dialect == "sqlite" else v
-                     for v in (compiled.params[name] for name in compiled.positiontup or ()))
-        if db.dialect == "postgresql":
-            plan = [str(line[0]) for line in await conn.exec_driver_sql(f"EXPLAIN {compiled}", args)]
-            # the update's own scan: the lines above the CTE's plan
-            # the update's own scan: the lines after the CTE's (PostgreSQL may also hash a small table)
-            update_part = "\n".join(plan[next(i for i, line in enumerate(plan) if line.startswith("  ->")):])
-        else:  # the outer statement's lines (those whose parent is the root)
-            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", args)
-            update_part = "\n".join(str(row[-1]) for row in rows if row[1] == 0)
+        plan = await _plan(session, stmt)
+    if db.dialect == "postgresql":  # the update's own scan: the lines after the CTE's
+        lines = [str(line[0]) for line in plan]
+        update_part = "\n".join(lines[next(i for i, line in enumerate(lines) if line.startswith("  ->")):])
+    else:  # the outer statement's lines (those whose parent is the root)
+        update_part = "\n".join(str(row[-1]) for row in plan if row[1] == 0)
     assert "ix_outbox_claim" not in update_part, update_part
     if db.dialect == "sqlite":
         assert "PRIMARY KEY" in update_part, update_part
@@ -83,3 +75,12 @@ async def _due_rows(db: Database, clock: Clock, count: int) -> None:
             {"kind": "share", "recipient": f"r{i}@example.org", "payload": b"x", "message_id": f"m{i}",
              "status": "pending", "attempts": 0, "history": "[]", "next_attempt_at": clock.now,
              "created_at": clock.now, "priority": 0} for i in range(count)])
+
+
+async def _plan(session: AsyncSession, stmt: Any) -> list[Any]:
+    """The rows of ``EXPLAIN`` (PostgreSQL) or ``EXPLAIN QUERY PLAN`` (SQLite) of ``stmt``, its
+    values written in."""
+    dialect = session.get_bind().dialect
+    sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    explain = "EXPLAIN" if dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
+    return list(await session.execute(text(f"{explain} {sql}")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
@@ -13,9 +14,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import NullType
 
 from mailer.core.arabic import BIDI_CONTROLS
-from mailer.core.db import insert_rows, one_of
+from mailer.core.db import foreign_keys_known_to_hold, insert_rows, one_of
 from mailer.core.errors import InvalidInput
 from mailer.core.lists import NewsList
+from mailer.core.models import Section
 from mailer.core.settings import Settings
 from subscribers.addresses import Address, check, mailbox_key
 from subscribers.models import STATUSES, Subscriber, SubscriberList, SubscriberSection
@@ -201,10 +203,20 @@ async def insert_values(
         select(Subscriber.email_key, Subscriber.id).where(one_of(session, Subscriber.email_key, keys))
     )}
     ids = [found[key] for key in keys]
-    await insert_rows(session, _table(SubscriberList), ("subscriber_id", "list_name"),
-                      [(sid, key) for sid, chosen in zip(ids, lists, strict=True) for key in set(chosen)])
-    await insert_rows(session, _table(SubscriberSection), ("subscriber_id", "section_id"),
-                      [(sid, section) for sid, chosen in zip(ids, sections, strict=True) for section in set(chosen)])
+    chosen_sections = [(sid, section) for sid, chosen in zip(ids, sections, strict=True) for section in set(chosen)]
+    # The rows below reference subscribers this transaction has just inserted (no other can see,
+    # so none can delete them) and sections it locks here as each row's check would, once for
+    # all: their foreign key checks cannot fail (unless a section went away meanwhile, which
+    # the checks are then left on to report).
+    wanted = {section for _, section in chosen_sections}
+    locked = set(await session.scalars(
+        select(Section.id).where(Section.id.in_(wanted)).with_for_update(key_share=True))) if wanted else set()
+    tables = [_table(SubscriberList), _table(SubscriberSection)]
+    held = foreign_keys_known_to_hold(session, tables) if locked == wanted else nullcontext(False)
+    async with held:
+        await insert_rows(session, tables[0], ("subscriber_id", "list_name"),
+                          [(sid, key) for sid, chosen in zip(ids, lists, strict=True) for key in set(chosen)])
+        await insert_rows(session, tables[1], ("subscriber_id", "section_id"), chosen_sections)
     return ids
 
 

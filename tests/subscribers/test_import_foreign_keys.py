@@ -122,3 +122,17 @@ async def test_a_role_that_may_not_keeps_the_checks_and_its_transaction(plain_ro
     async with plain_role.transaction() as session:
         written = (await session.execute(select(SubscriberSection.subscriber_id, SubscriberSection.section_id))).all()
     assert written == [(ids[0], section)]
+
+
+async def test_a_role_granted_the_setting_skips_the_triggers(database: Database, plain_role: Database) -> None:
+    name = make_url(plain_role.url).username
+    async with database.transaction() as session:  # PostgreSQL 15 and later; what the README tells operators
+        await session.execute(text(f"GRANT SET ON PARAMETER session_replication_role TO {name}"))
+    try:
+        async with plain_role.transaction() as session:
+            async with foreign_keys_known_to_hold(session, TABLES) as off:
+                assert (off, await _role(session)) == (True, "replica")
+            assert await _role(session) == "origin"
+    finally:
+        async with database.transaction() as session:
+            await session.execute(text(f"REVOKE SET ON PARAMETER session_replication_role FROM {name}"))

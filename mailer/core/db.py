@@ -116,8 +116,9 @@ async def foreign_keys_known_to_hold(session: AsyncSession, tables: Sequence[Tab
     the block those triggers are off for this transaction, where the role may set
     ``session_replication_role`` (a superuser, or ``GRANT SET ON PARAMETER``, PostgreSQL 15)
     and ``tables`` have no trigger of their own, which would be skipped too. Yields whether
-    they are off; SQLite's checks stay (an index look-up each)."""
-    if session.get_bind().dialect.name != "postgresql":
+    they are off; SQLite's checks stay (an index look-up each), and so do all of them when
+    ``tables`` is empty (it names what the caller vouches for)."""
+    if not tables or session.get_bind().dialect.name != "postgresql":
         yield False
         return
     names = bindparam("tables", [t.name for t in tables], type_=ARRAY(String))

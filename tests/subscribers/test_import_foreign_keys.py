@@ -78,6 +78,13 @@ async def test_the_rows_are_written_and_the_checks_come_back(database: Database,
     assert sections == [(ids[0], section)]
 
 
+async def test_no_table_named_turns_nothing_off(database: Database) -> None:
+    async with database.transaction() as session, foreign_keys_known_to_hold(session, []) as off:
+        assert off is False
+        if database.dialect == "postgresql":
+            assert await _role(session) == "origin"
+
+
 async def test_a_table_with_a_trigger_of_its_own_keeps_every_trigger(database: Database) -> None:
     if database.dialect != "postgresql":
         pytest.skip("SQLite's foreign key checks are never turned off")

@@ -127,24 +127,19 @@ class SharedPace(Pace):
         if not self.interval:
             return
         async with self._lock:
-            while True:
-                now = self.clock()
-                while self._slots and self._slots[0] < now - self.interval:
-                    self._slots.popleft()  # a slot left over from before a pause: never a burst
-                if self._slots:
-                    break
-                # The window is placed from when it was asked for, not from when the answer was
-                # read: a loop busy meanwhile (a variant rendering holds the GIL) read it late,
-                # and the window then overlapped the next worker's (50 sends in a second at 40 a
-                # second). Slots gone by before the answer was read are dropped above.
-                asked = now
+            now = self.clock()
+            while self._slots and self._slots[0] < now - self.interval:
+                self._slots.popleft()  # a slot left over from before a pause: never a burst
+            if not self._slots:
                 try:
                     delay = await self.store.reserve(self.chunk, self.interval)
                 except Exception:  # the store is away: this process alone keeps to the rate
                     log.warning("could not reserve send slots; pacing this process alone", exc_info=True)
-                    first, count = max(self._next, self.clock()), 1
+                    delay, count = max(0.0, self._next - now), 1
                 else:
-                    first, count = asked + max(0.0, delay), self.chunk
+                    count = self.chunk
+                now = self.clock()
+                first = now + max(0.0, delay)
                 self._slots.extend(first + i * self.interval for i in range(count))
                 self._next = first + count * self.interval
             start = self._slots.popleft()

@@ -8,12 +8,13 @@ from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Table, column, delete, select, table, text, type_coerce
+from sqlalchemy import Table, column, delete, select, table, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import NullType
 
 from mailer.core.arabic import BIDI_CONTROLS
+from mailer.core.db import analyze as db_analyze
 from mailer.core.db import foreign_keys_known_to_hold, insert_rows, one_of
 from mailer.core.errors import InvalidInput
 from mailer.core.lists import NewsList
@@ -268,12 +269,10 @@ async def existing_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
 
 
 async def analyze(session: AsyncSession) -> None:
-    """Refresh the planner's statistics of the subscriber tables after a bulk import. PostgreSQL
-    plans the next edition's ``INSERT ... SELECT`` from them, and autovacuum may not have run yet
-    (a plan made for an empty table, on a million rows). SQLite: nothing (no statistics are kept
-    unless asked for, and its plans here do not need them)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("ANALYZE subscribers, subscriber_lists, subscriber_sections"))
+    """Refresh the planner's statistics of the subscriber tables after a bulk import: PostgreSQL
+    plans the next edition's ``INSERT ... SELECT`` from them (a plan made for an empty table, on
+    a million rows)."""
+    await db_analyze(session, _table(Subscriber), _table(SubscriberList), _table(SubscriberSection))
 
 
 class ExportRow(NamedTuple):

@@ -138,6 +138,16 @@ async def foreign_keys_known_to_hold(session: AsyncSession, tables: Sequence[Tab
         await session.execute(text("SET LOCAL session_replication_role = DEFAULT"))
 
 
+async def analyze(session: AsyncSession, *tables: Table) -> None:
+    """Refresh PostgreSQL's planner statistics of ``tables`` after a bulk insert, within the
+    session's transaction (ANALYZE counts the rows it inserted, so the statistics commit with
+    them): autovacuum's come later, or never for rows few beside a table's past, and plans made
+    for the table as it was read or sort every new row. SQLite: nothing (no statistics are kept
+    unless asked for, and its plans here do not need them)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"ANALYZE {', '.join(t.name for t in tables)}"))
+
+
 async def execute_many(session: AsyncSession, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> int | None:
     """One statement for many parameter sets within the session's transaction, past SQLAlchemy's
     per-row work (building and processing every row's parameters cost more than the database's

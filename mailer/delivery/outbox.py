@@ -22,12 +22,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from mailer.core.db import execute_many, insert
+from mailer.core.db import analyze, execute_many, insert
 from mailer.core.models import ALERT, Edition, OutboxMessage, OutboxTotal
 from mailer.delivery.outcomes import Outcome, Verdict, backoff
 from subscribers.models import Subscriber, SubscriberList
@@ -106,13 +106,11 @@ async def enqueue_edition(session: AsyncSession, edition: Edition, now: datetime
     )
     result: Any = await session.execute(stmt)
     added = int(result.rowcount or 0)
-    if added >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
-        # The claim takes the most urgent pending rows in ix_outbox_claim's order. With statistics
-        # from before these rows (autovacuum's come later, or never for an edition small beside
-        # the table's past), the planner expects a handful: it read and sorted every pending row
-        # at each claim (7 ms a claim at 20,000, growing with the edition). ANALYZE counts the
-        # rows this transaction inserted, so the statistics commit with them.
-        await session.execute(text("ANALYZE outbox"))
+    if added >= ANALYZE_AFTER:
+        # The claim takes the most urgent pending rows in ix_outbox_claim's order; with statistics
+        # from before these rows PostgreSQL's planner expected a handful and read and sorted
+        # every pending row at each claim (7 ms a claim at 20,000, growing with the edition)
+        await analyze(session, _OUTBOX)
     return added
 
 

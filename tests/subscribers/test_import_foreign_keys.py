@@ -21,6 +21,7 @@ from mailer.core.models import Section
 from subscribers import store
 from subscribers.models import SubscriberList, SubscriberSection
 from tests.conftest import Clock
+from tests.support import factories
 
 TABLES = [SubscriberList.metadata.tables[name] for name in ("subscriber_lists", "subscriber_sections")]
 # what a foreign key violation raises: SQLAlchemy's, or the driver's own past it (``insert_rows``)
@@ -28,8 +29,7 @@ REFUSED = (IntegrityError, sqlite3.IntegrityError, asyncpg.ForeignKeyViolationEr
 
 
 def _rows(now: datetime, *names: str) -> list[dict[str, Any]]:
-    return [{"email": f"{n}@example.org", "email_ascii": f"{n}@example.org", "name": None, "status": "confirmed",
-             "created_at": now, "updated_at": now, "bounce_score": 0, "no_shares": False} for n in names]
+    return factories.confirmed_rows((f"{n}@example.org" for n in names), now)
 
 
 async def _section(db: Database) -> int:

@@ -55,6 +55,12 @@ async def subscriber(svc: Service, email: str, *, status: str = "confirmed", nam
                                lists=lists, sections=sections)
 
 
+def confirmed_rows(emails: Iterable[str], now: datetime) -> list[dict[str, Any]]:
+    """Plain rows of confirmed subscribers, for ``bulk_subscribers`` or ``store.insert_many``."""
+    return [{"email": email, "email_ascii": email, "status": "confirmed", "created_at": now, "updated_at": now,
+             "confirmed_at": now, "bounce_score": 0, "no_shares": False} for email in emails]
+
+
 async def bulk_subscribers(session: AsyncSession, rows: list[dict[str, Any]], lists: Iterable[str] = ("daily",)) -> None:
     """Insert many subscriber rows at once (plain dicts), each taking ``lists``."""
     await session.execute(insert(Subscriber), rows)

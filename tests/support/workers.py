@@ -95,12 +95,8 @@ async def big_edition(svc: Service, count: int, now: datetime) -> int:
         for n, article_id in enumerate(stored.ids):
             await session.execute(update(Article).where(Article.id == article_id)
                                   .values(published_at=now - timedelta(seconds=n + 1)))
-        await factories.bulk_subscribers(session, [
-            {"email": f"reader{n:05d}@example.org", "email_ascii": f"reader{n:05d}@example.org",
-             "status": "confirmed", "created_at": now, "updated_at": now,
-             "confirmed_at": now, "bounce_score": 0, "no_shares": False}
-            for n in range(count)
-        ])
+        await factories.bulk_subscribers(
+            session, factories.confirmed_rows((f"reader{n:05d}@example.org" for n in range(count)), now))
     result = await svc.run_list("daily", now)
     assert result.action == "sending" and result.enqueued == count, result.describe()
     return result.edition.id

@@ -18,8 +18,8 @@ from mailer.core.db import Database
 from mailer.core.models import Edition, OutboxMessage
 from mailer.delivery import outbox
 from mailer.delivery.outcomes import Outcome, Verdict
-from subscribers import store
 from tests.conftest import Clock
+from tests.support import factories
 
 
 async def test_the_compare_and_set_goes_by_primary_key(database: Database, clock: Clock) -> None:
@@ -81,12 +81,18 @@ async def _due_rows(db: Database, clock: Clock, count: int) -> None:
 
 
 async def _plan(session: AsyncSession, stmt: Any) -> list[Any]:
-    """The rows of ``EXPLAIN`` (PostgreSQL) or ``EXPLAIN QUERY PLAN`` (SQLite) of ``stmt``, its
-    values written in."""
+    """The rows of ``EXPLAIN`` (PostgreSQL) or ``EXPLAIN QUERY PLAN`` (SQLite) of ``stmt``, with
+    its values: bound as asyncpg binds them (arrays with NULLs in them have no literal form),
+    written in for SQLite."""
     dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert driver is not None
+        return list(await driver.fetch(f"EXPLAIN {compiled}",
+                                       *(compiled.params[n] for n in compiled.positiontup or ())))
     sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    explain = "EXPLAIN" if dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
-    return list(await session.execute(text(f"{explain} {sql}")))
+    return list(await session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
 
 
 async def test_postgresql_records_a_batch_by_its_ids(database: Database, clock: Clock) -> None:
@@ -106,12 +112,8 @@ async def test_postgresql_records_a_batch_by_its_ids(database: Database, clock: 
     rows = [(r.row, outbox._next_state(r, "w:1", clock.now, clock.now.isoformat(), timedelta(days=3)))
             for r in sent]
     stmt = outbox._written_together(tuple(sorted(rows[0][1])), rows)
-    async with db.transaction() as session:  # its arrays bound as the driver binds them (NULLs in them)
-        compiled = stmt.compile(dialect=session.get_bind().dialect)
-        driver = (await (await session.connection()).get_raw_connection()).driver_connection
-        assert driver is not None
-        found = await driver.fetch(f"EXPLAIN {compiled}", *(compiled.params[n] for n in compiled.positiontup or ()))
-        plan = "\n".join(str(line[0]) for line in found)
+    async with db.transaction() as session:
+        plan = "\n".join(str(line[0]) for line in await _plan(session, stmt))
     assert "Join Filter: ((outbox.id = given.id)" not in plan, plan
     assert re.search(r"(Hash|Index|Merge) Cond: \(+(outbox\.id = given\.id|given\.id = outbox\.id)", plan), plan
 
@@ -126,10 +128,8 @@ async def test_postgresql_claims_a_new_edition_in_the_claim_index_order(database
     db = database
     count = 20_000  # an edition large enough for the planner to sort it (at 6,000 it did not)
     async with db.transaction() as session:
-        rows = [{"email": f"r{i}@example.org", "email_ascii": f"r{i}@example.org", "name": None,
-                 "status": "confirmed", "created_at": clock.now, "updated_at": clock.now, "bounce_score": 0,
-                 "no_shares": False} for i in range(count)]
-        await store.insert_many(session, rows, [["daily"]] * count, [[]] * count)
+        await factories.bulk_subscribers(
+            session, factories.confirmed_rows((f"r{i}@example.org" for i in range(count)), clock.now))
         edition = Edition(list_name="daily", period_key="2026-11-25", scheduled_at=clock.now, status="sending")
         session.add(edition)
     async with db.transaction() as session:  # into an outbox never analyzed yet, as a new one

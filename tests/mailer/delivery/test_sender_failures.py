@@ -37,12 +37,8 @@ async def test_a_signing_process_that_dies_loses_no_outcome_and_repeats_nothing(
     try:
         await factories.ingest_items(service, 3, clock.now)
         async with service.db.transaction() as session:
-            await factories.bulk_subscribers(session, [
-                {"email": f"r{n:04d}@example.org", "email_ascii": f"r{n:04d}@example.org", "status": "confirmed",
-                 "created_at": clock.now, "updated_at": clock.now,
-                 "confirmed_at": clock.now, "bounce_score": 0, "no_shares": False}
-                for n in range(RECIPIENTS)
-            ])
+            await factories.bulk_subscribers(
+                session, factories.confirmed_rows((f"r{n:04d}@example.org" for n in range(RECIPIENTS)), clock.now))
         assert (await service.run_list("daily", clock.now)).enqueued == RECIPIENTS
         sender = service.sender
         assert sender.signing is not None

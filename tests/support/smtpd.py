@@ -4,14 +4,19 @@ told to fail (Mailman's idea: ``server.fail("rcpt", 450)`` answers the next RCPT
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -239,3 +244,45 @@ def count_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
     monkeypatch.setattr(PipeliningProtocol, "write", write)
     return writes
+
+
+@contextlib.contextmanager
+def arrivals_process(arrivals: Path) -> Iterator[str]:
+    """A recording server in a process of its own; yields its URL. Each accepted message appends
+    its ``time.monotonic()`` (one clock for every process) to ``arrivals``. For tests that measure
+    a rate: in the test process, the server's thread stops whenever the test process does (its
+    collector, other tests' threads), and what was sent during the stop arrives as a burst."""
+    port = free_port("127.0.0.1")
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.smtpd", str(port), str(arrivals)],
+                            stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if proc.poll() is not None:
+                raise AssertionError(f"the recording server exited with {proc.returncode}")
+            time.sleep(0.05)
+        yield f"smtp://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def read_arrivals(arrivals: Path) -> list[float]:
+    return sorted(float(line) for line in arrivals.read_text().split())
+
+
+def _serve_arrivals(port: int, arrivals: Path) -> None:
+    with arrivals.open("a", buffering=1) as out:
+        server = SMTPServer(port=port)
+
+        def note(_count: int) -> None:
+            out.write(f"{time.monotonic()!r}\n")
+
+        server.handler.on_received = note
+        with server:
+            threading.Event().wait()  # until terminated
+
+
+if __name__ == "__main__":
+    _serve_arrivals(int(sys.argv[1]), Path(sys.argv[2]))

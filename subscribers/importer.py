@@ -7,27 +7,33 @@ import codecs
 import csv
 import functools
 import io
+import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Protocol, TextIO
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.db import insert_rows, one_of
-from mailer.core.errors import InvalidInput
+from mailer.core.db import hold_write_lock, insert_rows, one_of, unique_violation
+from mailer.core.errors import Conflict, InvalidInput
 from mailer.core.lists import NewsList
 from mailer.core.settings import Settings
 from subscribers import flows, store, suppression
 from subscribers.addresses import Address, BatchChecker
 from subscribers.models import Subscriber
 
+log = logging.getLogger(__name__)
+
 COLUMNS = ("email", "name", "lists", "sections")  # ``frequency`` (the old one-list column) too
 EXPORT_COLUMNS = ("email", "name", "status", "lists", "sections", "source", "created_at", "confirmed_at")
 SECTION_SEPARATOR = "|"  # between section names, and between lists
 SAVE_AS_UTF8 = "ترميز الملف غير مقروء: احفظه بصيغة \"CSV UTF-8\"."
+RACES = 3  # writes of a chunk that the site's new subscribers may refuse, before giving up
 BAD_CSV = "تعذّرت قراءة هذا السطر بصيغة CSV (علامة اقتباس غير مغلقة مثلاً)."
 CELL_MESSAGES = {
     "encoding": SAVE_AS_UTF8,
@@ -300,7 +306,41 @@ async def apply(
     """Add the rows that are new. ``confirmed`` (the operator vouches for the list) adds them as
     confirmed with no mail; otherwise each gets a confirmation link like a form subscription.
     Existing subscribers are left as they are; suppressed addresses are never added.
-    ``prepared``: ``prepare(rows, now=now, confirmed=confirmed)`` (or of more rows), made ahead."""
+    ``prepared``: ``prepare(rows, now=now, confirmed=confirmed)`` (or of more rows), made ahead.
+
+    A mailbox that the site adds between the check and the write (``/subscribe`` during an
+    import) is counted as already there: on SQLite the write lock is taken before the check; on
+    PostgreSQL, where writers do not take turns, the unique index refuses the import's row and
+    the chunk is written again from a savepoint."""
+    await hold_write_lock(session)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for attempt in range(1, RACES + 1):
+        try:
+            async with session.begin_nested() if postgres else nullcontext():
+                return await _apply(session, settings, rows, now=now, confirmed=confirmed, notify=notify,
+                                    prepared=prepared)
+        except IntegrityError as exc:
+            if not (postgres and unique_violation(exc)):
+                raise
+            log.info("a subscriber of this import was added meanwhile (attempt %d of %d): writing the chunk again",
+                     attempt, RACES)
+    raise Conflict(
+        f"the site kept adding subscribers of this file while it was imported ({RACES} tries); "
+        "nothing of it was imported: run the import again",
+        public_message="أُضيف بعض مشتركي هذا الملف من الموقع أثناء الاستيراد، فلم يُستورد شيء منه. أعد الاستيراد.",
+    )
+
+
+async def _apply(
+    session: AsyncSession,
+    settings: Settings,
+    rows: Sequence[Row],
+    *,
+    now: datetime,
+    confirmed: bool,
+    notify: flows.Notify,
+    prepared: Prepared | None,
+) -> Applied:
     result = Applied()
     emails = [r.address.normalized for r in rows]
     existing = await store.existing_keys(session, [r.address.key for r in rows])

@@ -7,6 +7,7 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -98,12 +99,14 @@ async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str
                 for row in rows]
     driver = await _driver(connection)
     if dialect.name == "postgresql":
-        await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
-    else:
-        compiled = insert_(table).values({name: bindparam(name) for name in columns}).compile(dialect=dialect)
-        order = [list(columns).index(name) for name in compiled.positiontup or ()]  # the table's column order
-        if order != list(range(len(columns))):
-            rows = [tuple(row[i] for i in order) for row in rows]
+        async with _as_sqlalchemy_errors(f"COPY {table.name}"):
+            await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
+        return
+    compiled = insert_(table).values({name: bindparam(name) for name in columns}).compile(dialect=dialect)
+    order = [list(columns).index(name) for name in compiled.positiontup or ()]  # the table's column order
+    if order != list(range(len(columns))):
+        rows = [tuple(row[i] for i in order) for row in rows]
+    async with _as_sqlalchemy_errors(str(compiled)):
         await driver.executemany(str(compiled), rows)
 
 
@@ -173,10 +176,11 @@ async def execute_many(session: AsyncSession, stmt: Any, rows: Sequence[Mapping[
             values.append(value if convert is None else convert(value))
         params.append(tuple(values))
     driver = await _driver(connection)
-    if dialect.name == "postgresql":
-        await driver.executemany(str(compiled), params)
-        return None
-    cursor = await driver.executemany(str(compiled), params)
+    async with _as_sqlalchemy_errors(str(compiled)):
+        if dialect.name == "postgresql":
+            await driver.executemany(str(compiled), params)
+            return None
+        cursor = await driver.executemany(str(compiled), params)
     return int(cursor.rowcount)
 
 
@@ -200,10 +204,28 @@ def _converter(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
 
 
 async def _driver(connection: AsyncConnection) -> Any:
-    """The driver's own connection (aiosqlite's, asyncpg's) under the session's transaction."""
+    """The driver's own connection (aiosqlite's, asyncpg's) under the session's transaction.
+    SQLAlchemy's asyncpg adapter opens its transaction at its first statement: a COPY sent past
+    it as the first one would be committed on its own, and stay when the rest rolls back."""
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
+    if connection.dialect.name == "postgresql" and not driver.is_in_transaction():
+        await connection.exec_driver_sql("SELECT 1")
     return driver
+
+
+@asynccontextmanager
+async def _as_sqlalchemy_errors(statement: str) -> AsyncIterator[None]:
+    """The driver's errors, raised past SQLAlchemy, as SQLAlchemy's own (``IntegrityError`` for a
+    broken constraint), so that callers catch one family whichever path wrote."""
+    try:
+        yield
+    except Exception as exc:
+        sqlstate = getattr(exc, "sqlstate", None)  # asyncpg's errors (an optional package)
+        if not isinstance(exc, sqlite3.Error) and not isinstance(sqlstate, str):
+            raise
+        integrity = isinstance(exc, sqlite3.IntegrityError) or (sqlstate or "").startswith("23")
+        raise (IntegrityError if integrity else DBAPIError)(statement, None, exc) from exc
 
 
 async def serialise(session: AsyncSession, key: str) -> None:
@@ -215,7 +237,22 @@ async def serialise(session: AsyncSession, key: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(key[:15], 16)})
     else:
+        await hold_write_lock(session)
+
+
+async def hold_write_lock(session: AsyncSession) -> None:
+    """SQLite: take the file's one write lock now, by a write that changes nothing, and keep it
+    until commit: a transaction that has only read holds none, and another writer could come
+    between its check and its write. PostgreSQL: nothing (rows are locked one by one)."""
+    if session.get_bind().dialect.name == "sqlite":
         await session.execute(text("UPDATE installation SET id = id WHERE id = 0"))
+
+
+def unique_violation(exc: IntegrityError) -> bool:
+    """Whether a unique index refused the row (not another constraint), on either database."""
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23505" or (
+        isinstance(orig, sqlite3.IntegrityError) and str(orig).startswith("UNIQUE constraint failed"))
 
 
 class Database:

@@ -317,8 +317,7 @@ async def apply(
     for attempt in range(1, RACES + 1):
         try:
             async with session.begin_nested() if postgres else nullcontext():
-                return await _apply(session, settings, rows, now=now, confirmed=confirmed, notify=notify,
-                                    prepared=prepared)
+                return await _apply(session, settings, rows, now, confirmed, notify, prepared)
         except IntegrityError as exc:
             if not (postgres and unique_violation(exc)):
                 raise
@@ -331,16 +330,8 @@ async def apply(
     )
 
 
-async def _apply(
-    session: AsyncSession,
-    settings: Settings,
-    rows: Sequence[Row],
-    *,
-    now: datetime,
-    confirmed: bool,
-    notify: flows.Notify,
-    prepared: Prepared | None,
-) -> Applied:
+async def _apply(session: AsyncSession, settings: Settings, rows: Sequence[Row], now: datetime, confirmed: bool,
+                 notify: flows.Notify, prepared: Prepared | None) -> Applied:
     result = Applied()
     emails = [r.address.normalized for r in rows]
     existing = await store.existing_keys(session, [r.address.key for r in rows])

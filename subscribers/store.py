@@ -15,7 +15,7 @@ from sqlalchemy.types import NullType
 
 from mailer.core.arabic import BIDI_CONTROLS
 from mailer.core.db import analyze as db_analyze
-from mailer.core.db import foreign_keys_known_to_hold, insert_rows, one_of
+from mailer.core.db import fetch_plain, foreign_keys_known_to_hold, insert_rows, one_of
 from mailer.core.errors import InvalidInput
 from mailer.core.lists import NewsList
 from mailer.core.models import Section
@@ -294,7 +294,7 @@ async def export_pages(session: AsyncSession, *, status: str | None = None, size
     lists and sections of its id range, read by one query apiece."""
     if status is not None and status not in STATUSES:
         raise InvalidInput("status", f"{status!r} is not one of {', '.join(STATUSES)}")
-    connection = await session.connection()  # Core results: no ORM loading work per row
+    connection = await session.connection()
     dialect = connection.dialect
     as_datetime = Subscriber.created_at.type.dialect_impl(dialect).result_processor(dialect, None)
     known: dict[Any, datetime] = {}
@@ -311,8 +311,9 @@ async def export_pages(session: AsyncSession, *, status: str | None = None, size
 
     after = 0
     while True:
-        # the times as the driver gives them (SQLite: text), made datetimes by ``times`` below,
-        # once per distinct value: an import's rows share theirs, and parsing each is most of a page
+        # plain rows from the driver (``fetch_plain``); the times as the driver gives them
+        # (SQLite: text), made datetimes by ``times`` below, once per distinct value: an import's
+        # rows share theirs, and parsing each is most of a page
         stmt = (
             select(Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.status, Subscriber.source,
                    type_coerce(Subscriber.created_at, NullType()).label("created_at"),
@@ -321,23 +322,20 @@ async def export_pages(session: AsyncSession, *, status: str | None = None, size
         )
         if status is not None:
             stmt = stmt.where(Subscriber.status == status)
-        raw = (await connection.execute(stmt)).all()
+        raw = await fetch_plain(session, stmt)
         if not raw:
             return
         subs = [ExportRow(i, email, name, status_, source, times(created), times(confirmed) if confirmed else None)
                 for i, email, name, status_, source, created, confirmed in raw]
         first, last = subs[0].id, subs[-1].id
         taken: dict[int, set[str]] = {}
-        for sid, key in await connection.execute(
-            select(SubscriberList.subscriber_id, SubscriberList.list_name)
-            .where(SubscriberList.subscriber_id.between(first, last))
-        ):
+        for sid, key in await fetch_plain(session, select(SubscriberList.subscriber_id, SubscriberList.list_name)
+                                          .where(SubscriberList.subscriber_id.between(first, last))):
             taken.setdefault(sid, set()).add(key)
         chosen: dict[int, set[int]] = {}
-        for sid, section_id in await connection.execute(
-            select(SubscriberSection.subscriber_id, SubscriberSection.section_id)
-            .where(SubscriberSection.subscriber_id.between(first, last))
-        ):
+        for sid, section_id in await fetch_plain(session, select(SubscriberSection.subscriber_id,
+                                                                 SubscriberSection.section_id)
+                                                 .where(SubscriberSection.subscriber_id.between(first, last))):
             chosen.setdefault(sid, set()).add(section_id)
         yield subs, taken, chosen
         after = last

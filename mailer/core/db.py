@@ -184,6 +184,29 @@ async def execute_many(session: AsyncSession, stmt: Any, rows: Sequence[Mapping[
     return int(cursor.rowcount)
 
 
+async def fetch_plain(session: AsyncSession, stmt: Any) -> Sequence[Sequence[Any]]:
+    """A SELECT's rows as the driver gives them (asyncpg's records, sqlite3's tuples) within the
+    session's transaction, past SQLAlchemy's work for each row (a fetch call through its cursor
+    layers and a row object: a third of the time of an export of a million subscribers). The
+    values are the database's own, unconverted: select columns whose type needs no conversion,
+    or convert them (``type_coerce(column, NullType())`` says so)."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = []
+    for name in compiled.positiontup or ():
+        bind = compiled.binds[name]
+        convert = _converter(bind.type, dialect)
+        params.append(bind.effective_value if convert is None else convert(bind.effective_value))
+    driver = await _driver(connection)
+    async with _as_sqlalchemy_errors(str(compiled)):
+        if dialect.name == "postgresql":
+            rows: Sequence[Sequence[Any]] = await driver.fetch(str(compiled), *params)
+        else:
+            rows = await driver.execute_fetchall(str(compiled), params)
+    return rows
+
+
 def _converter(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
     """What SQLAlchemy itself would send for a value of ``type_`` (the dialect's form: SQLite's
     datetime text always has its microseconds), or None where it sends the value as it is. Each

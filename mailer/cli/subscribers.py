@@ -4,7 +4,6 @@ and read ``mailto:`` unsubscribes from a Maildir."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import sys
 from pathlib import Path
@@ -18,13 +17,13 @@ from sqlalchemy import select
 from mailer.cli.common import console, err, fail, run, settings_of
 from mailer.core.errors import InvalidInput, NotFound
 from mailer.core.models import OutboxMessage
-from mailer.core.offload import off_loop
 from mailer.delivery import outbox
 from mailer.delivery.devmailbox import maildir_path
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
 from subscribers import flows, importer, store, suppression
 from subscribers.addresses import check
+from subscribers.import_reader import ChunkReader
 from subscribers.models import STATUSES, Confirmation, Subscriber
 
 app = typer.Typer(help="Subscribers: import, export, look up, remove and forget.", no_args_is_help=True)
@@ -74,34 +73,23 @@ def import_command(
         notify = Notifier(settings, svc.renderer)
         now = svc.clock()
         columns = (TextColumn("importing"), BarColumn(), TimeElapsedColumn())
-        with file.open("rb") as f, Progress(*columns, console=err) as progress:
+        reader = ChunkReader(file, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8,
+                             size=IMPORT_CHUNK, now=now, confirmed=confirmed)
+        with reader, Progress(*columns, console=err) as progress:
             task = progress.add_task("import", total=size)
-            chunks = importer.stream(f, lists=settings.lists, sections=sections, smtputf8=settings.relay_smtputf8,
-                                     size=IMPORT_CHUNK)
-            # one transaction, as when the whole file was read first; the next chunk is parsed and
-            # prepared (off the loop) while this one is written: two chunks in memory at most
-            def next_chunk() -> tuple[importer.Parsed, importer.Prepared] | None:
-                parsed = next(chunks, None)
-                return None if parsed is None else (parsed, importer.prepare(parsed.rows, now=now, confirmed=confirmed))
-
+            # one transaction, as when the whole file was read first; the next chunk is read and
+            # prepared (in another process) while this one is written: a few chunks in memory at most
             async with svc.db.transaction() as session:
                 seen = await importer.Seen.start(session)
-                ahead = asyncio.ensure_future(off_loop(next_chunk))
-                try:
-                    while (chunk := await ahead) is not None:
-                        ahead = asyncio.ensure_future(off_loop(next_chunk))
-                        parsed, prepared = chunk
-                        rows = await seen.first(session, parsed)
-                        problems += parsed.problems
-                        done = await importer.apply(session, settings, rows, now=now, confirmed=confirmed,
-                                                    notify=notify, prepared=prepared)
-                        total.added += done.added
-                        total.existing += done.existing
-                        total.skipped += done.skipped
-                        progress.update(task, completed=f.tell())
-                finally:
-                    with contextlib.suppress(Exception):
-                        await ahead  # the parsing thread is done with the file before it closes
+                while (chunk := await reader.next()) is not None:
+                    rows = await seen.first(session, chunk.parsed)
+                    problems += chunk.parsed.problems
+                    done = await importer.apply(session, settings, rows, now=now, confirmed=confirmed,
+                                                notify=notify, prepared=chunk.prepared)
+                    total.added += done.added
+                    total.existing += done.existing
+                    total.skipped += done.skipped
+                    progress.update(task, completed=chunk.position)
                 await seen.close(session)
             if total.added >= ANALYZE_AFTER:
                 async with svc.db.transaction() as session:

@@ -187,7 +187,7 @@ async def execute_many(session: AsyncSession, stmt: Any, rows: Sequence[Mapping[
 async def fetch_plain(session: AsyncSession, stmt: Any) -> Sequence[Sequence[Any]]:
     """A SELECT's rows as the driver gives them (asyncpg's records, sqlite3's tuples) within the
     session's transaction, past SQLAlchemy's work for each row (a fetch call through its cursor
-    layers and a row object: a third of the time of an export of a million subscribers). The
+    layers and a row object: a fifth of the time of a PostgreSQL export). The
     values are the database's own, unconverted: select columns whose type needs no conversion,
     or convert them (``type_coerce(column, NullType())`` says so)."""
     connection = await session.connection()

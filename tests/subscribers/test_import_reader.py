@@ -57,7 +57,7 @@ async def test_the_chunks_are_those_made_in_this_process(tmp_path: Path, confirm
 
 async def test_a_reader_that_cannot_read_the_file_says_why(tmp_path: Path) -> None:
     with ChunkReader(tmp_path / "gone.csv", lists=LISTS, sections=SECTIONS, smtputf8=True, size=2, now=utcnow(),
-                     confirmed=True) as reader, pytest.raises(ReaderFailed, match="gone.csv"):
+                     confirmed=True) as reader, pytest.raises(ReaderFailed, match=r"gone\.csv"):
         await reader.next()
 
 

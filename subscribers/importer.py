@@ -319,7 +319,7 @@ async def apply(
             async with session.begin_nested() if postgres else nullcontext():
                 return await _apply(session, settings, rows, now, confirmed, notify, prepared)
         except IntegrityError as exc:
-            if not (postgres and unique_violation(exc)):
+            if not unique_violation(exc):
                 raise
             log.info("a subscriber of this import was added meanwhile (attempt %d of %d): writing the chunk again",
                      attempt, RACES)

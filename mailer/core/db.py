@@ -272,10 +272,9 @@ async def hold_write_lock(session: AsyncSession) -> None:
 
 
 def unique_violation(exc: IntegrityError) -> bool:
-    """Whether a unique index refused the row (not another constraint), on either database."""
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) == "23505" or (
-        isinstance(orig, sqlite3.IntegrityError) and str(orig).startswith("UNIQUE constraint failed"))
+    """Whether PostgreSQL's unique index refused the row (SQLSTATE 23505), not another constraint.
+    SQLite's writers take turns (``hold_write_lock``), so a check then write meets no such race."""
+    return getattr(exc.orig, "sqlstate", None) == "23505"
 
 
 class Database:

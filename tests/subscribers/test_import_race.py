@@ -30,9 +30,7 @@ async def test_a_mailbox_added_by_the_site_during_an_import_is_counted_as_there(
     async def notify(_session: object, notice: object) -> None:
         notices.append(notice)
 
-    site = service.db.sessions()
-    other = await site.__aenter__()
-    try:
+    async with service.db.sessions() as other:
         # the site's subscription has written its row and not committed when the import starts
         await other.begin()
         await store.insert_many(other, factories.confirmed_rows(["race@example.org"], clock.now), [["daily"]], [[]])
@@ -45,8 +43,6 @@ async def test_a_mailbox_added_by_the_site_during_an_import_is_counted_as_there(
             assert not applying.done(), applying.result()
             await other.commit()
             applied = await asyncio.wait_for(applying, 30)
-    finally:
-        await site.__aexit__(None, None, None)
     assert (applied.added, applied.existing) == (2, 1)
     async with service.db.transaction() as session:
         count = await session.scalar(select(func.count()).select_from(Subscriber))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
-from mailer.delivery.devmailbox import free_port
+from mailer.delivery.devmailbox import free_port, port_open
 from mailer.delivery.pipelining import PipeliningProtocol
 
 
@@ -257,11 +256,13 @@ def arrivals_process(arrivals: Path) -> Iterator[str]:
                             stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2])
     try:
         for _ in range(200):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            if port_open("127.0.0.1", port):
                 break
             if proc.poll() is not None:
                 raise AssertionError(f"the recording server exited with {proc.returncode}")
             time.sleep(0.05)
+        else:
+            raise AssertionError(f"the recording server is not listening on {port} after 10 s")
         yield f"smtp://127.0.0.1:{port}"
     finally:
         proc.terminate()

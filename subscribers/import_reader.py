@@ -56,7 +56,7 @@ class ChunkReader:
             return None
         try:
             message = await asyncio.to_thread(self._conn.recv)
-        except EOFError:
+        except (EOFError, OSError):  # OSError: it died while sending a chunk ("end of file during message")
             await asyncio.to_thread(self._process.join, 5)
             raise ReaderFailed(f"the import's reading process exited with {self._process.exitcode}") from None
         if message is None:

@@ -72,6 +72,11 @@ class Parsed:
     rows: list[Row] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
+    @property
+    def last_line(self) -> int:
+        """The last line of the file that these rows and problems cover (0: none)."""
+        return max([row.line for row in self.rows[-1:]] + [problem.line for problem in self.problems], default=0)
+
 
 def _unescape(cell: str) -> str:
     """Undo the export's formula guard so an export imports back unchanged."""
@@ -324,9 +329,9 @@ async def apply(
             log.info("a subscriber of this import was added meanwhile (attempt %d of %d): writing the chunk again",
                      attempt, RACES)
     raise Conflict(
-        f"the site kept adding subscribers of this file while it was imported ({RACES} tries); "
-        "nothing of it was imported: run the import again",
-        public_message="أُضيف بعض مشتركي هذا الملف من الموقع أثناء الاستيراد، فلم يُستورد شيء منه. أعد الاستيراد.",
+        f"the site kept adding subscribers of these rows while they were imported ({RACES} tries), so they "
+        "were not: run the import again",
+        public_message="أضاف الموقع بعض مشتركي هذه الأسطر أثناء استيرادها، فلم تُستورد. أعد الاستيراد.",
     )
 
 
@@ -369,9 +374,10 @@ _SEEN = Table("import_seen", MetaData(), Column("key", String), Column("line", I
 
 class Seen:
     """The first line of each mailbox in the file so far, for ``stream``'s chunks: kept in a
-    temporary table of the import's transaction rather than in memory (a million keys were about
-    150 MB of dict), one look-up and one bulk insert a chunk. Made by ``start``, dropped by
-    ``close`` (and with the transaction if it rolls back)."""
+    temporary table of the import's connection rather than in memory (a million keys were about
+    150 MB of dict), one look-up and one bulk insert a chunk; it outlives each chunk's transaction
+    on a ``Database.pinned`` session. Made by ``start``, dropped by ``close`` or with the
+    connection."""
 
     @classmethod
     async def start(cls, session: AsyncSession) -> Seen:

@@ -56,9 +56,10 @@ def import_command(
 ) -> None:
     """Import subscribers from a CSV file, with a progress bar.
 
-    Bad rows are reported with their line number and skipped; the rest are imported in one
-    transaction; the file is read a chunk at a time, in the same memory whatever its size.
-    Importing the same file again changes nothing. Exits with 1 when any row was bad.
+    Bad rows are reported with their line number and skipped; the rest are imported a chunk
+    of 5,000 rows at a time, each chunk committed as it is written, in the same memory whatever
+    the file's size. Importing the same file again changes nothing, and finishes an import that
+    was stopped half-way. Exits with 1 when any row was bad.
     """
     if not file.is_file():
         fail(f"FILE: {str(file)!r} does not exist")
@@ -77,20 +78,36 @@ def import_command(
                              size=IMPORT_CHUNK, now=now, confirmed=confirmed)
         with reader, Progress(*columns, console=err) as progress:
             task = progress.add_task("import", total=size)
-            # one transaction, as when the whole file was read first; the next chunk is read and
-            # prepared (in another process) while this one is written: a few chunks in memory at most
-            async with svc.db.transaction() as session:
+            # a transaction a chunk, each in the database's turn: on SQLite the site's and the
+            # sender's writes come between two chunks instead of waiting for the whole file (and
+            # failing after the 30 s busy timeout); the next chunk is read and prepared (in another
+            # process) while this one is written. One connection throughout: ``Seen``'s table.
+            async with svc.db.pinned() as session:
                 seen = await importer.Seen.start(session)
-                while (chunk := await reader.next()) is not None:
-                    rows = await seen.first(session, chunk.parsed)
-                    problems += chunk.parsed.problems
-                    done = await importer.apply(session, settings, rows, now=now, confirmed=confirmed,
-                                                notify=notify, prepared=chunk.prepared)
-                    total.added += done.added
-                    total.existing += done.existing
-                    total.skipped += done.skipped
-                    progress.update(task, completed=chunk.position)
+                await session.commit()
+                last = 0  # the last line of the chunks committed
+                try:
+                    while (chunk := await reader.next()) is not None:
+                        async with svc.db.turn():
+                            rows = await seen.first(session, chunk.parsed)
+                            done = await importer.apply(session, settings, rows, now=now, confirmed=confirmed,
+                                                        notify=notify, prepared=chunk.prepared)
+                            await session.commit()
+                        problems += chunk.parsed.problems
+                        total.added += done.added
+                        total.existing += done.existing
+                        total.skipped += done.skipped
+                        last = max(last, chunk.parsed.last_line)
+                        progress.update(task, completed=chunk.position)
+                except BaseException:
+                    await session.rollback()
+                    if last:
+                        err.print(f"stopped after line {last}: the {total.added} subscribers added from "
+                                  "the lines before it stay; importing the file again adds the rest (the "
+                                  "others count as already there)", highlight=False, soft_wrap=True)
+                    raise
                 await seen.close(session)
+                await session.commit()
             if total.added >= ANALYZE_AFTER:
                 async with svc.db.transaction() as session:
                     await store.analyze(session)

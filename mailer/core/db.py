@@ -308,25 +308,38 @@ class Database:
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
         """``transaction`` for work that writes and is many at once (a subscription per request,
-        the sender's claims and records). SQLite has one write lock per file, and a connection
-        that finds it taken sleeps in its busy handler (1, 2, 5 ... 100 ms) instead of being
-        woken: eight subscriptions at once on eight connections made about 30 a second on one
-        core, in turn about 20 times that, and two sending processes slept in it 141 times (3 s)
-        in a 20,000-message send. So on SQLite writers take turns in this process (an asyncio lock) and
-        across processes (an ``flock`` on a file beside the database, which wakes the next one
-        when it is released). PostgreSQL: no lock, rows are locked one by one."""
+        the sender's claims and records), in its ``turn``."""
+        async with self.turn(), self.transaction() as session:
+            yield session
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """SQLite has one write lock per file, and a connection that finds it taken sleeps in its
+        busy handler (1, 2, 5 ... 100 ms) instead of being woken: eight subscriptions at once on
+        eight connections made about 30 a second on one core, in turn about 20 times that, and
+        two sending processes slept in it 141 times (3 s) in a 20,000-message send. So on SQLite
+        writers take turns in this process (an asyncio lock) and across processes (an ``flock``
+        on a file beside the database, which wakes the next one when it is released). A turn
+        holds one short transaction. PostgreSQL: no lock, rows are locked one by one."""
         if self.dialect != "sqlite":
-            async with self.transaction() as session:
-                yield session
+            yield
             return
         async with self._writers:
             held = await _lock_file(self._lock_path) if self._lock_path else None
             try:
-                async with self.transaction() as session:
-                    yield session
+                yield
             finally:
                 if held is not None:
                     os.close(held)  # closing the descriptor releases its lock
+
+    @asynccontextmanager
+    async def pinned(self) -> AsyncIterator[AsyncSession]:
+        """A session on one connection for its whole life, for work of many transactions (each
+        ended by the caller's ``commit``) that keeps a temporary table from one to the next: a
+        plain session takes a connection from the pool for each transaction."""
+        async with self.engine.connect() as connection, AsyncSession(bind=connection,
+                                                                     expire_on_commit=False) as session:
+            yield session
 
     async def upgrade(self) -> None:
         """Apply every Alembic migration up to head (idempotent, safe on every start)."""

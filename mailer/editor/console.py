@@ -200,7 +200,7 @@ class Imports:
         skipped: list[importer.Problem] = []
         for start in range(0, len(parsed.rows), CHUNK):
             chunk = parsed.rows[start:start + CHUNK]
-            async with self.db.transaction() as session:
+            async with self.db.writing() as session:  # SQLite: in turn with the sender and the site
                 done = await importer.apply(session, self.settings, chunk, now=self.clock(), confirmed=confirmed,
                                             notify=self.notify)
                 added, existing = added + done.added, existing + done.existing

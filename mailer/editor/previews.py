@@ -34,7 +34,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from cachetools import LRUCache
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.articles.site import home_url
@@ -199,19 +199,22 @@ async def _article_lines(session: AsyncSession, edition_id: int) -> list[tuple[A
     ]
 
 
+def recipients_count(list_name: str, present: frozenset[int | None]) -> Select[int]:
+    """The count of confirmed subscribers of the list who get something: no sections chosen, or
+    one present. Walked from the list's range of ``subscriber_lists``' key, each member's status
+    and sections looked up by key: joined to ``subscribers``, SQLite walked every confirmed
+    subscriber of every list (a list of one took a second among 2,000,000)."""
+    member = SubscriberList.subscriber_id
+    confirmed = exists().where(Subscriber.id == member, Subscriber.status == "confirmed")
+    chose = exists().where(SubscriberSection.subscriber_id == member)
+    matches = exists().where(SubscriberSection.subscriber_id == member,
+                             SubscriberSection.section_id.in_([s for s in present if s is not None]))
+    return (select(func.count()).select_from(SubscriberList)
+            .where(SubscriberList.list_name == list_name, confirmed, or_(~chose, matches)))
+
+
 async def _recipients(session: AsyncSession, list_name: str, present: frozenset[int | None]) -> int:
-    """Confirmed subscribers of the list who get something: no sections chosen, or one present."""
-    chose = exists().where(SubscriberSection.subscriber_id == Subscriber.id)
-    matches = exists().where(
-        SubscriberSection.subscriber_id == Subscriber.id,
-        SubscriberSection.section_id.in_([s for s in present if s is not None]),
-    )
-    stmt = (
-        select(func.count()).select_from(Subscriber)
-        .join(SubscriberList, (SubscriberList.subscriber_id == Subscriber.id) & (SubscriberList.list_name == list_name))
-        .where(Subscriber.status == "confirmed", or_(~chose, matches))
-    )
-    return int((await session.scalar(stmt)) or 0)
+    return int((await session.scalar(recipients_count(list_name, present))) or 0)
 
 
 def _carried(line: ArticleLine) -> bool:

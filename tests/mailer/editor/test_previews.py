@@ -3,6 +3,7 @@ stored), a past edition read back from what was stored, per-reader variants, plu
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -168,6 +169,32 @@ async def test_the_recipients_of_a_list_are_counted_from_its_members_not_from_ev
     assert plan[0].startswith("SEARCH subscriber_lists") and "list_name=?" in plan[0], plan
     assert not any(line.startswith(("SCAN subscribers", "SEARCH subscribers USING COVERING INDEX ix_subscribers_status"))
                    for line in plan), plan
+
+
+async def test_spamassassin_runs_once_for_the_same_preview(service: Service, clock: Clock, tmp_path: Path) -> None:
+    """Each build of a message draws new MIME boundaries: keyed by its bytes, the cache of
+    SpamAssassin's verdicts never hit, and every load of a preview page ran it (0.65 s)."""
+    real = shutil.which("spamassassin")
+    if real is None:
+        pytest.skip("spamassassin is not installed (Debian package 'spamassassin')")
+    runs = tmp_path / "runs"
+    counting = tmp_path / "spamassassin"
+    counting.write_text(f'#!/bin/sh\necho run >> "{runs}"\nexec "{real}" "$@"\n')
+    counting.chmod(0o755)
+    clock.now = BEFORE
+    await factories.ingest_items(service, 2, clock.now)
+    previews = Previews(service.settings.model_copy(update={"spamassassin_command": str(counting)}), service.renderer)
+    messages = []
+    for _ in range(3):
+        preview = await previews.build(service.db, "digest", "daily", {}, clock.now)
+        msg = previews.shown(preview, to="sara@example.org")
+        checks = await previews.checks(preview, msg)
+        assert "درجة SpamAssassin" in checks[-1].message
+        messages.append(to_bytes(msg))
+    assert len(set(messages)) == 3  # the boundaries differ each time
+    assert runs.read_text().splitlines() == ["run"]
+    await previews.checks(preview, previews.shown(preview, to="omar@example.org"))  # another message: scored
+    assert runs.read_text().splitlines() == ["run", "run"]
 
 
 async def test_recipients_are_the_confirmed_subscribers_of_the_list(service: Service, clock: Clock) -> None:

@@ -11,6 +11,12 @@ RSS (``wait4``) are printed:
 * export: ``mailer subscribers export FILE`` (the file is checked to hold N + 1 lines);
 * plan: ``Service.send_now`` (what ``mailer digest send --now`` calls before it sends), which
   creates the edition and its N outbox rows; nothing is sent;
+* pages: with that edition paused (so the server sends none of it), ``mailer serve`` on the
+  same database, and what a reader opens (the subscribe form, the preferences page of a
+  subscriber in the middle of the table) and an editor opens, signed in (the home page, the
+  dashboard, the subscriber search and a subscriber's file, the editions and that edition's
+  report, the previews of the next digests and of that edition): one request at a time, the
+  first apart (cold caches, a preview's SpamAssassin run), then the median and the slowest of 5;
 * ``/subscribe``: ``mailer serve --no-scheduler`` on SQLite, pinned to one core with
   ``taskset``, relaying to Postfix's ``smtp-sink`` when installed, with the per-client limit
   and the global breaker lifted; a raw asyncio HTTP/1.1 client on the other core sends
@@ -33,6 +39,7 @@ import asyncio
 import json
 import os
 import pstats
+import re
 import shutil
 import signal
 import socket
@@ -41,6 +48,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -137,9 +147,36 @@ async def plan_child() -> None:
         started = time.perf_counter()
         result = await svc.send_now(svc.settings.scheduled_lists[0])
         print(json.dumps({"enqueued": result.enqueued, "action": result.action,
-                          "seconds": time.perf_counter() - started}))
+                          "seconds": time.perf_counter() - started,
+                          "edition": result.edition.id if result.edition else None}))
     finally:
         await svc.close()
+
+
+async def reader_child(edition: int) -> None:
+    """A subscriber in the middle of the table and the link to their preferences page; the
+    planned edition paused as an editor would, so that the server sends none of it meanwhile."""
+    from sqlalchemy import func, select
+
+    from mailer.core.db import Database
+    from mailer.core.settings import Settings
+    from mailer.delivery import breaker
+    from subscribers import tokens
+    from subscribers.models import Subscriber
+
+    settings = Settings()  # type: ignore[call-arg]
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as session:
+            await breaker.pause(session, edition, "bench")
+            top = await session.scalar(select(func.max(Subscriber.id)))
+            sub = await session.scalar(select(Subscriber).where(Subscriber.id >= (top or 0) // 2)
+                                       .order_by(Subscriber.id).limit(1))
+        assert sub is not None
+        print(json.dumps({"id": sub.id, "email": sub.email,
+                          "token": tokens.preferences_token(settings.keyring, sub.id, sub.link_key)}))
+    finally:
+        await db.dispose()
 
 
 # the subscriber side ---------------------------------------------------------------------------
@@ -173,7 +210,96 @@ def subscriber_side(backend: str, url: str, count: int, workdir: Path, profile: 
         sys.exit(f"plan: {planned}")
     step.note = f"{planned['enqueued']} outbox rows, {planned['seconds']:.1f} s inside the process"
     steps.append(step)
+    steps += pages(backend, env, workdir, planned["edition"])
     return steps
+
+
+# pages at that size ----------------------------------------------------------------------------
+
+
+EDITOR = ("bench", "bench pass phrase 1")
+PAGES = (  # what a reader and an editor open, with the table at its full size
+    "/subscribe", "/p/{token}", "/editor", "/editor/dashboard", "/editor/subscribers",
+    "/editor/subscribers?q={email}", "/editor/subscribers/{id}", "/editor/editions", "/editor/editions/{edition}",
+    "/editor/preview/digest?ref=weekly", "/editor/preview/digest?ref=daily", "/editor/preview/edition?ref={edition}",
+)
+PAGE_TIMES = 5  # requests a page, after the first (shown apart)
+
+
+def pages(backend: str, env: dict[str, str], workdir: Path, edition: int) -> list[Step]:
+    """Each page of ``PAGES`` on ``mailer serve`` over this database: the median and the slowest
+    of ``PAGE_TIMES`` requests, one at a time, signed in as an editor for the editor's pages."""
+    script = str(Path(__file__).resolve())
+    reader = json.loads(subprocess.run([sys.executable, script, "--child", "reader", str(edition)], env=env, check=True,
+                                       capture_output=True, text=True, cwd=workdir).stdout)
+    subprocess.run([str(MAILER), "editors", "add", EDITOR[0], "--email", "bench@example.com", "--role", "admin",
+                    "--password-stdin"], env=env, check=True, capture_output=True, cwd=workdir,
+                   input=f"{EDITOR[1]}\n", text=True)
+    folder = workdir / "pages"
+    folder.mkdir()
+    server, port = start_server(env, folder)
+    steps = []
+    try:
+        client = PageClient(port)
+        client.sign_in(*EDITOR)
+        for page in PAGES:
+            path = page.format(edition=edition, **reader)
+            first = client.get(path)  # the page's caches are cold (a preview's SpamAssassin run)
+            times = sorted(client.get(path) for _ in range(PAGE_TIMES))
+            steps.append(Step(f"{backend}-page", times[len(times) // 2], float("nan"),
+                              f"{page} (slowest {1000 * times[-1]:.0f} ms; the first {1000 * first:.0f} ms)"))
+    finally:
+        stop_server(server)
+    return steps
+
+
+class PageClient:
+    """GETs on loopback with the editor's session cookie (standard library only)."""
+
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.cookies: dict[str, str] = {}
+
+    def _open(self, path: str, data: bytes | None = None) -> tuple[int, str]:
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        if data is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        request = urllib.request.Request(self.base + path, data=data, headers=headers)  # noqa: S310 (loopback http)
+        try:
+            with _NO_REDIRECTS.open(request, timeout=300) as reply:
+                status, body, sets = reply.status, reply.read(), reply.headers.get_all("Set-Cookie") or []
+        except urllib.error.HTTPError as exc:
+            status, body, sets = exc.code, exc.read(), exc.headers.get_all("Set-Cookie") or []
+        for header in sets:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return status, body.decode("utf-8", "replace")
+
+    def sign_in(self, name: str, password: str) -> None:
+        _, form = self._open("/editor/login")
+        found = re.search(r'name="csrf" value="([^"]+)"', form)
+        if found is None:
+            sys.exit("pages: no CSRF field on the login page")
+        fields = urllib.parse.urlencode({"name": name, "password": password, "csrf": found.group(1)}).encode()
+        status, _ = self._open("/editor/login", fields)
+        if status != 303:
+            sys.exit(f"pages: signing in answered {status}")
+
+    def get(self, path: str) -> float:
+        started = time.perf_counter()
+        status, body = self._open(path)
+        seconds = time.perf_counter() - started
+        if status != 200:
+            sys.exit(f"pages: {path} answered {status}: {body[:300]}")
+        return seconds
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect is an answer of its own here (sign-in's 303)
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
 
 
 # /subscribe under load -------------------------------------------------------------------------
@@ -216,6 +342,34 @@ async def load(port: int, requests: int, concurrency: int, offset: int) -> tuple
     return time.perf_counter() - started, codes
 
 
+def start_server(env: dict[str, str], folder: Path,
+                 prefix: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], int]:
+    """``mailer serve --no-scheduler`` on a free loopback port (``prefix``: e.g. taskset), once it listens."""
+    port = free_port()
+    argv = [*prefix, str(MAILER), "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
+    with (folder / "serve.log").open("wb") as log:
+        server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server, port
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                stop_server(server)
+                sys.exit(f"serve did not start:\n{(folder / 'serve.log').read_text()[-3000:]}")
+            time.sleep(0.2)
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def subscribe_load(workdir: Path, requests: int, concurrency: int, spy: Path | None = None) -> list[Step]:
     folder = workdir / "web"
     folder.mkdir()
@@ -229,51 +383,36 @@ def subscribe_load(workdir: Path, requests: int, concurrency: int, spy: Path | N
 
         sink = Sink(str(shutil.which("smtp-sink")))
         env["MAILER_SMTP_URL"] = f"smtp://127.0.0.1:{sink.port}"
-    port = free_port()
-    argv = [str(MAILER), "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
     taskset = shutil.which("taskset")
     cores = sorted(os.sched_getaffinity(0))
+    pin: tuple[str, ...] = ()
     if taskset and len(cores) > 1:
-        argv = [taskset, "-c", str(cores[0]), *argv]
+        pin = (taskset, "-c", str(cores[0]))
         os.sched_setaffinity(0, set(cores[1:]))  # the load generator stays off the server's core
-    log = (folder / "serve.log").open("wb")
-    server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"serve did not start:\n{(folder / 'serve.log').read_text()[-3000:]}")
-                time.sleep(0.2)
-        warm = min(500, requests)
-        asyncio.run(load(port, warm, concurrency, offset=10_000_000))
-        _wait_drained(db_file, warm, 120, status="sent")
-        recorder = _spy(spy, server.pid) if spy is not None else None
-        cpu_before = cpu_seconds(server.pid)
-        seconds, codes = asyncio.run(load(port, requests, concurrency, offset=0))
-        answered = time.perf_counter()
-        bad = [c for c in codes if c != 200]
-        if bad:
-            sys.exit(f"/subscribe: {len(bad)} answers were not 200 (e.g. {bad[:5]})")
-        stored = _wait_drained(db_file, warm + requests, 600)
-        stored_at = time.perf_counter() - answered if stored else float("nan")
-        sent = _wait_drained(db_file, warm + requests, 600, status="sent")
-        sent_at = time.perf_counter() - answered if sent else float("nan")
-        cpu = cpu_seconds(server.pid) - cpu_before
-        if recorder is not None:
-            recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-            recorder.wait(60)
-    finally:
-        server.terminate()
+        server, port = start_server(env, folder, pin)
         try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+            warm = min(500, requests)
+            asyncio.run(load(port, warm, concurrency, offset=10_000_000))
+            _wait_drained(db_file, warm, 120, status="sent")
+            recorder = _spy(spy, server.pid) if spy is not None else None
+            cpu_before = cpu_seconds(server.pid)
+            seconds, codes = asyncio.run(load(port, requests, concurrency, offset=0))
+            answered = time.perf_counter()
+            bad = [c for c in codes if c != 200]
+            if bad:
+                sys.exit(f"/subscribe: {len(bad)} answers were not 200 (e.g. {bad[:5]})")
+            stored = _wait_drained(db_file, warm + requests, 600)
+            stored_at = time.perf_counter() - answered if stored else float("nan")
+            sent = _wait_drained(db_file, warm + requests, 600, status="sent")
+            sent_at = time.perf_counter() - answered if sent else float("nan")
+            cpu = cpu_seconds(server.pid) - cpu_before
+            if recorder is not None:
+                recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                recorder.wait(60)
+        finally:
+            stop_server(server)
+    finally:
         os.sched_setaffinity(0, set(cores))
         if sink is not None:
             sink.stop()
@@ -385,6 +524,8 @@ def show(steps: list[Step], count: int) -> None:
     print(f"{'step':18} {'seconds':>8} {'CPU s':>6} {'rows/s':>10} {'peak RSS':>9}  goal")
     for s in steps:
         kind = s.name.split("-")[1]
+        if kind == "page":
+            continue
         if kind == "subscribe":
             print(f"{s.name:18} {s.seconds:8.1f} {s.cpu:6.1f} {'':>10} {'':>9}  >= 500 req/s on one core: {s.note}")
             continue
@@ -393,6 +534,12 @@ def show(steps: list[Step], count: int) -> None:
         verdict = "met" if count / s.seconds >= need else "MISSED"
         print(f"{s.name:18} {s.seconds:8.1f} {s.cpu:6.1f} {count / s.seconds:10.0f} {s.rss_mb:7.0f}MB  "
               f"1M in < {GOALS[kind]:.0f} s ({need:.0f}/s) {verdict}" + (f"  ({s.note})" if s.note else ""))
+    shown = [s for s in steps if s.name.endswith("-page")]
+    if shown:
+        print(f"\npages with {count} subscribers and a (paused) edition to all of them, one request at a time "
+              f"(median of {PAGE_TIMES} after the first):")
+        for s in shown:
+            print(f"{s.name.split('-')[0]:11} {1000 * s.seconds:7.0f} ms  {s.note}")
 
 
 def show_profiles(profile: Path) -> None:
@@ -411,10 +558,12 @@ def main() -> None:
     parser.add_argument("--only", choices=("subscribers", "subscribe"), help="run one half only")
     parser.add_argument("--profile", type=Path, help="also write cProfile files here and print their top")
     parser.add_argument("--spy", type=Path, help="record the /subscribe server with py-spy into this folder")
-    parser.add_argument("--child", choices=("prepare", "plan"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("prepare", "plan", "reader"), help=argparse.SUPPRESS)
+    parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        asyncio.run(prepare_child() if args.child == "prepare" else plan_child())
+        asyncio.run(reader_child(int(args.child_args[0])) if args.child == "reader" else
+                    prepare_child() if args.child == "prepare" else plan_child())
         return
     if args.profile:
         args.profile = args.profile.resolve()

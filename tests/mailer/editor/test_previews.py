@@ -162,7 +162,7 @@ async def test_the_recipients_of_a_list_are_counted_from_its_members_not_from_ev
     one took a second among 2,000,000)."""
     if service.db.dialect != "sqlite":
         pytest.skip("the plan of SQLite's query planner; PostgreSQL's follows its statistics")
-    statement = recipients_count("weekly", frozenset({1, None}))
+    (statement,) = recipients_count("weekly", frozenset({1, None}), "sqlite")
     async with service.db.transaction() as session:
         sql = str(statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
         plan = [row[-1] for row in await session.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]

@@ -243,7 +243,7 @@ def pages(backend: str, env: dict[str, str], workdir: Path, edition: int) -> lis
         client = PageClient(port)
         client.sign_in(*EDITOR)
         for page in PAGES:
-            path = page.format(edition=edition, **reader)
+            path = page.format(edition=edition, **{k: urllib.parse.quote(str(v)) for k, v in reader.items()})
             first = client.get(path)  # the page's caches are cold (a preview's SpamAssassin run)
             times = sorted(client.get(path) for _ in range(PAGE_TIMES))
             steps.append(Step(f"{backend}-page", times[len(times) // 2], float("nan"),

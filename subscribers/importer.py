@@ -376,8 +376,8 @@ class Seen:
     """The first line of each mailbox in the file so far, for ``stream``'s chunks: kept in a
     temporary table of the import's connection rather than in memory (a million keys were about
     150 MB of dict), one look-up and one bulk insert a chunk; it outlives each chunk's transaction
-    on a ``Database.pinned`` session. Made by ``start``, dropped by ``close`` or with the
-    connection."""
+    on a ``Database.pinned`` session. Made by ``start``, dropped by ``close``; one left on a pooled
+    connection by an import that failed is dropped by the next ``start``."""
 
     @classmethod
     async def start(cls, session: AsyncSession) -> Seen:

@@ -277,6 +277,22 @@ def unique_violation(exc: IntegrityError) -> bool:
     return getattr(exc.orig, "sqlstate", None) == "23505"
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached for now (a connection refused, reset
+    or dropped; SQLite's file locked past the busy timeout), so that the same work may succeed
+    later, rather than a refusal of the work itself (a constraint, a trigger, a bug)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, OSError):  # asyncpg's connect raises ConnectionRefusedError as it is
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and "locked" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class Database:
     """An engine plus a session factory; one per process."""
 

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mailer.core.db import unreachable
 from mailer.delivery.notifier import Notifier
 from mailer.delivery.service import Service
 from subscribers import flows
@@ -43,6 +44,10 @@ LINGER = 0.05
 # requests answered but not yet done, at most: past that a request waits for room before its
 # answer (every request alike, whatever its address), so a flood slows down instead of piling up
 BACKLOG = 2000
+# how long a batch waits for a database that cannot be reached (a restart, a fail-over) before its
+# requests are tried one at a time and, failing, lost; meanwhile the backlog fills and then slows
+# the answers down
+OUTAGE = 120.0
 
 
 class Subscriptions:
@@ -79,7 +84,7 @@ class Subscriptions:
 
     async def _handle(self, wishes: list[flows.Request]) -> None:
         try:
-            await self._write(wishes)
+            await self._write_when_reachable(wishes)
         except Exception:
             if len(wishes) == 1:
                 raise
@@ -95,6 +100,21 @@ class Subscriptions:
                         if attempt == 2:
                             log.exception("subscribe request failed after its answer")
         self.service.woken()
+
+    async def _write_when_reachable(self, wishes: list[flows.Request]) -> None:
+        """``_write``, tried again while the database cannot be reached, up to ``OUTAGE``
+        seconds: the requests were answered, so they wait for it rather than being lost."""
+        waited, pause = 0.0, 0.5
+        while True:
+            try:
+                return await self._write(wishes)
+            except Exception as exc:
+                if not unreachable(exc) or waited >= OUTAGE:
+                    raise
+                log.warning("cannot reach the database (%s): %d subscribe requests wait %.1f s and try again",
+                            exc, len(wishes), pause)
+            await asyncio.sleep(pause)
+            waited, pause = waited + pause, min(pause * 2, 10.0)
 
     async def _write(self, wishes: list[flows.Request]) -> None:
         svc = self.service

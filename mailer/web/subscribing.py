@@ -7,7 +7,8 @@ and each outcome as if the requests had come one after the other), with the conf
 made in one trip to the render thread and enqueued in that same transaction. While a batch is
 being written, the next one gathers: under load a commit carries tens of subscriptions, alone it
 carries one. A batch that fails (another worker added one of its mailboxes first, or anything
-else) is done again one request at a time, so one bad request costs nobody else their mail.
+else) is done again one request at a time, so one bad request costs nobody else their mail; a
+batch that cannot reach the database waits for it (``OUTAGE``) before that.
 The queue is in memory like the tasks before it, and bounded (``BACKLOG``): ``Service.close``
 (and so a stopping process) waits until it is empty; a killed process loses what was waiting
 (at most ``LINGER`` plus one batch's time under normal load), as it did.

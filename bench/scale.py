@@ -42,21 +42,21 @@ import pstats
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from procstat import cpu_seconds  # bench/procstat.py
 from scratch import create_pg, drop_pg  # bench/scratch.py
+
+from mailer.delivery.devmailbox import free_port, port_open
 
 SECRET = "bench-secret-" + "x" * 40
 ROOT = Path(__file__).resolve().parent.parent
@@ -240,75 +240,36 @@ def pages(backend: str, env: dict[str, str], workdir: Path, edition: int) -> lis
     server, port = start_server(env, folder)
     steps = []
     try:
-        client = PageClient(port)
-        client.sign_in(*EDITOR)
-        for page in PAGES:
-            path = page.format(edition=edition, **{k: urllib.parse.quote(str(v)) for k, v in reader.items()})
-            first = client.get(path)  # the page's caches are cold (a preview's SpamAssassin run)
-            times = sorted(client.get(path) for _ in range(PAGE_TIMES))
-            steps.append(Step(f"{backend}-page", times[len(times) // 2], float("nan"),
-                              f"{page} (slowest {1000 * times[-1]:.0f} ms; the first {1000 * first:.0f} ms)"))
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as client:
+            form = client.get("/editor/login").text
+            found = re.search(r'name="csrf" value="([^"]+)"', form)
+            if found is None:
+                sys.exit("pages: no CSRF field on the login page")
+            signed = client.post("/editor/login", data={"name": EDITOR[0], "password": EDITOR[1],
+                                                        "csrf": found.group(1)})
+            if signed.status_code != 303:
+                sys.exit(f"pages: signing in answered {signed.status_code}")
+            for page in PAGES:
+                path = page.format(edition=edition, **{k: urllib.parse.quote(str(v)) for k, v in reader.items()})
+                first = _timed(client, path)  # the page's caches are cold (a preview's SpamAssassin run)
+                times = sorted(_timed(client, path) for _ in range(PAGE_TIMES))
+                steps.append(Step(f"{backend}-page", times[len(times) // 2], float("nan"),
+                                  f"{page} (slowest {1000 * times[-1]:.0f} ms; the first {1000 * first:.0f} ms)"))
     finally:
         stop_server(server)
     return steps
 
 
-class PageClient:
-    """GETs on loopback with the editor's session cookie (standard library only)."""
-
-    def __init__(self, port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.cookies: dict[str, str] = {}
-
-    def _open(self, path: str, data: bytes | None = None) -> tuple[int, str]:
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
-        if data is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        request = urllib.request.Request(self.base + path, data=data, headers=headers)  # noqa: S310 (loopback http)
-        try:
-            with _NO_REDIRECTS.open(request, timeout=300) as reply:
-                status, body, sets = reply.status, reply.read(), reply.headers.get_all("Set-Cookie") or []
-        except urllib.error.HTTPError as exc:
-            status, body, sets = exc.code, exc.read(), exc.headers.get_all("Set-Cookie") or []
-        for header in sets:
-            name, _, rest = header.partition("=")
-            self.cookies[name.strip()] = rest.split(";", 1)[0]
-        return status, body.decode("utf-8", "replace")
-
-    def sign_in(self, name: str, password: str) -> None:
-        _, form = self._open("/editor/login")
-        found = re.search(r'name="csrf" value="([^"]+)"', form)
-        if found is None:
-            sys.exit("pages: no CSRF field on the login page")
-        fields = urllib.parse.urlencode({"name": name, "password": password, "csrf": found.group(1)}).encode()
-        status, _ = self._open("/editor/login", fields)
-        if status != 303:
-            sys.exit(f"pages: signing in answered {status}")
-
-    def get(self, path: str) -> float:
-        started = time.perf_counter()
-        status, body = self._open(path)
-        seconds = time.perf_counter() - started
-        if status != 200:
-            sys.exit(f"pages: {path} answered {status}: {body[:300]}")
-        return seconds
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # a redirect is an answer of its own here (sign-in's 303)
-
-
-_NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
+def _timed(client: httpx.Client, path: str) -> float:
+    started = time.perf_counter()
+    reply = client.get(path)
+    seconds = time.perf_counter() - started
+    if reply.status_code != 200:
+        sys.exit(f"pages: {path} answered {reply.status_code}: {reply.text[:300]}")
+    return seconds
 
 
 # /subscribe under load -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def load(port: int, requests: int, concurrency: int, offset: int) -> tuple[float, list[int]]:
@@ -350,15 +311,12 @@ def start_server(env: dict[str, str], folder: Path,
     with (folder / "serve.log").open("wb") as log:
         server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server, port
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                stop_server(server)
-                sys.exit(f"serve did not start:\n{(folder / 'serve.log').read_text()[-3000:]}")
-            time.sleep(0.2)
+    while not port_open("127.0.0.1", port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop_server(server)
+            sys.exit(f"serve did not start:\n{(folder / 'serve.log').read_text()[-3000:]}")
+        time.sleep(0.2)
+    return server, port
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:

@@ -23,6 +23,7 @@ answered while it was still open."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core.db import unreachable
 from mailer.delivery.notifier import Notifier
+from mailer.delivery.outcomes import backoff
 from mailer.delivery.service import Service
 from subscribers import flows
 from subscribers.flows import Notice
@@ -49,6 +51,7 @@ BACKLOG = 2000
 # requests are tried one at a time and, failing, lost; meanwhile the backlog fills and then slows
 # the answers down
 OUTAGE = 120.0
+OUTAGE_FIRST_PAUSE, OUTAGE_LONGEST_PAUSE = timedelta(seconds=0.5), timedelta(seconds=10)  # doubling in between
 
 
 class Subscriptions:
@@ -105,17 +108,18 @@ class Subscriptions:
     async def _write_when_reachable(self, wishes: list[flows.Request]) -> None:
         """``_write``, tried again while the database cannot be reached, up to ``OUTAGE``
         seconds: the requests were answered, so they wait for it rather than being lost."""
-        waited, pause = 0.0, 0.5
-        while True:
+        waited = 0.0
+        for attempt in itertools.count(1):
             try:
                 return await self._write(wishes)
             except Exception as exc:
                 if not unreachable(exc) or waited >= OUTAGE:
                     raise
+                pause = backoff(attempt, first=OUTAGE_FIRST_PAUSE, ceiling=OUTAGE_LONGEST_PAUSE).total_seconds()
                 log.warning("cannot reach the database (%s): %d subscribe requests wait %.1f s and try again",
                             exc, len(wishes), pause)
             await asyncio.sleep(pause)
-            waited, pause = waited + pause, min(pause * 2, 10.0)
+            waited += pause
 
     async def _write(self, wishes: list[flows.Request]) -> None:
         svc = self.service

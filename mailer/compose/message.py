@@ -115,10 +115,11 @@ def subject_header(subject: str) -> str:
 
 def _set_address(msg: EmailMessage, header: str, field: str, value: str) -> None:
     """An address header, parsed by the ``email`` package; the input it cannot parse (an
-    unclosed ``<``: CPython's parser raises ``IndexError`` there) is refused naming ``field``."""
+    unclosed ``<``: CPython's parser raises ``IndexError`` there; a group inside a group,
+    ``a:b:;;``: ``AttributeError``) is refused naming ``field``."""
     try:
         msg[header] = value
-    except (IndexError, HeaderParseError) as exc:
+    except (IndexError, AttributeError, HeaderParseError) as exc:
         raise InvalidHeader(field, f"{value!r} is not an address") from exc
 
 

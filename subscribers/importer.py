@@ -9,7 +9,7 @@ import functools
 import io
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,6 +65,36 @@ class Problem:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
+
+    @property
+    def column(self) -> str:
+        """The column the problem is about (the message starts with it when ``field`` is empty)."""
+        return self.field or self.message.partition(":")[0].strip()
+
+
+@dataclass
+class Report:
+    """The problems of an import in bounded memory, whatever the file: how many there were, by
+    column, and the first ``keep`` of them (fed in line order, a chunk at a time). A file of a
+    million rows with a misspelt section has a million problems; an operator needs the first few
+    and the count, and the whole list in a file (``mailer subscribers import --problems``)."""
+
+    keep: int = 20
+    first: list[Problem] = field(default_factory=list)
+    by_column: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+
+    def add(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            self.total += 1
+            self.by_column[problem.column] = self.by_column.get(problem.column, 0) + 1
+            if len(self.first) < self.keep:
+                self.first.append(problem)
+
+    @property
+    def more(self) -> int:
+        """How many problems are not among ``first``."""
+        return self.total - len(self.first)
 
 
 @dataclass
@@ -133,7 +163,7 @@ def stream(
     file: IO[bytes], *, lists: Mapping[str, NewsList], sections: Mapping[str, int], smtputf8: bool = True,
     size: int = 5000,
 ) -> Iterator[Parsed]:
-    """``parse`` a block at a time: the file's rows and problems by ``size`` rows, in the memory
+    """``parse`` a block at a time: the file's rows and problems by ``size`` records, in the memory
     of one chunk however long the file (a million rows). Every check and message is ``parse``'s
     but one: a second row of a mailbox in a later chunk is the caller's to find (``parse`` keeps
     its first lines in memory, the import command in a temporary table). A file-wide problem
@@ -196,18 +226,19 @@ def _chunks(
     for line, cells in records:
         if isinstance(cells, str):
             out.problems.append(Problem(line, cells, "csv", BAD_CSV))
+        elif not any(c.strip() for c in cells):
             continue
-        if not any(c.strip() for c in cells):
-            continue
-        try:
-            out.rows.append(read(line, cells))
-        except InvalidInput as exc:
-            out.problems.append(Problem(line, exc.message, exc.field, _arabic(exc)))
-            continue
-        if len(out.rows) >= size:
+        else:
+            try:
+                out.rows.append(read(line, cells))
+            except InvalidInput as exc:
+                out.problems.append(Problem(line, exc.message, exc.field, _arabic(exc)))
+        # bad rows count too: a file of bad rows is read in the memory of a chunk as well
+        if len(out.rows) + len(out.problems) >= size:
             yield out
             out = Parsed()
-    yield out
+    if out.rows or out.problems:
+        yield out
 
 
 def _arabic(exc: InvalidInput) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ app = typer.Typer(help="Subscribers: import, export, look up, remove and forget.
 
 CHUNK = 500
 IMPORT_CHUNK = 5000  # rows parsed at a time, per existence and suppression look-up and per multi-row INSERT
+SHOWN_PROBLEMS = 20  # bad or suppressed rows printed; the rest are counted (and written with --problems)
 ANALYZE_AFTER = 10_000  # rows added by an import after which the planner's statistics are refreshed
 STATUS_HELP = f"Only subscribers in this status: {', '.join(STATUSES)}."
 
@@ -53,24 +55,44 @@ def import_command(
         help="Add new addresses as confirmed, with no confirmation mail. Only for a list whose "
              "consent you can vouch for; without it every new address gets a confirmation link.",
     ),
+    problems_file: Path | None = typer.Option(
+        None, "--problems", metavar="CSV",
+        help="Write every bad or suppressed row to this CSV file (line, column, problem); the "
+             "terminal shows the first 20 and the counts.",
+    ),
 ) -> None:
     """Import subscribers from a CSV file, with a progress bar.
 
-    Bad rows are reported with their line number and skipped; the rest are imported a chunk
-    of 5,000 rows at a time, each chunk committed as it is written, in the same memory whatever
-    the file's size. Importing the same file again changes nothing, and finishes an import that
-    was stopped half-way. Exits with 1 when any row was bad.
+    Bad rows are reported with their line number and skipped (the first 20 on the terminal,
+    with the count by column; every one with --problems); the rest are imported a chunk of
+    5,000 rows at a time, each chunk committed as it is written, in the same memory whatever the
+    file's size and however many rows are bad. Importing the same file again changes nothing,
+    and finishes an import that was stopped half-way. Exits with 1 when any row was bad.
     """
     if not file.is_file():
         fail(f"FILE: {str(file)!r} does not exist")
     settings = settings_of(ctx)
     size = file.stat().st_size
+    report = importer.Report(keep=SHOWN_PROBLEMS)
+    try:
+        out = problems_file.open("w", encoding="utf-8", newline="") if problems_file else None
+    except OSError as exc:
+        fail(f"--problems: cannot write {str(problems_file)!r}: {exc.strerror}")
+    written = csv.writer(out) if out else None
+    if written:
+        written.writerow(["line", "column", "problem"])
 
-    async def job(svc: Service) -> tuple[list[importer.Problem], importer.Applied]:
+    def note(found: list[importer.Problem]) -> None:
+        found.sort(key=lambda p: p.line)
+        report.add(found)
+        if written:
+            written.writerows([p.line, importer.escape_cell(p.column),
+                               importer.escape_cell(p.message)] for p in found)
+
+    async def job(svc: Service) -> Counter[str]:
         async with svc.db.transaction() as session:
             sections = {name: id_ for id_, name in (await store.section_names(session)).items()}
-        total = importer.Applied()
-        problems: list[importer.Problem] = []
+        total: Counter[str] = Counter()
         notify = Notifier(settings, svc.renderer)
         now = svc.clock()
         columns = (TextColumn("importing"), BarColumn(), TimeElapsedColumn())
@@ -93,37 +115,45 @@ def import_command(
                             done = await importer.apply(session, settings, rows, now=now, confirmed=confirmed,
                                                         notify=notify, prepared=chunk.prepared)
                             await session.commit()
-                        problems += chunk.parsed.problems
-                        total.added += done.added
-                        total.existing += done.existing
-                        total.skipped += done.skipped
+                        note(chunk.parsed.problems + done.skipped)
+                        total.update(added=done.added, existing=done.existing, suppressed=len(done.skipped),
+                                     bad=len(chunk.parsed.problems))
                         last = max(last, chunk.parsed.last_line)
                         progress.update(task, completed=chunk.position)
                 except BaseException:
                     await session.rollback()
                     if last:
-                        err.print(f"stopped after line {last}: the {total.added} subscribers added from "
+                        err.print(f"stopped after line {last}: the {total['added']} subscribers added from "
                                   "the lines before it stay; importing the file again adds the rest (the "
                                   "others count as already there)", highlight=False, soft_wrap=True)
                     raise
                 await seen.close(session)
                 await session.commit()
-            if total.added >= ANALYZE_AFTER:
+            if total["added"] >= ANALYZE_AFTER:
                 async with svc.db.transaction() as session:
                     await store.analyze(session)
-        return problems, total
+        return total
 
-    problems, applied = run(settings, job)
-    for problem in sorted(problems + applied.skipped, key=lambda p: p.line):
+    try:
+        counts = run(settings, job)
+    finally:
+        if out:
+            out.close()
+    for problem in report.first:
         err.print(f"[yellow]{problem}[/yellow]", highlight=False, soft_wrap=True)
+    if report.more:
+        by_column = ", ".join(f"{column} {n}" for column, n in sorted(report.by_column.items(), key=lambda kv: -kv[1]))
+        where = f"every one is in {problems_file}" if problems_file else "--problems FILE writes every one"
+        err.print(f"[yellow]... and {report.more} more ({report.total} in all, by column: {by_column}); "
+                  f"{where}[/yellow]", highlight=False, soft_wrap=True)
     console.print(
-        f"{applied.added} added, {applied.existing} already there, {len(applied.skipped)} suppressed, "
-        f"{len(problems)} bad rows", soft_wrap=True,
+        f"{counts['added']} added, {counts['existing']} already there, {counts['suppressed']} suppressed, "
+        f"{counts['bad']} bad rows", soft_wrap=True,
     )
-    if applied.added:
+    if counts["added"]:
         console.print("the new subscribers are confirmed" if confirmed else
                       "the new subscribers are pending: each has a confirmation mail queued", soft_wrap=True)
-    if problems:
+    if counts["bad"]:
         raise typer.Exit(1)
 
 

@@ -139,8 +139,22 @@ def setting_rows(settings: Settings) -> list[dict[str, Any]]:
 
 def problem_row(problem: importer.Problem) -> dict[str, Any]:
     """A problem of the import report: its line, the field in Arabic and an Arabic message."""
-    field = problem.field or problem.message.partition(":")[0].strip()
-    return {"line": problem.line, "field": FIELDS.get(field, field), "message": problem.public or problem.message}
+    return {"line": problem.line, "field": FIELDS.get(problem.column, problem.column),
+            "message": problem.public or problem.message}
+
+
+SHOWN_PROBLEMS = 100  # rows of an import's report on its page; every one is in its CSV
+
+
+def problems_csv(problems: str) -> bytes:
+    """An import's report (its ``problems`` JSON) as a CSV for a spreadsheet: UTF-8 with a BOM,
+    Arabic headers, and the formula guard of the export (a message quotes the file's cells)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["السطر", "الحقل", "السبب"])
+    writer.writerows([row["line"], importer.escape_cell(row["field"]), importer.escape_cell(row["message"])]
+                     for row in json.loads(problems or "[]"))
+    return ("\ufeff" + out.getvalue()).encode()
 
 
 class Imports:
@@ -195,7 +209,7 @@ class Imports:
                                 smtputf8=self.settings.relay_smtputf8)
         problems = [problem_row(p) for p in parsed.problems]
         await self._set(job_id, status="running", total=len(parsed.rows), bad=len(parsed.problems),
-                        problems=json.dumps(problems, ensure_ascii=False))
+                        problems=await off_loop(json.dumps, problems, ensure_ascii=False))
         added = existing = 0
         skipped: list[importer.Problem] = []
         for start in range(0, len(parsed.rows), CHUNK):
@@ -205,16 +219,19 @@ class Imports:
                                             notify=self.notify)
                 added, existing = added + done.added, existing + done.existing
                 skipped += done.skipped
-                rows = problems + [problem_row(p) for p in skipped]
+                # the counts only: the report is written once, at the end (rewriting it with every
+                # chunk made an import with many bad rows quadratic)
                 await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
-                    processed=start + len(chunk), added=added, existing=existing, suppressed=len(skipped),
-                    problems=json.dumps(sorted(rows, key=lambda r: r["line"]), ensure_ascii=False)))
+                    processed=start + len(chunk), added=added, existing=existing, suppressed=len(skipped)))
             if done.added and not confirmed:
                 self.wake()
             await asyncio.sleep(0)
+        final: dict[str, Any] = {"status": "done", "finished_at": self.clock()}
+        if skipped:  # the suppressed rows join the report, in the file's order
+            rows = sorted(problems + [problem_row(p) for p in skipped], key=lambda r: r["line"])
+            final["problems"] = await off_loop(json.dumps, rows, ensure_ascii=False)
         async with self.db.transaction() as session:
-            await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(
-                status="done", finished_at=self.clock()))
+            await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**final))
             await audit.record(session, actor=actor, action="import", subscriber_id=None, now=self.clock(),
                                detail=f"عملية الاستيراد رقم {job_id}: أُضيف {added}، وكان موجوداً {existing}، "
                                       f"ومحظور {len(skipped)}، وأسطر مرفوضة {len(parsed.problems)}")

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mailer.core import arabic
 from mailer.core.errors import Conflict, InvalidInput, MailerError, NotFound
+from mailer.core.offload import off_loop
 from mailer.core.settings import Settings
 from mailer.delivery import outbox
 from mailer.editor import accounts, console
@@ -181,10 +182,20 @@ async def import_progress(request: Request, job_id: int, who: Admin) -> HTMLResp
     found = await console.job(service_of(request).db, job_id)
     running = found.status in ("queued", "running")
     percent = int(100 * found.processed / found.total) if found.total else (0 if running else 100)
+    problems = await off_loop(json.loads, found.problems or "[]")  # megabytes, for a big file's report
     return _page(request, "import_job", who, title=f"استيراد رقم {job_id}", job=found, running=running,
                  refresh=REFRESH_SECONDS if running else None, percent=percent,
                  status_label=console.JOB_STATUS.get(found.status, found.status),
-                 problems=json.loads(found.problems or "[]"))
+                 problems=problems[:console.SHOWN_PROBLEMS], problems_total=len(problems))
+
+
+@router.get("/subscribers/import/{job_id}/problems.csv")
+async def import_problems(request: Request, job_id: int, who: Admin) -> Response:
+    """Every row of an import's report, which its page shows only the first of."""
+    found = await console.job(service_of(request).db, job_id)
+    return Response(await off_loop(console.problems_csv, found.problems), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="import-{job_id}-problems.csv"',
+                             "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/subscribers/export.csv")

@@ -133,6 +133,10 @@ async def test_the_subscribers_console_in_a_browser(
     assert lines == ["3", "4"]
     assert (await page.text_content("#added")).strip() == "2"
     await shot(page, "import-report", width)
+    async with page.expect_download() as info:  # the whole report, for a spreadsheet
+        await page.click("#problems-csv")
+    report = await asyncio.to_thread(Path(await (await info.value).path()).read_text, encoding="utf-8-sig")
+    assert [row.split(",")[0] for row in report.splitlines()] == ["السطر", "3", "4"]
 
     # export: a CSV download with everyone in it
     await page.goto(live_app + "/editor/subscribers")

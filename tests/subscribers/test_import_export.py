@@ -303,3 +303,54 @@ async def test_an_import_read_in_chunks_names_the_first_line_of_a_mailbox_across
     assert await status_of(service, "c@example.com") == "confirmed"
     code, out, _ = await mailer(cli_env, "subscribers", "import", "--confirmed", str(file))
     assert "0 added, 3 already there, 1 suppressed, 5 bad rows" in out  # the temporary table went with the import
+
+
+def test_a_file_of_bad_rows_is_read_in_chunks_of_records_not_of_good_rows() -> None:
+    """A chunk ends after ``size`` records, good or bad: a million rows with a misspelt section
+    were one chunk of a million problems (784 MB), read in the memory of a chunk now."""
+    data = ("email\n" + "not-an-address\n" * 25 + "ok@example.com\n").encode()
+    chunks = list(importer.stream(io.BytesIO(data), lists=LISTS, sections={}, size=10))
+    assert [(len(c.rows), len(c.problems)) for c in chunks] == [(0, 10), (0, 10), (1, 5)]
+    assert [p.line for c in chunks for p in c.problems] == list(range(2, 27))
+
+
+async def test_an_import_shows_the_first_problems_and_writes_every_one_with_problems(
+    service: Service, clock: Clock, cli_env: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The terminal shows the first 20 bad rows and the count by column, not a line for each of
+    a million; ``--problems`` writes every one to a CSV file, in the file's order."""
+    from mailer.cli import subscribers as command
+
+    monkeypatch.setattr(command, "IMPORT_CHUNK", 7)
+    await factories.ingest_items(service, 1, clock.now, section="سياسة")
+    lines = ["email,name,lists,sections"]
+    for i in range(40):
+        if i % 8 == 3:
+            lines.append(f"bad{i}-at-example.com,,daily,")
+        elif i % 13 == 0:
+            lines.append(f"good{i}@example.com,,daily,سياسة")
+        else:
+            lines.append(f"r{i}@example.com,,daily,رياضة")
+    file = tmp_path / "list.csv"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bad = {n + 2: ("email" if i % 8 == 3 else "sections") for n, i in enumerate(range(40)) if i % 8 == 3 or i % 13}
+    assert len(bad) == 36
+
+    problems = tmp_path / "problems.csv"
+    code, out, err = await mailer(cli_env, "subscribers", "import", "--confirmed", "--problems", str(problems),
+                                  str(file))
+    assert code == 1
+    assert "4 added, 0 already there, 0 suppressed, 36 bad rows" in out
+    shown = [int(line.split(":")[0].removeprefix("line ")) for line in err.splitlines() if line.startswith("line ")]
+    assert shown == sorted(bad)[:20]
+    assert f"... and 16 more (36 in all, by column: sections 31, email 5); every one is in {problems}" in err
+    rows = list(csv.reader(io.StringIO(problems.read_text(encoding="utf-8"))))
+    assert rows[0] == ["line", "column", "problem"]
+    assert [(int(n), column) for n, column, _ in rows[1:]] == sorted(bad.items())
+    assert all(problem.startswith(column + ":") for _, column, problem in rows[1:])
+
+    code, _, err = await mailer(cli_env, "subscribers", "import", str(file))
+    assert "--problems FILE writes every one" in err
+    code, _, err = await mailer(cli_env, "subscribers", "import", "--problems", str(tmp_path / "no" / "p.csv"),
+                                str(file))
+    assert code == 2 and "--problems: cannot write" in err

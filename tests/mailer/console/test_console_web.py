@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime
 
@@ -349,6 +350,46 @@ async def test_an_import_that_fails_half_way_keeps_the_chunks_done_and_says_so(
         assert (job.status, job.processed, job.added) == ("failed", 2, 2)
         assert await session.scalar(select(func.count()).select_from(Subscriber)
                                     .where(Subscriber.email.like("n%@example.org"))) == 2
+
+
+async def test_a_long_report_shows_its_first_rows_and_downloads_whole(
+    people: Subscriber, live_app: str, service: Service
+) -> None:
+    """The page of an import with thousands of bad rows shows the first 100 and the count; the
+    CSV has every one, in the file's order, with the formula guard; editors who are not admins
+    get neither."""
+    from mailer.editor import console as console_logic
+    from mailer.editor.console import SHOWN_PROBLEMS
+
+    async with service.db.transaction() as session:
+        await suppression.suppress(session, "gone@example.org", "complaint")
+    lines = ["email,name,lists,sections", "=cmd()@x,,daily,"]
+    lines += [f"r{i}@example.org,,nosuchlist," if i % 50 else f"ok{i}@example.org,,daily," for i in range(150)]
+    lines.append("gone@example.org,,daily,")
+    async with httpx.AsyncClient(base_url=live_app) as client, httpx.AsyncClient(base_url=live_app) as sara:
+        await sign_in(client, "hind")
+        token = await page_csrf(client, "/editor/subscribers/import")
+        reply = await client.post("/editor/subscribers/import", data={"csrf": token, "confirmed": "1"},
+                                  files={"file": ("big.csv", "\n".join(lines).encode(), "text/csv")})
+        job_url = reply.headers["location"]
+        await live_imports(service, client, job_url)
+        page = await client.get(job_url)
+        shown = [int(n) for n in re.findall(r'<tr data-line="(\d+)">', page.text)]
+        expected = [2] + [i + 3 for i in range(150) if i % 50] + [153]  # the bad address, 147 lists, suppressed
+        assert shown == expected[:SHOWN_PROBLEMS]
+        assert "عدد الأسطر المرفوضة والمحظورة 149، يُعرض هنا أول 100 منها" in page.text
+        assert 'href="/editor/subscribers/import/1/problems.csv"' in page.text
+        download = await client.get(job_url + "/problems.csv")
+        assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+        assert "attachment" in download.headers["content-disposition"]
+        rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+        assert rows[0] == ["السطر", "الحقل", "السبب"] and [int(r[0]) for r in rows[1:]] == expected
+        guarded = console_logic.problems_csv(json.dumps([{"line": 2, "field": "=x", "message": "+cmd|' /C calc'!A0"}]))
+        assert guarded.decode("utf-8-sig").splitlines()[1] == "2,'=x,'+cmd|' /C calc'!A0"
+        assert "محظور" in rows[-1][2]
+        await sign_in(sara, "sara")
+        assert (await sara.get(job_url + "/problems.csv")).status_code == 403
+        assert (await client.get("/editor/subscribers/import/99/problems.csv")).status_code == 404
 
 
 async def test_admins_give_and_take_the_admin_role_but_never_from_the_last_admin(

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mailer.core.db import one_of, serialise
+from mailer.core.db import insert, one_of, serialise
 from mailer.core.errors import Conflict, InvalidInput, InvalidToken, NotFound
 from mailer.core.models import BounceEvent
 from mailer.core.settings import Settings
@@ -65,7 +65,9 @@ class Notice:
     link_key: str | None = None  # the subscriber's, for the unsubscribe and preference links
 
 
-Notify = Callable[[AsyncSession, Notice], Awaitable[None]]
+# the notices of one change, in its transaction: a batch of them at once (an import chunk's
+# confirmations in one call, not a query and a flush each)
+Notify = Callable[[AsyncSession, Sequence[Notice]], Awaitable[None]]
 
 
 def may_receive(kind: str, status: str) -> bool:
@@ -242,6 +244,7 @@ async def _confirmations(
     kind = "confirm" if purpose == "subscribe" else "confirm_address"
     taken = await store.lists_of(session, [sub.id for sub, _, choices in targets if choices is None])
     notices: list[Notice] = []
+    links: list[dict[str, object]] = []
     made: list[_Made] = []
     for (sub, target, choices), target_hash in zip(targets, hashes, strict=True):
         if target_hash in recent:
@@ -252,7 +255,7 @@ async def _confirmations(
             continue
         recent.add(target_hash)
         token = tokens.new_confirmation()
-        session.add(Confirmation(
+        links.append(dict(
             subscriber_id=sub.id, purpose=purpose, token_hash=tokens.confirmation_hash(token),
             address_hash=target_hash, created_at=now, expires_at=expires,
             new_email=target.normalized if purpose == "address" else None,
@@ -265,15 +268,15 @@ async def _confirmations(
         list_name = store.main_list(settings, asked)
         notices.append(Notice(kind, sub.id, target.smtp, None, list_name, now, token, expires, sub.link_key))
         made.append(_Made())
-    await session.flush()
-    for notice in notices:
-        await notify(session, notice)
+    if links:  # one statement: SQLite inserts ORM objects a statement each (to read back their ids)
+        await session.execute(insert(session, Confirmation), links)
+        await notify(session, notices)
     return made
 
 
 def _choices_columns(choices: Request | None) -> dict[str, str | None]:
-    if choices is None:
-        return {}
+    if choices is None:  # every row of one statement has the same columns
+        return {"name": None, "lists": None, "sections": None}
     return {"name": choices.name, "lists": ",".join(choices.lists),
             "sections": ",".join(str(s) for s in sorted(choices.sections))}
 
@@ -326,8 +329,8 @@ async def confirm(
             await store.set_sections(session, sub.id, chosen & set(await store.section_names(session)))
         await suppression.lift(session, sub.email)  # they asked to come back, and proved it
         lists = (await store.lists_of(session, [sub.id])).get(sub.id, ())
-        await notify(session, Notice("welcome", sub.id, sub.email_ascii or sub.email, sub.name,
-                                     store.main_list(settings, lists), now, link_key=sub.link_key))
+        await notify(session, [Notice("welcome", sub.id, sub.email_ascii or sub.email, sub.name,
+                                      store.main_list(settings, lists), now, link_key=sub.link_key)])
     return sub
 
 

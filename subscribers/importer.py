@@ -312,21 +312,23 @@ class Prepared:
     previous chunk is written): ``apply`` is then mostly the database's."""
 
     hashes: dict[str, str]  # address (normalised) -> ``suppression.address_hash``
-    values: dict[int, tuple[Any, ...]]  # line -> ``store.subscriber_values`` row (confirmed imports)
+    values: dict[int, tuple[Any, ...]]  # line -> ``store.subscriber_values`` row
 
 
 def prepare(rows: Sequence[Row], *, now: datetime, confirmed: bool) -> Prepared:
     """What ``apply`` computes per row, computed ahead. Pure."""
     hashes = {r.address.normalized: suppression.address_hash(r.address.normalized) for r in rows}
-    values = dict(zip((r.line for r in rows), store.subscriber_values([_confirmed(r, now) for r in rows]),
-                      strict=True)) if confirmed else {}
+    values = dict(zip((r.line for r in rows), store.subscriber_values([_new(r, now, confirmed) for r in rows]),
+                      strict=True))
     return Prepared(hashes, values)
 
 
-def _confirmed(row: Row, now: datetime) -> dict[str, Any]:
+def _new(row: Row, now: datetime, confirmed: bool) -> dict[str, Any]:
+    """A new subscriber's columns: confirmed now (the operator vouches), or pending its link."""
     return {"email": row.address.normalized, "email_ascii": row.address.ascii, "name": row.name,
-            "status": "confirmed", "source": "import-confirmed", "created_at": now, "updated_at": now,
-            "confirmed_at": now, "bounce_score": 0, "no_shares": False}
+            "status": "confirmed" if confirmed else "pending",
+            "source": "import-confirmed" if confirmed else "import", "created_at": now, "updated_at": now,
+            "confirmed_at": now if confirmed else None, "bounce_score": 0, "no_shares": False}
 
 
 async def apply(
@@ -382,21 +384,17 @@ async def _apply(session: AsyncSession, settings: Settings, rows: Sequence[Row],
                                           "العنوان محظور (في قائمة الحظر)، فلم يُضف."))
         else:
             fresh.append(row)
-    if confirmed:  # no mail to make: plain rows, no ORM object each (a million rows in seconds)
-        values = ([prepared.values[r.line] for r in fresh] if prepared else
-                  store.subscriber_values([_confirmed(r, now) for r in fresh]))
-        await store.insert_values(session, values, [r.lists for r in fresh], [r.sections for r in fresh])
-        result.added = len(fresh)
-        return result
-    subs = [
-        Subscriber(email=r.address.normalized, email_ascii=r.address.ascii, name=r.name, status="pending",
-                   source="import", created_at=now, updated_at=now, confirmed_at=None)
-        for r in fresh
-    ]
-    await store.add_many(session, subs, [r.lists for r in fresh], [r.sections for r in fresh])
-    await flows.confirmations(session, settings, [(sub, r.address) for sub, r in zip(subs, fresh, strict=True)],
-                              "subscribe", now=now, notify=notify)
-    result.added = len(subs)
+    # plain rows, no ORM object each (a million confirmed rows in seconds)
+    values = ([prepared.values[r.line] for r in fresh] if prepared else
+              store.subscriber_values([_new(r, now, confirmed) for r in fresh]))
+    ids = await store.insert_values(session, values, [r.lists for r in fresh], [r.sections for r in fresh])
+    result.added = len(fresh)
+    if not confirmed and ids:  # each gets its confirmation link, the chunk's made and queued together
+        keys = [r.address.key for r in fresh]  # one parameter, not one a row
+        subs = {s.id: s for s in await session.scalars(select(Subscriber).where(
+            one_of(session, Subscriber.email_key, keys)))}
+        targets = [(subs[sid], r.address) for sid, r in zip(ids, fresh, strict=True)]
+        await flows.confirmations(session, settings, targets, "subscribe", now=now, notify=notify)
     return result
 
 

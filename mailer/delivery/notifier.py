@@ -15,22 +15,17 @@ from subscribers.flows import Notice
 
 
 class Notifier(NoticeComposer):
-    """``await notifier(session, notice)``: compose and enqueue."""
+    """``await notifier(session, notices)``: compose and enqueue."""
 
-    async def __call__(self, session: AsyncSession, notice: Notice) -> None:
-        """Enqueue in the caller's transaction; the row is written with the next flush or commit,
-        so an import of thousands writes them in batches."""
-        await self.enqueue(session, [notice])
-
-    async def enqueue(self, session: AsyncSession, notices: Sequence[Notice]) -> None:
-        """Many notices at once (a batch of subscriptions), in the caller's transaction: the
-        site's home page and the installation are looked up once, the bytes made in one trip to
-        the render thread."""
+    async def __call__(self, session: AsyncSession, notices: Sequence[Notice]) -> None:
+        """Enqueue in the caller's transaction, many at once (a batch of subscriptions, an import
+        chunk): the site's home page and the installation are looked up once, the bytes made in
+        one trip to the render thread, the rows written with one statement."""
         if not notices:
             return
         made = await self.messages(
             notices, await home_url(session, self.settings), installation=await message_ids.installation_id(session))
-        session.add_all(outbox.message_row(
+        await outbox.enqueue_many(session, [outbox.message_values(
             kind=notice.kind, recipient=notice.recipient, payload=data, message_id=message_id,
             now=notice.at, subscriber_id=notice.subscriber_id, priority=outbox.URGENT_PRIORITY,
-        ) for notice, (data, message_id) in zip(notices, made, strict=True))
+        ) for notice, (data, message_id) in zip(notices, made, strict=True)])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -114,7 +114,7 @@ async def enqueue_edition(session: AsyncSession, edition: Edition, now: datetime
     return added
 
 
-def message_row(
+def message_values(
     *,
     kind: str,
     recipient: str,
@@ -123,13 +123,23 @@ def message_row(
     now: datetime,
     subscriber_id: int | None = None,
     priority: int = URGENT_PRIORITY,
-) -> OutboxMessage:
-    """The row of a one-off message; ``session.add`` it to enqueue many with one flush."""
-    return OutboxMessage(
-        kind=kind, recipient=recipient, payload=payload, message_id=message_id,
-        subscriber_id=subscriber_id, priority=priority, status="pending", attempts=0,
-        history="[]", next_attempt_at=now, created_at=now,
-    )
+) -> dict[str, Any]:
+    """The columns of a one-off message's row (``message_row``, ``enqueue_many``)."""
+    return {"kind": kind, "recipient": recipient, "payload": payload, "message_id": message_id,
+            "subscriber_id": subscriber_id, "priority": priority, "status": "pending", "attempts": 0,
+            "history": "[]", "next_attempt_at": now, "created_at": now}
+
+
+def message_row(**values: Any) -> OutboxMessage:
+    """The row of a one-off message (``message_values``' arguments), for ``enqueue``."""
+    return OutboxMessage(**message_values(**values))
+
+
+async def enqueue_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Add many ``message_values`` rows with one statement: no ORM object, no id fetched back
+    (SQLite inserts ORM objects a statement each, to read each one's id)."""
+    if rows:
+        await session.execute(insert(session, OutboxMessage), list(rows))
 
 
 async def enqueue(session: AsyncSession, row: OutboxMessage) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,13 +127,13 @@ class Subscriptions:
         now = svc.clock()
         notices: list[Notice] = []
 
-        async def collect(_session: AsyncSession, notice: Notice) -> None:
-            notices.append(notice)
+        async def collect(_session: AsyncSession, found: Sequence[Notice]) -> None:
+            notices.extend(found)
 
         async with svc.db.writing() as session:
             room = max(0, svc.settings.subscribe_global_per_hour - await self.links_in_hour(now, session))
             outcomes = await flows.subscribe_many(session, svc.settings, wishes, now=now, notify=collect, links=room)
-            await self.notifier.enqueue(session, notices)
+            await self.notifier(session, notices)
         self._made(len(notices))
         if log.isEnabledFor(logging.INFO):
             for outcome in outcomes:

@@ -354,3 +354,39 @@ async def test_an_import_shows_the_first_problems_and_writes_every_one_with_prob
     code, _, err = await mailer(cli_env, "subscribers", "import", "--problems", str(tmp_path / "no" / "p.csv"),
                                 str(file))
     assert code == 2 and "--problems: cannot write" in err
+
+
+async def test_an_unconfirmed_import_chunk_looks_up_once_and_writes_in_bulk(
+    service: Service, clock: Clock
+) -> None:
+    """A chunk's confirmation mails are composed and queued together, its rows written in bulk:
+    its statements do not grow with its rows. Each notice used to look up the site's home page
+    on its own (which flushed the previous notice's outbox row), and the subscribers, links and
+    mails were ORM objects, which SQLite inserts one statement a row: four statements a row."""
+    from sqlalchemy import event
+
+    from mailer.delivery.notifier import Notifier
+
+    notifier = Notifier(service.settings, service.renderer)
+    statements = 0
+
+    def counted(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(service.db.engine.sync_engine, "before_cursor_execute", counted)
+    try:
+        taken = []
+        for rows in (20, 400):
+            data = "email\n" + "".join(f"r{rows}-{i}@example.org\n" for i in range(rows))
+            parsed = importer.parse(data.encode(), lists=LISTS, sections={})
+            statements = 0
+            async with service.db.transaction() as session:
+                applied = await importer.apply(session, service.settings, parsed.rows, now=clock.now,
+                                               confirmed=False, notify=notifier)
+            assert applied.added == rows
+            taken.append(statements)
+    finally:
+        event.remove(service.db.engine.sync_engine, "before_cursor_execute", counted)
+    assert taken[1] <= taken[0], taken  # the first also notes the installation, once a process
+    assert await count(service, OutboxMessage, OutboxMessage.kind == "confirm") == 420

@@ -27,8 +27,8 @@ async def test_a_mailbox_added_by_the_site_during_an_import_is_counted_as_there(
     assert not parsed.problems
     notices: list[object] = []
 
-    async def notify(_session: object, notice: object) -> None:
-        notices.append(notice)
+    async def notify(_session: object, found: list[object]) -> None:
+        notices.extend(found)
 
     async with service.db.sessions() as other:
         # the site's subscription has written its row and not committed when the import starts

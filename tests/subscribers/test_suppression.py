@@ -74,7 +74,7 @@ async def test_one_off_mail_checks_status_right_before_sending(
     sub = await factories.subscriber(service, "quick@example.org")
     notifier = Notifier(service.settings, service.renderer)
     async with service.db.transaction() as session:
-        await notifier(session, flows.Notice("welcome", sub.id, sub.email, None, "daily", clock.now))
+        await notifier(session, [flows.Notice("welcome", sub.id, sub.email, None, "daily", clock.now)])
         await flows.unsubscribe(session, sub.id, clock.now)
     await service.sender.drain()
     assert smtp_server.received == []

@@ -3,8 +3,10 @@ relay (EHLO, STARTTLS, AUTH). Each check returns a ``Check``; none raises for wh
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
+from typing import cast
 
 import aiosmtplib
 
@@ -85,6 +87,10 @@ async def relay(
         await smtp.quit()
     except (aiosmtplib.SMTPException, OSError) as exc:
         checks.append(Check(step, False, f"{where}: {type(exc).__name__}: {exc}"))
+        if smtp.transport is not None:  # uvloop's transports are not asyncio's classes: a cast
+            # at once: closing a TLS connection waits for the relay's close_notify, which could
+            # come after the command's loop is closed (uvloop then fails with EBUSY)
+            cast(asyncio.WriteTransport, smtp.transport).abort()
     finally:
         smtp.close()
     return checks

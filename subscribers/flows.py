@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,6 +69,17 @@ class Notice:
 # the notices of one change, in its transaction: a batch of them at once (an import chunk's
 # confirmations in one call, not a query and a flush each)
 Notify = Callable[[AsyncSession, Sequence[Notice]], Awaitable[None]]
+
+
+class Linked(Protocol):
+    """What a confirmation link needs of its subscriber: a ``Subscriber``, or a row an import
+    has just written without an ORM object (``importer``)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def link_key(self) -> str | None: ...
 
 
 def may_receive(kind: str, status: str) -> bool:
@@ -197,7 +209,7 @@ async def _confirmation(
 async def confirmations(
     session: AsyncSession,
     settings: Settings,
-    targets: Sequence[tuple[Subscriber, Address]],
+    targets: Sequence[tuple[Linked, Address]],
     purpose: str,
     *,
     now: datetime,
@@ -225,7 +237,7 @@ class _Made:
 async def _confirmations(
     session: AsyncSession,
     settings: Settings,
-    targets: Sequence[tuple[Subscriber, Address, Request | None]],
+    targets: Sequence[tuple[Linked, Address, Request | None]],
     purpose: str,
     *,
     now: datetime,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, Protocol, TextIO
+from typing import IO, Any, NamedTuple, Protocol, TextIO
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, select, text
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,6 @@ from mailer.core.lists import NewsList
 from mailer.core.settings import Settings
 from subscribers import flows, store, suppression
 from subscribers.addresses import Address, BatchChecker
-from subscribers.models import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -323,6 +322,16 @@ def prepare(rows: Sequence[Row], *, now: datetime, confirmed: bool) -> Prepared:
     return Prepared(hashes, values)
 
 
+_LINK_KEY = store.SUBSCRIBER_COLUMNS.index("link_key")
+
+
+class _Added(NamedTuple):
+    """A subscriber the import has just written, as its confirmation link needs it (``flows.Linked``)."""
+
+    id: int
+    link_key: str | None
+
+
 def _new(row: Row, now: datetime, confirmed: bool) -> dict[str, Any]:
     """A new subscriber's columns: confirmed now (the operator vouches), or pending its link."""
     return {"email": row.address.normalized, "email_ascii": row.address.ascii, "name": row.name,
@@ -390,10 +399,7 @@ async def _apply(session: AsyncSession, settings: Settings, rows: Sequence[Row],
     ids = await store.insert_values(session, values, [r.lists for r in fresh], [r.sections for r in fresh])
     result.added = len(fresh)
     if not confirmed and ids:  # each gets its confirmation link, the chunk's made and queued together
-        keys = [r.address.key for r in fresh]  # one parameter, not one a row
-        subs = {s.id: s for s in await session.scalars(select(Subscriber).where(
-            one_of(session, Subscriber.email_key, keys)))}
-        targets = [(subs[sid], r.address) for sid, r in zip(ids, fresh, strict=True)]
+        targets = [(_Added(sid, row[_LINK_KEY]), r.address) for sid, row, r in zip(ids, values, fresh, strict=True)]
         await flows.confirmations(session, settings, targets, "subscribe", now=now, notify=notify)
     return result
 
